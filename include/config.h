@@ -1,0 +1,71 @@
+/*
+ * config: reads the libconfig file and hands the rest of the server a plain,
+ * fully validated struct.  Only config.c includes libconfig.h.
+ * Every error is reported as "FILE:LINE: message" (the key's line).
+ */
+#ifndef SOCKSERV_CONFIG_H
+#define SOCKSERV_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_NAME_MAX 64
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_MAGIC_MAX 16
+
+enum codec { CODEC_FRAME, CODEC_RAW, CODEC_HEADERS };
+enum ev_backend { EVB_EPOLL, EVB_POLL };
+
+struct listener_conf {
+	char name[CONFIG_NAME_MAX];
+	char address[CONFIG_NAME_MAX];	/* as written: "127.0.0.1", "::1", "*" */
+	int port;			/* 1..65535 */
+	enum codec codec;
+	char handler[CONFIG_NAME_MAX];	/* existence checked by the caller */
+	int handler_line;		/* line of the handler key, for errors */
+	unsigned char magic[CONFIG_MAGIC_MAX];	/* headers codec only */
+	size_t magic_len;
+	/* timeouts in milliseconds, 0 = off (already defaulted) */
+	uint32_t heartbeat_ms;
+	uint32_t deadline_ms;
+	uint32_t frame_timeout_ms;
+	uint32_t write_timeout_ms;
+	uint32_t first_message_ms;
+};
+
+struct config {
+	char path[CONFIG_PATH_MAX];	/* the file this came from, absolute */
+	int workers;			/* resolved: 0 in the file = online CPUs */
+	enum ev_backend backend;
+	char pid_file[CONFIG_PATH_MAX];	/* absolute (resolved against cwd) */
+	char stats_path[CONFIG_PATH_MAX];	/* absolute */
+	char log_target[CONFIG_PATH_MAX];	/* "stderr", "syslog" or absolute path */
+	enum log_level log_level;
+	int log_facility;		/* syslog LOG_DAEMON etc. */
+	char user[CONFIG_NAME_MAX];	/* "" = do not change */
+	char group[CONFIG_NAME_MAX];
+	uint64_t max_connections;
+	uint64_t max_frame;
+	uint64_t max_output;
+	int backlog;
+	uint32_t tick_ms;		/* timer.tick_ms 1..1000 */
+	uint32_t slots;			/* timer.slots, power of two */
+	uint32_t hung_timeout_ms;	/* default 10 s */
+	uint32_t stats_interval_s;	/* default 60, 0 = off */
+	uint32_t shutdown_timeout_ms;	/* default 30 s */
+	struct listener_conf *listeners;
+	size_t nlisteners;
+};
+
+/*
+ * Parse and validate path into *cfg.  On error returns -1 and writes
+ * "FILE:LINE: message" (or "FILE: message" when there is no line) into err.
+ */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+void config_free(struct config *cfg);
+const char *config_codec_name(enum codec c);
+const char *config_backend_name(enum ev_backend b);
+
+#endif

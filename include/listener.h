@@ -1,0 +1,24 @@
+/*
+ * listener: listening sockets.  The master binds one non-blocking
+ * SO_REUSEPORT socket per (worker slot, listener) so each worker accepts on
+ * its own queue, and keeps them open so a respawned worker gets the same
+ * sockets (and the connections waiting in them) back.
+ */
+#ifndef SOCKSERV_LISTENER_H
+#define SOCKSERV_LISTENER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+/* bind + listen one socket for lc; -1 with err filled ("ADDR:PORT: reason") on failure */
+int listener_open(const struct listener_conf *lc, int backlog, char *err, size_t errlen);
+/* the port a listening socket is actually bound to */
+int listener_port(int fd);
+/* "ADDR:PORT" or "[ADDR]:PORT" for an address of any family */
+const char *listener_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* same address and port (so the socket can be handed over on reload) */
+int listener_same_endpoint(const struct listener_conf *a, const struct listener_conf *b);
+
+#endif

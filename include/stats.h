@@ -1,0 +1,100 @@
+/*
+ * stats: the shared-memory segment.  A file mmap'd MAP_SHARED at stats_path:
+ * a header, then one cache-line-aligned slot per worker.  Each slot is
+ * written only by its worker (relaxed atomics) and read by anyone: the
+ * master for supervision, sockserv-stat for people and Prometheus.
+ *
+ * Each counter exists twice: "cur" (this worker process, zeroed at respawn)
+ * and the slot's lifetime total ("life"), so a crash loses nothing.
+ */
+#ifndef SOCKSERV_STATS_H
+#define SOCKSERV_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "reason.h"
+
+#define STATS_MAGIC 0x53534853544154ULL	/* "SSHSTAT" */
+#define STATS_VERSION 1
+#define STATS_CACHELINE 64
+#define STATS_MAX_WORKERS 256
+
+enum worker_state {
+	WS_EMPTY,	/* never started */
+	WS_STARTING,	/* forked, not yet in its loop */
+	WS_RUNNING,	/* serving */
+	WS_DRAINING,	/* graceful stop or replaced by a reload */
+	WS_EXITED,	/* gone; the master will respawn it or has stopped */
+};
+
+/* counters one worker process accumulates */
+struct stats_counters {
+	uint64_t accepted;
+	uint64_t closed[CLOSE_NREASONS];
+	uint64_t messages_in;
+	uint64_t messages_out;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t protocol_errors;
+};
+
+struct stats_slot {
+	int32_t pid;
+	uint32_t state;			/* enum worker_state; WS_EMPTY = slot free */
+	uint32_t worker;		/* the worker slot number this process serves */
+	uint32_t pad;
+	uint64_t generation;		/* bumped at each (re)spawn into this slot */
+	uint64_t restarts;		/* respawns of this slot after a death */
+	uint64_t started_ms;		/* CLOCK_MONOTONIC ms when this worker started */
+	uint64_t loop_ms;		/* CLOCK_MONOTONIC ms, stamped by the worker loop */
+	uint64_t connections;		/* open now */
+	uint64_t config_generation;	/* of the config this worker runs */
+	struct stats_counters cur;	/* this worker process */
+	struct stats_counters dead;	/* sum of earlier processes in this slot (by master) */
+} __attribute__((aligned(STATS_CACHELINE)));
+
+struct stats_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t slot_size;		/* sizeof(struct stats_slot), for readers to check */
+	int32_t master_pid;
+	uint32_t nworkers;		/* slots in use */
+	uint64_t start_time;		/* CLOCK_REALTIME seconds */
+	uint64_t start_mono_ms;		/* CLOCK_MONOTONIC ms at master start */
+	uint64_t config_generation;	/* bumped at each successful reload */
+	uint32_t nslots;		/* slots allocated in the file */
+	uint32_t pad;
+} __attribute__((aligned(STATS_CACHELINE)));
+
+struct stats_seg {
+	struct stats_header *hdr;
+	struct stats_slot *slots;
+	size_t size;
+	int fd;
+};
+
+uint64_t stats_now_ms(void);	/* CLOCK_MONOTONIC in ms */
+
+/* master: create (or truncate) the file, map it, fill the header; owner/mode 0600 */
+int stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, uid_t uid, gid_t gid);
+/* sockserv-stat: map read-only; -1 with a message in err when missing or invalid */
+int stats_open(struct stats_seg *seg, const char *path, char *err, size_t errlen);
+void stats_close(struct stats_seg *seg);
+
+/* relaxed atomic accessors; only the owning worker calls stats_add */
+static inline void stats_add(uint64_t *ctr, uint64_t n) { __atomic_store_n(ctr, __atomic_load_n(ctr, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED); }
+static inline void stats_set(uint64_t *ctr, uint64_t v) { __atomic_store_n(ctr, v, __ATOMIC_RELAXED); }
+static inline uint64_t stats_get(const uint64_t *ctr) { return __atomic_load_n(ctr, __ATOMIC_RELAXED); }
+
+/* master, after reaping a worker: fold cur into dead and zero cur; connections it held count as closed for error */
+void stats_slot_retire(struct stats_slot *s);
+/* master, when a drained old-generation worker is gone: add its lifetime totals into dst and free s */
+void stats_slot_merge(struct stats_slot *dst, struct stats_slot *s);
+/* a reader's copy of the lifetime totals (dead + cur) */
+void stats_slot_lifetime(const struct stats_slot *s, struct stats_counters *out);
+
+const char *stats_state_name(uint32_t state);
+
+#endif

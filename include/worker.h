@@ -1,0 +1,26 @@
+/*
+ * worker: one pre-forked worker process.  It owns its event loop, its timing
+ * wheel and its connections, accepts on its slot's own SO_REUSEPORT sockets
+ * and writes only its own stats slot.
+ */
+#ifndef SOCKSERV_WORKER_H
+#define SOCKSERV_WORKER_H
+
+#include <sys/types.h>
+
+#include "config.h"
+#include "stats.h"
+
+struct worker_spec {
+	int slot;
+	const struct config *cfg;
+	const int *fds;			/* one listening socket per cfg->listeners[i] */
+	struct stats_slot *stats;
+	pid_t master_pid;
+	uint64_t max_conns;		/* this worker's share of max_connections */
+};
+
+/* runs the worker until it is told to stop; never returns */
+void worker_main(const struct worker_spec *ws) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,940 @@
+/*
+ * config: owns everything between the libconfig file and struct config --
+ * parsing, the key whitelist at every level, types, ranges, defaults, and
+ * the resolution of relative paths against the cwd at load time.  It is the
+ * only file that includes libconfig.h; nothing libconfig-shaped escapes.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define MAX_LISTENERS		64
+#define MAX_TIMEOUT_S		2592000		/* 30 days */
+#define MAX_HUNG_S		3600
+#define MAX_DAEMON_S		86400
+#define MAX_WORKERS		256
+
+/* per-codec defaults, in ms */
+#define DEF_HEARTBEAT_FRAME_MS	30000
+#define DEF_FRAME_TIMEOUT_MS	10000
+#define DEF_WRITE_TIMEOUT_MS	30000
+#define DEF_FIRST_MESSAGE_MS	10000	/* when there is no heartbeat */
+#define DEF_MAGIC		"Headers"
+
+struct loader {
+	const char	*path;		/* as the caller gave it, for messages */
+	char		*err;
+	size_t		 errlen;
+	struct config	*cfg;
+};
+
+/* Normalised listen address, so "::1" and "0:0::1" compare equal. */
+struct addr_key {
+	bool		 wildcard;
+	int		 family;
+	unsigned char	 bytes[16];
+};
+
+static const char *const root_keys[] = {
+	"workers", "event_backend", "pid_file", "stats_path", "user", "group",
+	"hung_timeout", "stats_interval", "shutdown_timeout", "log", "limits",
+	"timer", "listeners", NULL
+};
+static const char *const log_keys[] = { "target", "level", "facility", NULL };
+static const char *const limits_keys[] = {
+	"max_connections", "max_frame", "max_output", "backlog", NULL
+};
+static const char *const timer_keys[] = { "tick_ms", "slots", NULL };
+static const char *const listener_keys[] = {
+	"name", "address", "port", "codec", "handler", "magic",
+	"heartbeat_timeout", "deadline", "frame_timeout", "write_timeout",
+	"first_message_timeout", NULL
+};
+
+static const char *const codec_names[] = {
+	[CODEC_FRAME] = "frame", [CODEC_RAW] = "raw", [CODEC_HEADERS] = "headers"
+};
+static const char *const backend_names[] = {
+	[EVB_EPOLL] = "epoll", [EVB_POLL] = "poll"
+};
+
+static const struct {
+	const char	*name;
+	int		 value;
+} facilities[] = {
+	{ "daemon", LOG_DAEMON }, { "user", LOG_USER },
+	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+static void __attribute__((format(printf, 4, 0)))
+seterr(struct loader *ld, const char *file, unsigned int line,
+    const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	if (ld->err == NULL || ld->errlen == 0)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (line > 0)
+		snprintf(ld->err, ld->errlen, "%s:%u: %s", file, line, msg);
+	else
+		snprintf(ld->err, ld->errlen, "%s: %s", file, msg);
+}
+
+/*
+ * Report an error at setting s (its file and line), or at the file alone
+ * when s is NULL.  Always returns -1 so callers can "return fail(...)".
+ */
+static int __attribute__((format(printf, 3, 4)))
+fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = ld->path;
+	unsigned int line = 0;
+	va_list ap;
+
+	if (s != NULL) {
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	}
+	va_start(ap, fmt);
+	seterr(ld, file, line, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int __attribute__((format(printf, 4, 5)))
+fail_at(struct loader *ld, const char *file, unsigned int line,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	seterr(ld, file, line, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Every member of a group must be on the whitelist: typos must not pass. */
+static int
+check_keys(struct loader *ld, const config_setting_t *group,
+    const char *const *keys)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(group, i);
+		const char *name = config_setting_name(m);
+		size_t k;
+
+		for (k = 0; keys[k] != NULL; k++)
+			if (strcmp(keys[k], name) == 0)
+				break;
+		if (keys[k] == NULL)
+			return fail(ld, m, "unknown key '%s'", name);
+	}
+	return 0;
+}
+
+/* Returns 1 and *out when present, 0 when absent, -1 on a type error. */
+static int
+get_group(struct loader *ld, const config_setting_t *parent, const char *name,
+    config_setting_t **out)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+
+	if (s == NULL)
+		return 0;
+	if (!config_setting_is_group(s))
+		return fail(ld, s, "'%s' must be a group", name);
+	*out = s;
+	return 1;
+}
+
+static int
+get_int(struct loader *ld, const config_setting_t *parent, const char *name,
+    long long lo, long long hi, long long *out)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+	long long v = 0;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
+		return fail(ld, s, "'%s' must be an integer", name);
+	v = config_setting_get_int64(s);
+	if (v < lo || v > hi) {
+		if (hi == LLONG_MAX)
+			return fail(ld, s, "'%s' must be at least %lld (got %lld)",
+			    name, lo, v);
+		return fail(ld, s, "'%s' must be between %lld and %lld (got %lld)",
+		    name, lo, hi, v);
+	}
+	*out = v;
+	return 1;
+}
+
+/*
+ * A duration in seconds, integer or float, stored as rounded milliseconds.
+ * lo_open makes the lower bound exclusive (hung_timeout must be > 0).
+ */
+static int
+get_seconds(struct loader *ld, const config_setting_t *parent,
+    const char *name, long long lo, bool lo_open, long long hi,
+    uint32_t *out_ms)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+	double v;
+	bool ok;
+
+	if (s == NULL)
+		return 0;
+	if (!config_setting_is_number(s))
+		return fail(ld, s, "'%s' must be a number", name);
+	if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		v = config_setting_get_float(s);
+	else
+		v = (double)config_setting_get_int64(s);
+	/* written so that NaN fails too */
+	ok = (lo_open ? v > (double)lo : v >= (double)lo) && v <= (double)hi;
+	if (!ok) {
+		if (lo_open)
+			return fail(ld, s, "'%s' must be greater than %lld and at "
+			    "most %lld seconds (got %g)", name, lo, hi, v);
+		return fail(ld, s, "'%s' must be between %lld and %lld seconds "
+		    "(got %g)", name, lo, hi, v);
+	}
+	/* hi is at most 30 days, so the product fits in uint32_t */
+	*out_ms = (uint32_t)(v * 1000.0 + 0.5);
+	/* 0 means "off": a tiny non-zero value must not turn a timer off */
+	if (v > 0 && *out_ms == 0)
+		return fail(ld, s, "'%s' must be 0 or at least 0.001 seconds "
+		    "(got %g)", name, v);
+	return 1;
+}
+
+static int
+get_string(struct loader *ld, const config_setting_t *parent,
+    const char *name, config_setting_t **sp, const char **out)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(ld, s, "'%s' must be a string", name);
+	*out = config_setting_get_string(s);
+	if (sp != NULL)
+		*sp = s;
+	return 1;
+}
+
+/* Copy a string value into a fixed buffer, refusing to truncate. */
+static int
+get_string_buf(struct loader *ld, const config_setting_t *parent,
+    const char *name, char *buf, size_t size, bool nonempty)
+{
+	config_setting_t *s = NULL;
+	const char *v = NULL;
+	int r;
+
+	if ((r = get_string(ld, parent, name, &s, &v)) <= 0)
+		return r;
+	if (nonempty && v[0] == '\0')
+		return fail(ld, s, "'%s' must not be empty", name);
+	if (strlen(v) >= size)
+		return fail(ld, s, "'%s' is too long (at most %zu bytes)",
+		    name, size - 1);
+	memcpy(buf, v, strlen(v) + 1);
+	return 1;
+}
+
+/*
+ * Make a relative path absolute against the cwd now: the daemon later does
+ * chdir("/"), and a SIGHUP reload must still find the same files.
+ */
+static int
+absolutize(struct loader *ld, const config_setting_t *s, const char *name,
+    char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	char tmp[CONFIG_PATH_MAX];
+	const char *rel = buf;
+	int n;
+
+	if (buf[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return fail(ld, s, "cannot resolve relative '%s': %s", name,
+		    strerror(errno));
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	n = snprintf(tmp, sizeof(tmp), "%s%s%s", cwd,
+	    strcmp(cwd, "/") == 0 ? "" : "/", rel);
+	if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(tmp))
+		return fail(ld, s, "'%s' is too long once made absolute "
+		    "(at most %zu bytes)", name, size - 1);
+	memcpy(buf, tmp, (size_t)n + 1);
+	return 0;
+}
+
+static int
+get_path(struct loader *ld, const config_setting_t *parent, const char *name,
+    char *buf, size_t size)
+{
+	int r = get_string_buf(ld, parent, name, buf, size, true);
+
+	if (r <= 0)
+		return r;
+	return absolutize(ld, config_setting_get_member(parent, name), name,
+	    buf, size) == 0 ? 1 : -1;
+}
+
+/*
+ * libconfig 1.5 stores a plain integer literal that does not fit in 32 bits
+ * wrapped, without an error (3000000000 reads back as -1294967296,
+ * 4294967297 as 1), so a slip could become a different valid value.  Look
+ * for such literals in the main file before any integer is trusted; 64-bit
+ * values need the L suffix.  Runs after a successful parse, so the text is
+ * known to be well-formed.  @include'd files are not scanned.
+ */
+static int
+check_int_literals(struct loader *ld, const char *text, size_t len)
+{
+	unsigned int line = 1;
+	size_t i = 0;
+
+#define AT(k) ((k) < len ? text[(k)] : '\0')
+	while (i < len) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '\n') {
+			line++;
+			i++;
+		} else if (c == '#' || (c == '/' && AT(i + 1) == '/')) {
+			while (i < len && text[i] != '\n')
+				i++;
+		} else if (c == '/' && AT(i + 1) == '*') {
+			for (i += 2; i < len &&
+			    !(text[i] == '*' && AT(i + 1) == '/'); i++)
+				if (text[i] == '\n')
+					line++;
+			i += 2;
+		} else if (c == '"') {
+			for (i++; i < len && text[i] != '"'; i++) {
+				if (text[i] == '\\')
+					i++;
+				if (AT(i) == '\n')
+					line++;
+			}
+			i++;
+		} else if (isalpha(c) || c == '*' || c == '@') {
+			/* names may hold digits: "slot2" is not a number */
+			for (i++; i < len && (isalnum((unsigned char)text[i]) ||
+			    text[i] == '-' || text[i] == '_' || text[i] == '*'); i++)
+				;
+		} else if (c == '.' && isdigit((unsigned char)AT(i + 1))) {
+			/* ".5e3": a float, nothing to check */
+			for (i++; isdigit((unsigned char)AT(i)) ||
+			    AT(i) == 'e' || AT(i) == 'E' || ((AT(i) == '-' ||
+			    AT(i) == '+') && (AT(i - 1) == 'e' ||
+			    AT(i - 1) == 'E')); i++)
+				;
+		} else if (isdigit(c)) {
+			size_t start = i, end;
+			bool neg = i > 0 && text[i - 1] == '-';
+			bool hex = c == '0' && (AT(i + 1) == 'x' || AT(i + 1) == 'X');
+			bool big = false;
+			unsigned long long v = 0, limit;
+
+			if (hex) {
+				for (i += 2; isxdigit((unsigned char)AT(i)); i++) {
+					unsigned d = isdigit((unsigned char)text[i]) ?
+					    (unsigned)(text[i] - '0') :
+					    (unsigned)(tolower((unsigned char)text[i]) - 'a' + 10);
+					if (v > (ULLONG_MAX >> 4))
+						big = true;
+					v = (v << 4) | d;
+				}
+			} else {
+				for (; isdigit((unsigned char)AT(i)); i++) {
+					unsigned d = (unsigned)(text[i] - '0');
+					if (v > (ULLONG_MAX - d) / 10)
+						big = true;
+					v = v * 10 + d;
+				}
+				if (AT(i) == '.' || AT(i) == 'e' || AT(i) == 'E') {
+					/* a float: skip its fraction and exponent */
+					for (i++; isdigit((unsigned char)AT(i)) ||
+					    AT(i) == '.' || AT(i) == 'e' ||
+					    AT(i) == 'E' || ((AT(i) == '-' ||
+					    AT(i) == '+') && (AT(i - 1) == 'e' ||
+					    AT(i - 1) == 'E')); i++)
+						;
+					continue;
+				}
+			}
+			end = i;
+			if (AT(i) == 'L') {
+				/* hex is a bit pattern, decimal a signed value */
+				limit = hex ? ULLONG_MAX :
+				    (unsigned long long)LLONG_MAX + (neg ? 1 : 0);
+				while (AT(i) == 'L')
+					i++;
+				if (big || v > limit)
+					return fail_at(ld, ld->path, line,
+					    "integer %.*s does not fit in 64 bits",
+					    (int)(end - start), text + start);
+			} else {
+				limit = hex ? UINT_MAX :
+				    (unsigned long long)INT_MAX + (neg ? 1 : 0);
+				if (big || v > limit)
+					return fail_at(ld, ld->path, line,
+					    "integer %.*s does not fit in 32 bits; "
+					    "write %.*sL for a 64-bit integer",
+					    (int)(end - start), text + start,
+					    (int)(end - start), text + start);
+			}
+		} else {
+			i++;
+		}
+	}
+#undef AT
+	return 0;
+}
+
+static int
+read_whole_file(struct loader *ld, char **textp, size_t *lenp)
+{
+	FILE *fp;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+
+	if ((fp = fopen(ld->path, "r")) == NULL)
+		return fail(ld, NULL, "%s", strerror(errno));
+	for (;;) {
+		size_t n;
+
+		if (cap - len < 4096) {
+			char *nt = realloc(text, cap + 65536);
+			if (nt == NULL) {
+				free(text);
+				fclose(fp);
+				return fail(ld, NULL, "out of memory");
+			}
+			text = nt;
+			cap += 65536;
+		}
+		n = fread(text + len, 1, cap - len, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		int e = errno;
+		free(text);
+		fclose(fp);
+		return fail(ld, NULL, "%s", strerror(e));
+	}
+	fclose(fp);
+	*textp = text;
+	*lenp = len;
+	return 0;
+}
+
+static int
+parse_top(struct loader *ld, const config_setting_t *root)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *s = NULL;
+	const char *str = NULL;
+	long long v = 0;
+	int r;
+
+	if (check_keys(ld, root, root_keys) == -1)
+		return -1;
+
+	if ((r = get_int(ld, root, "workers", 0, MAX_WORKERS, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->workers = (int)v;
+	if (cfg->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
+	}
+
+	if ((r = get_string(ld, root, "event_backend", &s, &str)) == -1)
+		return -1;
+	if (r == 1) {
+		if (strcmp(str, "epoll") == 0)
+			cfg->backend = EVB_EPOLL;
+		else if (strcmp(str, "poll") == 0)
+			cfg->backend = EVB_POLL;
+		else
+			return fail(ld, s, "unknown event_backend '%s' "
+			    "(expected \"epoll\" or \"poll\")", str);
+	}
+
+	if (get_path(ld, root, "pid_file", cfg->pid_file,
+	    sizeof(cfg->pid_file)) == -1 ||
+	    get_path(ld, root, "stats_path", cfg->stats_path,
+	    sizeof(cfg->stats_path)) == -1 ||
+	    get_string_buf(ld, root, "user", cfg->user, sizeof(cfg->user),
+	    false) == -1 ||
+	    get_string_buf(ld, root, "group", cfg->group, sizeof(cfg->group),
+	    false) == -1)
+		return -1;
+
+	if (get_seconds(ld, root, "hung_timeout", 0, true, MAX_HUNG_S,
+	    &cfg->hung_timeout_ms) == -1)
+		return -1;
+	if ((r = get_int(ld, root, "stats_interval", 0, MAX_DAEMON_S, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->stats_interval_s = (uint32_t)v;
+	if (get_seconds(ld, root, "shutdown_timeout", 0, false, MAX_DAEMON_S,
+	    &cfg->shutdown_timeout_ms) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+parse_log(struct loader *ld, const config_setting_t *root)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *g = NULL, *s = NULL;
+	const char *str = NULL;
+	int r;
+
+	if ((r = get_group(ld, root, "log", &g)) <= 0)
+		return r;
+	if (check_keys(ld, g, log_keys) == -1)
+		return -1;
+
+	if ((r = get_string_buf(ld, g, "target", cfg->log_target,
+	    sizeof(cfg->log_target), true)) == -1)
+		return -1;
+	if (r == 1 && strcmp(cfg->log_target, "stderr") != 0 &&
+	    strcmp(cfg->log_target, "syslog") != 0 &&
+	    absolutize(ld, config_setting_get_member(g, "target"), "target",
+	    cfg->log_target, sizeof(cfg->log_target)) == -1)
+		return -1;
+
+	if ((r = get_string(ld, g, "level", &s, &str)) == -1)
+		return -1;
+	if (r == 1 && log_level_parse(str, &cfg->log_level) == -1)
+		return fail(ld, s, "unknown log level '%s' (expected debug, "
+		    "info, warn or error)", str);
+
+	if ((r = get_string(ld, g, "facility", &s, &str)) == -1)
+		return -1;
+	if (r == 1) {
+		size_t i;
+
+		for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+			if (strcmp(str, facilities[i].name) == 0)
+				break;
+		if (i == sizeof(facilities) / sizeof(facilities[0]))
+			return fail(ld, s, "unknown log facility '%s' (expected "
+			    "daemon, user or local0..local7)", str);
+		cfg->log_facility = facilities[i].value;
+	}
+	return 0;
+}
+
+static int
+parse_limits(struct loader *ld, const config_setting_t *root)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *g = NULL;
+	long long v = 0;
+	int r;
+
+	if ((r = get_group(ld, root, "limits", &g)) <= 0)
+		return r;
+	if (check_keys(ld, g, limits_keys) == -1)
+		return -1;
+	if ((r = get_int(ld, g, "max_connections", 1, LLONG_MAX, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->max_connections = (uint64_t)v;
+	if ((r = get_int(ld, g, "max_frame", 1, 1073741824LL, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->max_frame = (uint64_t)v;
+	if ((r = get_int(ld, g, "max_output", 1024, 1LL << 34, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->max_output = (uint64_t)v;
+	if ((r = get_int(ld, g, "backlog", 1, 65535, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->backlog = (int)v;
+	return 0;
+}
+
+static int
+parse_timer(struct loader *ld, const config_setting_t *root)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *g = NULL;
+	long long v = 0;
+	int r;
+
+	if ((r = get_group(ld, root, "timer", &g)) <= 0)
+		return r;
+	if (check_keys(ld, g, timer_keys) == -1)
+		return -1;
+	if ((r = get_int(ld, g, "tick_ms", 1, 1000, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->tick_ms = (uint32_t)v;
+	if ((r = get_int(ld, g, "slots", 1, 1048576, &v)) == -1)
+		return -1;
+	if (r == 1) {
+		/* the wheel masks with slots - 1 instead of dividing */
+		if ((v & (v - 1)) != 0)
+			return fail(ld, config_setting_get_member(g, "slots"),
+			    "'slots' must be a power of two between 1 and "
+			    "1048576 (got %lld)", v);
+		cfg->slots = (uint32_t)v;
+	}
+	return 0;
+}
+
+static bool
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > CONFIG_NAME_MAX - 1)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' &&
+		    *s != '-')
+			return false;
+	return true;
+}
+
+static bool
+parse_address(const char *s, struct addr_key *k)
+{
+	static const unsigned char zero[16];
+	static const unsigned char v4mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+
+	memset(k, 0, sizeof(*k));
+	if (strcmp(s, "*") == 0) {
+		k->wildcard = true;
+		return true;
+	}
+	if (inet_pton(AF_INET, s, k->bytes) == 1) {
+		k->family = AF_INET;
+		k->wildcard = memcmp(k->bytes, zero, 4) == 0;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, k->bytes) == 1) {
+		k->family = AF_INET6;
+		if (memcmp(k->bytes, v4mapped, 12) == 0) {
+			/* "::ffff:127.0.0.1" is 127.0.0.1 */
+			memmove(k->bytes, k->bytes + 12, 4);
+			memset(k->bytes + 4, 0, 12);
+			k->family = AF_INET;
+			k->wildcard = memcmp(k->bytes, zero, 4) == 0;
+		} else
+			k->wildcard = memcmp(k->bytes, zero, 16) == 0;
+		return true;
+	}
+	return false;
+}
+
+static bool
+addr_overlap(const struct addr_key *a, const struct addr_key *b)
+{
+	if (a->wildcard || b->wildcard)
+		return true;
+	return a->family == b->family &&
+	    memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+static int
+parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
+    struct addr_key *keys)
+{
+	struct listener_conf *l = &ld->cfg->listeners[idx];
+	config_setting_t *s = NULL, *name_s = NULL, *port_s = NULL;
+	const char *str = NULL;
+	long long v = 0;
+	int r;
+
+	if (!config_setting_is_group(g))
+		return fail(ld, g, "each element of 'listeners' must be a group");
+	if (check_keys(ld, g, listener_keys) == -1)
+		return -1;
+
+	if ((r = get_string(ld, g, "name", &name_s, &str)) == -1)
+		return -1;
+	if (r == 0)
+		return fail(ld, g, "listener is missing required key 'name'");
+	if (!valid_name(str))
+		return fail(ld, name_s, "'name' must be 1..%d characters of "
+		    "A-Z a-z 0-9 _ . - (got '%s')", CONFIG_NAME_MAX - 1, str);
+	memcpy(l->name, str, strlen(str) + 1);
+	for (size_t i = 0; i < idx; i++)
+		if (strcmp(ld->cfg->listeners[i].name, l->name) == 0)
+			return fail(ld, name_s, "duplicate listener name '%s'",
+			    l->name);
+
+	if ((r = get_string(ld, g, "address", &s, &str)) == -1)
+		return -1;
+	if (r == 0)
+		return fail(ld, g, "listener '%s' is missing required key "
+		    "'address'", l->name);
+	if (strlen(str) >= sizeof(l->address) || !parse_address(str, &keys[idx]))
+		return fail(ld, s, "'address' must be an IPv4 or IPv6 literal "
+		    "or \"*\" (got '%s')", str);
+	memcpy(l->address, str, strlen(str) + 1);
+
+	if ((r = get_int(ld, g, "port", 1, 65535, &v)) == -1)
+		return -1;
+	if (r == 0)
+		return fail(ld, g, "listener '%s' is missing required key "
+		    "'port'", l->name);
+	l->port = (int)v;
+	port_s = config_setting_get_member(g, "port");
+	for (size_t i = 0; i < idx; i++) {
+		const struct listener_conf *o = &ld->cfg->listeners[i];
+
+		if (o->port == l->port && addr_overlap(&keys[i], &keys[idx]))
+			return fail(ld, port_s, "port %d on '%s' overlaps "
+			    "listener '%s' (%s port %d)", l->port, l->address,
+			    o->name, o->address, o->port);
+	}
+
+	l->codec = CODEC_FRAME;
+	if ((r = get_string(ld, g, "codec", &s, &str)) == -1)
+		return -1;
+	if (r == 1) {
+		size_t c;
+
+		for (c = 0; c < sizeof(codec_names) / sizeof(codec_names[0]); c++)
+			if (strcmp(str, codec_names[c]) == 0)
+				break;
+		if (c == sizeof(codec_names) / sizeof(codec_names[0]))
+			return fail(ld, s, "unknown codec '%s' (expected "
+			    "\"frame\", \"raw\" or \"headers\")", str);
+		l->codec = (enum codec)c;
+	}
+
+	s = NULL;
+	if ((r = get_string(ld, g, "handler", &s, &str)) == -1)
+		return -1;
+	if (r == 0)
+		str = "echo";
+	if (str[0] == '\0' || strlen(str) >= sizeof(l->handler))
+		return fail(ld, s, "'handler' must be 1..%zu bytes",
+		    sizeof(l->handler) - 1);
+	memcpy(l->handler, str, strlen(str) + 1);
+	/* the caller resolves the handler later and needs a line to blame */
+	l->handler_line = (int)config_setting_source_line(s != NULL ? s : g);
+
+	if ((r = get_string(ld, g, "magic", &s, &str)) == -1)
+		return -1;
+	if (r == 1) {
+		size_t n = strlen(str);
+
+		if (l->codec != CODEC_HEADERS)
+			return fail(ld, s, "'magic' is only allowed with codec "
+			    "\"headers\" (listener '%s' uses \"%s\")", l->name,
+			    codec_names[l->codec]);
+		if (n < 1 || n > CONFIG_MAGIC_MAX)
+			return fail(ld, s, "'magic' must be 1..%d bytes (got %zu)",
+			    CONFIG_MAGIC_MAX, n);
+		memcpy(l->magic, str, n);
+		l->magic_len = n;
+	} else if (l->codec == CODEC_HEADERS) {
+		l->magic_len = strlen(DEF_MAGIC);
+		memcpy(l->magic, DEF_MAGIC, l->magic_len);
+	}
+
+	l->heartbeat_ms = l->codec == CODEC_FRAME ? DEF_HEARTBEAT_FRAME_MS : 0;
+	l->deadline_ms = 0;
+	l->frame_timeout_ms = DEF_FRAME_TIMEOUT_MS;
+	l->write_timeout_ms = DEF_WRITE_TIMEOUT_MS;
+	if (get_seconds(ld, g, "heartbeat_timeout", 0, false, MAX_TIMEOUT_S,
+	    &l->heartbeat_ms) == -1 ||
+	    get_seconds(ld, g, "deadline", 0, false, MAX_TIMEOUT_S,
+	    &l->deadline_ms) == -1 ||
+	    get_seconds(ld, g, "frame_timeout", 0, false, MAX_TIMEOUT_S,
+	    &l->frame_timeout_ms) == -1 ||
+	    get_seconds(ld, g, "write_timeout", 0, false, MAX_TIMEOUT_S,
+	    &l->write_timeout_ms) == -1)
+		return -1;
+	/* after the heartbeat is known: the first message defaults to it */
+	l->first_message_ms = l->heartbeat_ms != 0 ? l->heartbeat_ms :
+	    DEF_FIRST_MESSAGE_MS;
+	if (get_seconds(ld, g, "first_message_timeout", 0, false, MAX_TIMEOUT_S,
+	    &l->first_message_ms) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+parse_listeners(struct loader *ld, const config_setting_t *root)
+{
+	struct config *cfg = ld->cfg;
+	struct addr_key keys[MAX_LISTENERS];
+	config_setting_t *list;
+	int n;
+
+	if ((list = config_setting_get_member(root, "listeners")) == NULL)
+		return fail(ld, NULL, "missing required key 'listeners'");
+	if (!config_setting_is_list(list))
+		return fail(ld, list, "'listeners' must be a list");
+	n = config_setting_length(list);
+	if (n < 1 || n > MAX_LISTENERS)
+		return fail(ld, list, "'listeners' must have between 1 and %d "
+		    "entries (got %d)", MAX_LISTENERS, n);
+	if ((cfg->listeners = calloc((size_t)n, sizeof(*cfg->listeners))) == NULL)
+		return fail(ld, list, "out of memory");
+	for (int i = 0; i < n; i++) {
+		cfg->nlisteners = (size_t)i + 1;
+		if (parse_listener(ld, config_setting_get_elem(list,
+		    (unsigned int)i), (size_t)i, keys) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+set_defaults(struct config *cfg)
+{
+	cfg->workers = 0;
+	cfg->backend = EVB_EPOLL;
+	snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s",
+	    "/run/sockserv/sockserv.pid");
+	snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s",
+	    "/run/sockserv/sockserv.shm");
+	snprintf(cfg->log_target, sizeof(cfg->log_target), "%s", "stderr");
+	cfg->log_level = LOG_LVL_INFO;
+	cfg->log_facility = LOG_DAEMON;
+	cfg->max_connections = 100000;
+	cfg->max_frame = 1048576;
+	cfg->max_output = 4194304;
+	cfg->backlog = 4096;
+	cfg->tick_ms = 100;
+	cfg->slots = 512;
+	cfg->hung_timeout_ms = 10000;
+	cfg->stats_interval_s = 60;
+	cfg->shutdown_timeout_ms = 30000;
+}
+
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct loader ld = { path, err, errlen, NULL };
+	config_t lc;
+	char *text = NULL;
+	size_t len = 0;
+	int rv = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	ld.cfg = cfg;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	set_defaults(cfg);
+	if (strlen(path) >= sizeof(cfg->path)) {
+		fail(&ld, NULL, "path is too long");
+		memset(cfg, 0, sizeof(*cfg));
+		return -1;
+	}
+	memcpy(cfg->path, path, strlen(path) + 1);
+	/* kept absolute so a reload after chdir("/") reads the same file */
+	if (absolutize(&ld, NULL, "path", cfg->path, sizeof(cfg->path)) == -1) {
+		memset(cfg, 0, sizeof(*cfg));
+		return -1;
+	}
+
+	/*
+	 * Read it ourselves first: libconfig reports a missing file only as
+	 * "file I/O error", and the integer check needs the text anyway.
+	 */
+	if (read_whole_file(&ld, &text, &len) == -1) {
+		memset(cfg, 0, sizeof(*cfg));
+		return -1;
+	}
+
+	config_init(&lc);
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO &&
+		    config_error_line(&lc) <= 0)
+			fail(&ld, NULL, "%s", config_error_text(&lc));
+		else
+			fail_at(&ld, config_error_file(&lc) != NULL ?
+			    config_error_file(&lc) : path,
+			    (unsigned int)config_error_line(&lc), "%s",
+			    config_error_text(&lc));
+		goto out;
+	}
+	if (check_int_literals(&ld, text, len) == -1)
+		goto out;
+
+	if (parse_top(&ld, config_root_setting(&lc)) == -1 ||
+	    parse_log(&ld, config_root_setting(&lc)) == -1 ||
+	    parse_limits(&ld, config_root_setting(&lc)) == -1 ||
+	    parse_timer(&ld, config_root_setting(&lc)) == -1 ||
+	    parse_listeners(&ld, config_root_setting(&lc)) == -1)
+		goto out;
+	rv = 0;
+out:
+	/* messages were formatted from libconfig's strings: safe to destroy */
+	config_destroy(&lc);
+	free(text);
+	if (rv == -1) {
+		config_free(cfg);
+		memset(cfg, 0, sizeof(*cfg));
+	}
+	return rv;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->listeners);
+	cfg->listeners = NULL;
+	cfg->nlisteners = 0;
+}
+
+const char *
+config_codec_name(enum codec c)
+{
+	if ((size_t)c < sizeof(codec_names) / sizeof(codec_names[0]))
+		return codec_names[c];
+	return "unknown";
+}
+
+const char *
+config_backend_name(enum ev_backend b)
+{
+	if ((size_t)b < sizeof(backend_names) / sizeof(backend_names[0]))
+		return backend_names[b];
+	return "unknown";
+}

@@ -1,0 +1,234 @@
+/*
+ * daemon: detaching, pid file, fd limit and privilege drop.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int ready_fd = -1;
+
+int
+daemon_detach(void)
+{
+	int pfd[2];
+	pid_t pid;
+	char status;
+
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1)
+		return -1;
+	if (pid > 0) {
+		/* the original process: report how start-up went, then leave */
+		close(pfd[1]);
+		ssize_t n;
+		do
+			n = read(pfd[0], &status, 1);
+		while (n == -1 && errno == EINTR);
+		_exit(n == 1 ? status : 1);
+	}
+	close(pfd[0]);
+	ready_fd = pfd[1];
+	if (setsid() == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1)
+		return -1;
+	if (pid > 0)
+		_exit(0);	/* the session leader goes: we can never get a terminal */
+	if (chdir("/") == -1)
+		return -1;
+	umask(027);
+	return 0;
+}
+
+void
+daemon_ready(int status)
+{
+	char s = (char)status;
+	int fd;
+
+	if (ready_fd == -1)
+		return;
+	if (write(ready_fd, &s, 1) < 0) {
+		/* the parent is gone; nobody to tell */
+	}
+	close(ready_fd);
+	ready_fd = -1;
+	if (status != 0)
+		return;
+	fd = open("/dev/null", O_RDWR);
+	if (fd != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+static int
+pid_is_sockserv(pid_t pid)
+{
+	char path[64], comm[64];
+	FILE *f;
+	int ok = 0;
+
+	if (pid <= 0 || (kill(pid, 0) == -1 && errno == ESRCH))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 1;	/* no /proc: trust kill() */
+	if (fgets(comm, sizeof(comm), f) != NULL)
+		ok = strncmp(comm, "sockserv", 8) == 0;
+	fclose(f);
+	return ok;
+}
+
+pid_t
+daemon_pidfile_read(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	long pid;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	if (pid <= 0 || !pid_is_sockserv((pid_t)pid))
+		return 0;
+	return (pid_t)pid;
+}
+
+int
+daemon_pidfile_write(const char *path, char *err, size_t errlen)
+{
+	char buf[32], tmp[CONFIG_PATH_MAX + 16];
+	pid_t other = daemon_pidfile_read(path);
+	int fd, n;
+
+	if (other != 0 && other != getpid()) {
+		snprintf(err, errlen, "%s: sockserv is already running (pid %ld)", path, (long)other);
+		return -1;
+	}
+	/* write a temp file and rename it, so readers never see a half-written pid */
+	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n || close(fd) == -1 || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+void
+daemon_pidfile_remove(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	/* only our own: a newer server may have replaced it */
+	if (n > 0) {
+		buf[n] = '\0';
+		if (strtol(buf, NULL, 10) == (long)getpid())
+			unlink(path);
+	}
+}
+
+long
+daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+}
+
+int
+daemon_lookup_user(const struct config *cfg, uid_t *uid, gid_t *gid)
+{
+	*uid = geteuid();
+	*gid = getegid();
+	if (cfg->user[0] != '\0') {
+		struct passwd *pw = getpwnam(cfg->user);
+		if (pw == NULL) {
+			log_error("unknown user '%s'", cfg->user);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	if (cfg->group[0] != '\0') {
+		struct group *gr = getgrnam(cfg->group);
+		if (gr == NULL) {
+			log_error("unknown group '%s'", cfg->group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+int
+daemon_drop_privileges(const struct config *cfg)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (cfg->user[0] == '\0' && cfg->group[0] == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		log_debug("not root: keeping our own user");
+		return 0;
+	}
+	if (daemon_lookup_user(cfg, &uid, &gid) == -1)
+		return -1;
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 || setuid(uid) == -1) {
+		log_warn("dropping privileges to %s", cfg->user);
+		return -1;
+	}
+	/* verify: a process that can get root back has not dropped anything */
+	if (uid != 0 && (setuid(0) != -1 || geteuid() != uid || getegid() != gid)) {
+		log_error("privilege drop to %s did not stick", cfg->user);
+		return -1;
+	}
+	return 0;
+}

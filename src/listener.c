@@ -1,0 +1,115 @@
+/*
+ * listener: creation of the SO_REUSEPORT listening sockets.
+ */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int
+resolve(const struct listener_conf *lc, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strcmp(lc->address, "*") == 0) {
+		/* "*" is every address of both families: a dual-stack v6 socket */
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_any;
+		s6->sin6_port = htons((uint16_t)lc->port);
+		*sl = sizeof(*s6);
+		return 0;
+	}
+	if (inet_pton(AF_INET, lc->address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)lc->port);
+		*sl = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, lc->address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)lc->port);
+		*sl = sizeof(*s6);
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int
+listener_open(const struct listener_conf *lc, int backlog, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, on = 1, off = 0;
+
+	if (resolve(lc, &ss, &sl) == -1) {
+		snprintf(err, errlen, "%s:%d: bad address", lc->address, lc->port);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
+		goto fail;
+	if (ss.ss_family == AF_INET6 && strcmp(lc->address, "*") == 0 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == -1)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&ss, sl) == -1)
+		goto fail;
+	if (listen(fd, backlog) == -1)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "%s%s%s:%d: %s", strchr(lc->address, ':') ? "[" : "",
+	    lc->address, strchr(lc->address, ':') ? "]" : "", lc->port, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+int
+listener_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+const char *
+listener_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+int
+listener_same_endpoint(const struct listener_conf *a, const struct listener_conf *b)
+{
+	return a->port == b->port && strcmp(a->address, b->address) == 0;
+}

@@ -1,0 +1,676 @@
+/*
+ * master: binds, forks and supervises the workers.  nginx's model: signal
+ * handlers only set flags; the loop sleeps in sigsuspend() with every
+ * signal it handles blocked otherwise, and a 100 ms interval timer wakes it
+ * for the hang check, delayed respawns and the periodic stats line.
+ *
+ * Worker slots: slot i of the current configuration owns one listening
+ * socket per listener (fds[i][l]) for as long as the master lives, so a
+ * respawned worker accepts from the very queue its predecessor left.
+ * Each worker process writes one physical stats slot; a respawn reuses its
+ * slot's, a reload gives the new generation fresh ones while the old
+ * workers drain in theirs.
+ */
+#include "master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "handler.h"
+#include "listener.h"
+#include "log.h"
+#include "stats.h"
+#include "worker.h"
+
+#define TICK_MS 100
+#define CRASH_WINDOW_MS 10000	/* more than CRASH_LIMIT deaths in this window */
+#define CRASH_LIMIT 5		/* ... start the backoff */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+#define BACKOFF_RESET_MS 60000	/* a worker that ran this long clears its slot's backoff */
+#define STOP_GRACE_MS 1500	/* fast stop: SIGKILL what is left after this */
+#define MAX_OLD 1024
+
+struct wslot {
+	pid_t pid;			/* 0 while no process */
+	int phys;			/* its stats slot */
+	uint64_t started_ms;
+	uint64_t respawn_at;		/* pending respawn time, 0 = none */
+	uint32_t backoff_ms;
+	uint64_t deaths[CRASH_LIMIT + 1];	/* ring of recent death times */
+	unsigned ndeaths;
+	int hung;			/* killed by us for hanging */
+};
+
+struct old_worker {
+	pid_t pid;
+	int phys;
+	int slot;
+};
+
+struct master {
+	struct config *cfg;
+	const struct master_opts *opts;
+	int *fds;			/* fds[slot * nlisteners + l] */
+	struct stats_seg seg;
+	struct wslot ws[STATS_MAX_WORKERS];
+	struct old_worker old[MAX_OLD];	/* previous generation, draining */
+	size_t nold;
+	uint64_t generation;
+	uint64_t last_stats_ms;
+	uid_t uid;
+	gid_t gid;
+	int stopping;			/* 0, 1 fast, 2 graceful */
+	uint64_t stop_deadline;
+	int pidfile_written;
+};
+
+static volatile sig_atomic_t sig_chld, sig_term, sig_quit, sig_hup, sig_usr1, sig_alrm;
+
+static void
+on_signal(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: sig_chld = 1; break;
+	case SIGTERM:
+	case SIGINT: sig_term = 1; break;
+	case SIGQUIT: sig_quit = 1; break;
+	case SIGHUP: sig_hup = 1; break;
+	case SIGUSR1: sig_usr1 = 1; break;
+	case SIGALRM: sig_alrm = 1; break;
+	}
+}
+
+static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGALRM };
+
+static void
+master_signals(void)
+{
+	struct sigaction sa;
+	sigset_t block;
+	struct itimerval it;
+
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&block, handled[i]);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_mask = block;
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaction(handled[i], &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	memset(&it, 0, sizeof(it));
+	it.it_interval.tv_usec = TICK_MS * 1000;
+	it.it_value.tv_usec = TICK_MS * 1000;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static int *
+slot_fds(struct master *m, int slot)
+{
+	return &m->fds[(size_t)slot * m->cfg->nlisteners];
+}
+
+static const char *
+endpoint_str(const struct listener_conf *lc, int port, char *buf, size_t len)
+{
+	int v6 = strchr(lc->address, ':') != NULL;
+
+	snprintf(buf, len, "%s%s%s:%d", v6 ? "[" : "", lc->address, v6 ? "]" : "", port);
+	return buf;
+}
+
+/*
+ * Sockets for cfg: a dup of the old configuration's socket of the same slot
+ * and endpoint when there is one (a reload hands the socket over, so no
+ * connection attempt is refused), a newly bound one otherwise.  The old
+ * table is left untouched: the caller closes it once the new one is in use.
+ * Returns the table, or NULL with err filled.
+ */
+static int *
+open_sockets(const struct config *cfg, const struct config *oldcfg, const int *oldfds,
+    char *err, size_t errlen)
+{
+	size_t nl = cfg->nlisteners, n = (size_t)cfg->workers * nl;
+	int *fds = malloc(n * sizeof(int));
+
+	if (fds == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		fds[i] = -1;
+	for (int s = 0; s < cfg->workers; s++) {
+		for (size_t l = 0; l < nl; l++) {
+			const struct listener_conf *lc = &cfg->listeners[l];
+			int fd = -1;
+
+			for (size_t o = 0; oldcfg != NULL && s < oldcfg->workers &&
+			    o < oldcfg->nlisteners; o++) {
+				if (listener_same_endpoint(lc, &oldcfg->listeners[o])) {
+					fd = fcntl(oldfds[(size_t)s * oldcfg->nlisteners + o],
+					    F_DUPFD_CLOEXEC, 0);
+					if (fd == -1)
+						snprintf(err, errlen, "dup: %s", strerror(errno));
+					break;
+				}
+			}
+			if (fd == -1 && err[0] == '\0')
+				fd = listener_open(lc, cfg->backlog, err, errlen);
+			if (fd == -1) {
+				for (size_t i = 0; i < n; i++)
+					if (fds[i] != -1)
+						close(fds[i]);
+				free(fds);
+				return NULL;
+			}
+			fds[(size_t)s * nl + l] = fd;
+		}
+	}
+	return fds;
+}
+
+static void
+close_sockets(int *fds, size_t n)
+{
+	for (size_t i = 0; fds != NULL && i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	free(fds);
+}
+
+/* a free physical stats slot: one no process writes */
+static int
+free_phys(struct master *m)
+{
+	for (uint32_t p = 0; p < m->seg.hdr->nslots; p++) {
+		int used = 0;
+		if (m->seg.slots[p].state != WS_EMPTY)
+			continue;
+		for (int s = 0; s < m->cfg->workers && !used; s++)
+			used = m->ws[s].phys == (int)p;
+		if (!used)
+			return (int)p;
+	}
+	return -1;
+}
+
+static void
+spawn(struct master *m, int slot)
+{
+	struct wslot *w = &m->ws[slot];
+	struct stats_slot *st = &m->seg.slots[w->phys];
+	struct worker_spec spec;
+	uint64_t share;
+	pid_t pid;
+
+	share = (m->cfg->max_connections + (uint64_t)m->cfg->workers - 1) /
+	    (uint64_t)m->cfg->workers;
+	st->worker = (uint32_t)slot;
+	st->config_generation = m->generation;
+	stats_set(&st->generation, stats_get(&st->generation) + 1);
+	stats_set(&st->loop_ms, 0);
+	stats_set(&st->started_ms, stats_now_ms());
+	__atomic_store_n(&st->state, WS_STARTING, __ATOMIC_RELAXED);
+	pid = fork();
+	if (pid == -1) {
+		log_warn("worker %d: fork", slot);
+		w->respawn_at = stats_now_ms() + 1000;
+		__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
+		return;
+	}
+	if (pid == 0) {
+		spec.slot = slot;
+		spec.cfg = m->cfg;
+		spec.stats = st;
+		spec.master_pid = getppid();
+		spec.max_conns = share;
+		/* only this slot's sockets: the others belong to other workers */
+		for (int s = 0; s < m->cfg->workers; s++) {
+			if (s == slot)
+				continue;
+			for (size_t l = 0; l < m->cfg->nlisteners; l++)
+				close(slot_fds(m, s)[l]);
+		}
+		__atomic_store_n(&st->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+		spec.fds = slot_fds(m, slot);
+		worker_main(&spec);
+	}
+	w->pid = pid;
+	w->started_ms = stats_now_ms();
+	w->respawn_at = 0;
+	w->hung = 0;
+	__atomic_store_n(&st->pid, (int32_t)pid, __ATOMIC_RELAXED);
+	log_info("worker %d started (pid %ld)", slot, (long)pid);
+}
+
+/* a slot's worker died: respawn at once, or later when it keeps dying */
+static void
+schedule_respawn(struct master *m, int slot)
+{
+	struct wslot *w = &m->ws[slot];
+	uint64_t now = stats_now_ms();
+	unsigned recent = 0;
+
+	w->deaths[w->ndeaths++ % (CRASH_LIMIT + 1)] = now;
+	for (unsigned i = 0; i < CRASH_LIMIT + 1 && i < w->ndeaths; i++)
+		if (now - w->deaths[i] <= CRASH_WINDOW_MS)
+			recent++;
+	if (recent > CRASH_LIMIT) {
+		w->backoff_ms = w->backoff_ms == 0 ? BACKOFF_MIN_MS :
+		    (w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2);
+		w->respawn_at = now + w->backoff_ms;
+		log_warnx("worker %d is crashing in a loop (%u deaths in %d s): "
+		    "respawn in %u ms", slot, recent, CRASH_WINDOW_MS / 1000, w->backoff_ms);
+	} else {
+		w->respawn_at = now;
+	}
+}
+
+static void
+log_exit(const char *what, int slot, pid_t pid, int status)
+{
+	if (WIFSIGNALED(status))
+		log_warnx("%s %d (pid %ld) killed by signal %d", what, slot, (long)pid,
+		    WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		log_warnx("%s %d (pid %ld) exited with status %d", what, slot, (long)pid,
+		    WEXITSTATUS(status));
+	else
+		log_info("%s %d (pid %ld) exited with status 0", what, slot, (long)pid);
+}
+
+static void
+reap(struct master *m)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int found = 0;
+		for (int s = 0; s < m->cfg->workers && !found; s++) {
+			struct wslot *w = &m->ws[s];
+			struct stats_slot *st;
+			if (w->pid != pid)
+				continue;
+			found = 1;
+			st = &m->seg.slots[w->phys];
+			log_exit(w->hung ? "hung worker" : "worker", s, pid, status);
+			stats_slot_retire(st);
+			__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
+			w->pid = 0;
+			if (!m->stopping) {
+				stats_set(&st->restarts, stats_get(&st->restarts) + 1);
+				schedule_respawn(m, s);
+			}
+		}
+		for (size_t i = 0; i < m->nold && !found; i++) {
+			if (m->old[i].pid != pid)
+				continue;
+			found = 1;
+			log_exit("old worker", m->old[i].slot, pid, status);
+			/* its numbers live on in the totals of its successor slot */
+			int heir = m->old[i].slot < m->cfg->workers ? m->old[i].slot : 0;
+			stats_slot_merge(&m->seg.slots[m->ws[heir].phys], &m->seg.slots[m->old[i].phys]);
+			m->old[i] = m->old[--m->nold];
+		}
+	}
+}
+
+/* hung workers, due respawns, backoff reset, periodic stats line */
+static void
+supervise(struct master *m)
+{
+	uint64_t now = stats_now_ms();
+
+	for (int s = 0; s < m->cfg->workers; s++) {
+		struct wslot *w = &m->ws[s];
+		struct stats_slot *st = &m->seg.slots[w->phys];
+		if (w->pid == 0) {
+			if (!m->stopping && w->respawn_at != 0 && now >= w->respawn_at)
+				spawn(m, s);
+			continue;
+		}
+		uint64_t stamp = stats_get(&st->loop_ms);
+		if (stamp == 0)
+			stamp = w->started_ms;
+		if (!w->hung && now > stamp && now - stamp > m->cfg->hung_timeout_ms) {
+			log_warnx("worker %d (pid %ld) hung: event loop silent for %llu ms, "
+			    "replacing it", s, (long)w->pid, (unsigned long long)(now - stamp));
+			w->hung = 1;
+			kill(w->pid, SIGKILL);
+		}
+		if (w->backoff_ms != 0 && now - w->started_ms >= BACKOFF_RESET_MS) {
+			w->backoff_ms = 0;
+			log_info("worker %d stable for %d s: crash backoff reset", s,
+			    BACKOFF_RESET_MS / 1000);
+		}
+	}
+	if (m->cfg->stats_interval_s != 0 &&
+	    now - m->last_stats_ms >= (uint64_t)m->cfg->stats_interval_s * 1000) {
+		struct stats_counters t, one;
+		uint64_t conns = 0, closed = 0;
+		memset(&t, 0, sizeof(t));
+		m->last_stats_ms = now;
+		for (uint32_t p = 0; p < m->seg.hdr->nslots; p++) {
+			struct stats_slot *st = &m->seg.slots[p];
+			if (st->state == WS_EMPTY)
+				continue;
+			stats_slot_lifetime(st, &one);
+			conns += stats_get(&st->connections);
+			t.accepted += one.accepted;
+			for (int r = 0; r < CLOSE_NREASONS; r++)
+				closed += one.closed[r];
+			t.messages_in += one.messages_in;
+			t.messages_out += one.messages_out;
+		}
+		log_info("stats: %llu connections, %llu accepted, %llu closed, "
+		    "%llu messages in, %llu out", (unsigned long long)conns,
+		    (unsigned long long)t.accepted, (unsigned long long)closed,
+		    (unsigned long long)t.messages_in, (unsigned long long)t.messages_out);
+	}
+}
+
+static int
+live_workers(const struct master *m)
+{
+	int n = (int)m->nold;
+
+	for (int s = 0; s < m->cfg->workers; s++)
+		n += m->ws[s].pid != 0;
+	return n;
+}
+
+static void
+signal_all(struct master *m, int sig)
+{
+	for (int s = 0; s < m->cfg->workers; s++)
+		if (m->ws[s].pid != 0)
+			kill(m->ws[s].pid, sig);
+	for (size_t i = 0; i < m->nold; i++)
+		kill(m->old[i].pid, sig);
+}
+
+int
+master_check_handlers(const struct config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		if (handler_find(cfg->listeners[i].handler) == NULL) {
+			/* a result that is looked at lets a long path be cut without a warning */
+			int n = snprintf(err, errlen, "%s:%d: unknown handler '%s'", cfg->path,
+			    cfg->listeners[i].handler_line, cfg->listeners[i].handler);
+			(void)n;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+announce_listeners(struct master *m)
+{
+	char ep[160];
+
+	for (size_t l = 0; l < m->cfg->nlisteners; l++) {
+		const struct listener_conf *lc = &m->cfg->listeners[l];
+		log_info("listener %s on %s (%s, %s)", lc->name,
+		    endpoint_str(lc, listener_port(slot_fds(m, 0)[l]), ep, sizeof(ep)),
+		    config_codec_name(lc->codec), lc->handler);
+	}
+}
+
+static int
+open_log(const struct config *cfg, int daemonized)
+{
+	const char *target = cfg->log_target;
+
+	/* a daemon has no stderr: its stderr lines go to syslog instead */
+	if (daemonized && strcmp(target, "stderr") == 0)
+		target = "syslog";
+	return log_init(target, cfg->log_level, cfg->log_facility);
+}
+
+/*
+ * SIGHUP: a new configuration.  An invalid one is logged and changes
+ * nothing.  A valid one gets new workers; the old ones drain (SIGQUIT).
+ */
+static void
+reload(struct master *m)
+{
+	struct config *ncfg = calloc(1, sizeof(*ncfg));
+	char err[1024] = "";
+	int *nfds;
+
+	log_info("reloading %s", m->cfg->path);
+	if (ncfg == NULL)
+		return;
+	if (config_load(m->cfg->path, ncfg, err, sizeof(err)) == -1 ||
+	    master_check_handlers(ncfg, err, sizeof(err)) == -1) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		config_free(ncfg);
+		free(ncfg);
+		return;
+	}
+	if (ncfg->workers > STATS_MAX_WORKERS / 2) {
+		log_error("reload failed: %d workers leave no stats slots for draining ones",
+		    ncfg->workers);
+		config_free(ncfg);
+		free(ncfg);
+		return;
+	}
+	nfds = open_sockets(ncfg, m->cfg, m->fds, err, sizeof(err));
+	if (nfds == NULL) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		config_free(ncfg);
+		free(ncfg);
+		return;
+	}
+	/* the running workers become the old generation and drain */
+	for (int s = 0; s < m->cfg->workers; s++) {
+		struct wslot *w = &m->ws[s];
+		if (w->pid != 0 && m->nold < MAX_OLD) {
+			m->old[m->nold].pid = w->pid;
+			m->old[m->nold].phys = w->phys;
+			m->old[m->nold].slot = s;
+			m->nold++;
+			__atomic_store_n(&m->seg.slots[w->phys].state, WS_DRAINING,
+			    __ATOMIC_RELAXED);
+			kill(w->pid, SIGQUIT);
+		} else {
+			/* no process (awaiting respawn): its slot has nothing left to say */
+			memset(&m->seg.slots[w->phys], 0, sizeof(struct stats_slot));
+		}
+		memset(w, 0, sizeof(*w));
+		w->phys = -1;
+	}
+	close_sockets(m->fds, (size_t)m->cfg->workers * m->cfg->nlisteners);
+	config_free(m->cfg);
+	free(m->cfg);
+	m->cfg = ncfg;
+	m->fds = nfds;
+	m->generation++;
+	if (open_log(m->cfg, !m->opts->foreground) == -1)
+		log_warn("reload: log target %s", m->cfg->log_target);
+	for (int s = 0; s < m->cfg->workers; s++) {
+		m->ws[s].phys = free_phys(m);
+		if (m->ws[s].phys == -1)
+			fatalx("no free stats slot");
+		memset(&m->seg.slots[m->ws[s].phys], 0, sizeof(struct stats_slot));
+	}
+	__atomic_store_n(&m->seg.hdr->nworkers, (uint32_t)m->cfg->workers, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->seg.hdr->config_generation, m->generation, __ATOMIC_RELAXED);
+	announce_listeners(m);
+	for (int s = 0; s < m->cfg->workers; s++)
+		spawn(m, s);
+	log_info("reload done: generation %llu, %d workers, %zu draining",
+	    (unsigned long long)m->generation, m->cfg->workers, m->nold);
+}
+
+static void
+make_parent_dir(const char *path)
+{
+	char dir[CONFIG_PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	if (mkdir(dir, 0755) == 0)
+		log_info("created %s", dir);
+}
+
+static void
+cleanup(struct master *m)
+{
+	if (m->pidfile_written)
+		daemon_pidfile_remove(m->cfg->pid_file);
+	if (m->seg.hdr != NULL) {
+		unlink(m->cfg->stats_path);
+		stats_close(&m->seg);
+	}
+	close_sockets(m->fds, (size_t)m->cfg->workers * m->cfg->nlisteners);
+	m->fds = NULL;
+}
+
+int
+master_run(struct config *cfg, const struct master_opts *opts)
+{
+	static struct master master;
+	struct master *m = &master;
+	char err[1024] = "";
+	long nofile;
+	sigset_t empty;
+
+	m->cfg = cfg;
+	m->opts = opts;
+	m->generation = 1;
+	if (master_check_handlers(cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		return 1;
+	}
+	nofile = daemon_raise_nofile();
+	if (nofile > 0 && cfg->max_connections / (uint64_t)cfg->workers + 64 > (uint64_t)nofile)
+		log_warnx("max_connections %llu over %d workers needs %llu descriptors per "
+		    "worker but the limit is %ld: each worker holds at most ~%ld",
+		    (unsigned long long)cfg->max_connections, cfg->workers,
+		    (unsigned long long)(cfg->max_connections / (uint64_t)cfg->workers), nofile,
+		    nofile - 64);
+	m->fds = open_sockets(cfg, NULL, NULL, err, sizeof(err));
+	if (m->fds == NULL) {
+		log_error("cannot listen: %s", err);
+		return 1;
+	}
+	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1) {
+		cleanup(m);
+		return 1;
+	}
+	if (cfg->user[0] == '\0' && geteuid() == 0)
+		log_warnx("workers run as root: set user in %s to drop privileges", cfg->path);
+	if (!opts->foreground && daemon_detach() == -1) {
+		log_warn("cannot become a daemon");
+		cleanup(m);
+		return 1;
+	}
+	if (open_log(cfg, !opts->foreground) == -1) {
+		log_warn("log target %s", cfg->log_target);
+		daemon_ready(1);
+		cleanup(m);
+		return 1;
+	}
+	if (log_file_fd() != -1 && geteuid() == 0 && fchown(log_file_fd(), m->uid, m->gid) == -1)
+		log_warn("chown %s", cfg->log_target);
+	make_parent_dir(cfg->pid_file);
+	make_parent_dir(cfg->stats_path);
+	if (daemon_pidfile_write(cfg->pid_file, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		daemon_ready(1);
+		cleanup(m);
+		return 1;
+	}
+	m->pidfile_written = 1;
+	if (stats_create(&m->seg, cfg->stats_path, STATS_MAX_WORKERS, m->uid, m->gid) == -1) {
+		log_warn("stats segment %s", cfg->stats_path);
+		daemon_ready(1);
+		cleanup(m);
+		return 1;
+	}
+	m->seg.hdr->nworkers = (uint32_t)cfg->workers;
+	m->seg.hdr->config_generation = m->generation;
+	announce_listeners(m);
+	master_signals();
+	for (int s = 0; s < cfg->workers; s++) {
+		m->ws[s].phys = s;
+		spawn(m, s);
+	}
+	m->last_stats_ms = stats_now_ms();
+	daemon_ready(0);
+
+	sigemptyset(&empty);
+	for (;;) {
+		sigsuspend(&empty);
+		if (sig_chld) {
+			sig_chld = 0;
+			reap(m);
+		}
+		if (sig_term && m->stopping != 1) {
+			sig_term = 0;
+			log_info("stopping (fast)");
+			m->stopping = 1;
+			m->stop_deadline = stats_now_ms() + STOP_GRACE_MS;
+			signal_all(m, SIGTERM);
+		}
+		if (sig_quit && !m->stopping) {
+			sig_quit = 0;
+			log_info("stopping gracefully (at most %u s)", cfg->shutdown_timeout_ms / 1000);
+			m->stopping = 2;
+			m->stop_deadline = stats_now_ms() + m->cfg->shutdown_timeout_ms + STOP_GRACE_MS;
+			signal_all(m, SIGQUIT);
+		}
+		if (sig_hup) {
+			sig_hup = 0;
+			if (!m->stopping)
+				reload(m);
+		}
+		if (sig_usr1) {
+			sig_usr1 = 0;
+			if (log_reopen() == -1)
+				log_warn("reopen %s", m->cfg->log_target);
+			else
+				log_info("log reopened");
+			signal_all(m, SIGUSR1);
+		}
+		if (sig_alrm) {
+			sig_alrm = 0;
+			supervise(m);
+		}
+		if (m->stopping) {
+			if (live_workers(m) == 0)
+				break;
+			if (stats_now_ms() >= m->stop_deadline) {
+				log_warnx("%d workers still running: killing them", live_workers(m));
+				signal_all(m, SIGKILL);
+				while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+					;
+				break;
+			}
+		}
+	}
+	log_info("exiting");
+	cleanup(m);
+	config_free(m->cfg);
+	return 0;
+}

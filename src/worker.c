@@ -1,0 +1,207 @@
+/*
+ * worker: the per-process event loop.  Each round: read the clock once,
+ * expire due timers, sleep until the next non-empty wheel tick (at most one
+ * tick, so the stats loop stamp stays fresh for the master's hang check),
+ * then dispatch ready sockets.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "evloop.h"
+#include "handler.h"
+#include "log.h"
+#include "daemon.h"
+#include "twheel.h"
+
+static volatile sig_atomic_t want_stop, want_quit, want_reopen;
+
+static void
+on_signal(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		want_stop = 1;
+		break;
+	case SIGQUIT:
+		want_quit = 1;
+		break;
+	case SIGUSR1:
+		want_reopen = 1;
+		break;
+	}
+}
+
+static void
+worker_signals(void)
+{
+	struct sigaction sa;
+	sigset_t all;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	/* the master sleeps with these blocked; the worker must see them */
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static void
+refresh_now(void *arg)
+{
+	struct conn_env *env = arg;
+
+	env->now_ms = stats_now_ms();
+}
+
+/* stop accepting: close this worker's copies of the listening sockets (the master keeps its own) */
+static void
+stop_accepting(struct conn_env *env, struct wlistener *wl, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (wl[i].fd == -1)
+			continue;
+		evloop_del(env->loop, wl[i].fd);
+		close(wl[i].fd);
+		wl[i].fd = -1;
+	}
+}
+
+static void
+close_all(struct conn_env *env)
+{
+	int max = evloop_maxfd(env->loop);
+
+	for (int fd = 0; fd < max; fd++) {
+		evloop_cb *cb;
+		void *data;
+		if (evloop_get(env->loop, fd, &cb, &data) == 0 && conn_is_conn_cb(cb))
+			conn_shutdown(data);
+	}
+}
+
+void
+worker_main(const struct worker_spec *ws)
+{
+	const struct config *cfg = ws->cfg;
+	struct conn_env env;
+	struct evloop *loop;
+	struct twheel *wheel;
+	struct wlistener *wl;
+	struct rlimit rl;
+	uint64_t quit_deadline = 0, last_parent_check = 0;
+	int setsize;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != ws->master_pid)
+		_exit(0);	/* the master died before we could ask to be told */
+	worker_signals();
+	if (daemon_drop_privileges(cfg) == -1)
+		fatalx("worker %d: cannot drop privileges", ws->slot);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > 1024 * 1024)
+		setsize = 1024 * 1024;
+	else
+		setsize = (int)rl.rlim_cur;
+	loop = evloop_create(cfg->backend, setsize);
+	if (loop == NULL)
+		fatal("worker %d: event loop", ws->slot);
+	wheel = twheel_create(cfg->tick_ms, cfg->slots, stats_now_ms());
+	if (wheel == NULL)
+		fatalx("worker %d: out of memory", ws->slot);
+	conn_env_init(&env, loop, wheel, ws->stats, cfg->max_output, ws->max_conns);
+	evloop_set_aftersleep(loop, refresh_now, &env);
+
+	wl = calloc(cfg->nlisteners, sizeof(*wl));
+	if (wl == NULL)
+		fatalx("worker %d: out of memory", ws->slot);
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct listener_conf *lc = &cfg->listeners[i];
+		wl[i].conf = lc;
+		wl[i].handler = handler_find(lc->handler);
+		wl[i].codec.codec = lc->codec;
+		wl[i].codec.max_frame = cfg->max_frame;
+		wl[i].codec.magic = lc->magic;
+		wl[i].codec.magic_len = lc->magic_len;
+		wl[i].env = &env;
+		wl[i].fd = ws->fds[i];
+		if (evloop_add(loop, wl[i].fd, EV_READ, conn_accept_cb, &wl[i]) == -1)
+			fatal("worker %d: watch listener %s", ws->slot, lc->name);
+	}
+
+	stats_set(&ws->stats->started_ms, env.now_ms);
+	stats_set(&ws->stats->loop_ms, env.now_ms);
+	__atomic_store_n(&ws->stats->state, WS_RUNNING, __ATOMIC_RELAXED);
+	log_info("worker %d running", ws->slot);
+
+	for (;;) {
+		int64_t timeout;
+
+		env.now_ms = stats_now_ms();
+		stats_set(&ws->stats->loop_ms, env.now_ms);
+		twheel_advance(wheel, env.now_ms, conn_timer_cb, &env);
+
+		if (want_stop)
+			break;
+		if (want_reopen) {
+			want_reopen = 0;
+			log_reopen();
+		}
+		if (want_quit && quit_deadline == 0) {
+			/* graceful: no new clients; existing ones end by themselves or time out */
+			quit_deadline = env.now_ms + cfg->shutdown_timeout_ms;
+			__atomic_store_n(&ws->stats->state, WS_DRAINING, __ATOMIC_RELAXED);
+			stop_accepting(&env, wl, cfg->nlisteners);
+			log_info("worker %d draining %llu connections", ws->slot,
+			    (unsigned long long)env.nconns);
+		}
+		if (quit_deadline != 0 && (env.nconns == 0 || env.now_ms >= quit_deadline))
+			break;
+		if (env.now_ms - last_parent_check >= 1000) {
+			last_parent_check = env.now_ms;
+			if (getppid() != ws->master_pid)
+				break;
+		}
+
+		timeout = twheel_next_timeout(wheel, env.now_ms);
+		if (timeout < 0 || timeout > cfg->tick_ms)
+			timeout = cfg->tick_ms;
+		for (size_t i = 0; i < cfg->nlisteners; i++) {
+			if (!wl[i].paused || wl[i].fd == -1)
+				continue;
+			if (env.now_ms >= wl[i].resume_ms) {
+				wl[i].paused = 0;
+				evloop_set(loop, wl[i].fd, EV_READ);
+			} else if ((int64_t)(wl[i].resume_ms - env.now_ms) < timeout) {
+				timeout = (int64_t)(wl[i].resume_ms - env.now_ms);
+			}
+		}
+		if (evloop_run_once(loop, (int)timeout) == -1 && errno != EINTR)
+			fatal("worker %d: event loop", ws->slot);
+	}
+
+	stop_accepting(&env, wl, cfg->nlisteners);
+	close_all(&env);
+	log_info("worker %d exiting", ws->slot);
+	__atomic_store_n(&ws->stats->state, WS_EXITED, __ATOMIC_RELAXED);
+	exit(0);
+}

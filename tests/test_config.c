@@ -1,0 +1,758 @@
+/*
+ * Unit tests for config: the shipped etc/sockserv.cfg, every default, the
+ * seconds-to-ms conversion, path resolution, and one bad file per error
+ * class with the exact "FILE:LINE:" it must blame.  Files are written into
+ * a mkdtemp directory that the suite removes afterwards.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+
+void test_config_register(void);
+
+static char tmpdir[] = "/tmp/sockserv-config-XXXXXX";
+static int tmpdir_made;
+static unsigned int nfiles;
+
+/* one valid listener on one line, for files that test something else */
+#define ONE_LISTENER \
+	"listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000; } );\n"
+
+static int
+suite_init(void)
+{
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	tmpdir_made = 1;
+	return 0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+suite_clean(void)
+{
+	if (!tmpdir_made)
+		return 0;
+	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* write text to a fresh file in tmpdir; its path goes to path */
+static void
+write_cfg(const char *text, char *path, size_t size)
+{
+	FILE *fp;
+
+	snprintf(path, size, "%s/t%u.cfg", tmpdir, nfiles++);
+	fp = fopen(path, "w");
+	CU_ASSERT_FATAL(fp != NULL);
+	CU_ASSERT_FATAL(fputs(text, fp) >= 0);
+	CU_ASSERT_FATAL(fclose(fp) == 0);
+}
+
+static int
+load_text(const char *text, struct config *cfg, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	write_cfg(text, path, sizeof(path));
+	return config_load(path, cfg, err, errlen);
+}
+
+static void
+cwd_join(const char *rel, char *out, size_t size)
+{
+	char cwd[PATH_MAX];
+
+	CU_ASSERT_FATAL(getcwd(cwd, sizeof(cwd)) != NULL);
+	CU_ASSERT_FATAL(snprintf(out, size, "%s/%s", cwd, rel) < (int)size);
+}
+
+/*
+ * Load text, which must fail with "PATH:LINE: ..." containing needle.
+ * Assertions are charged to the caller's line so a failure says which case.
+ */
+static void
+expect_error_at(unsigned int caller, const char *text, int line,
+    const char *needle)
+{
+	char path[PATH_MAX], prefix[PATH_MAX + 32], err[512];
+	struct config cfg;
+	int rv, prefix_ok, needle_ok;
+
+	write_cfg(text, path, sizeof(path));
+	memset(err, 'x', sizeof(err));
+	rv = config_load(path, &cfg, err, sizeof(err));
+	if (line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", path);
+	prefix_ok = strncmp(err, prefix, strlen(prefix)) == 0;
+	needle_ok = strstr(err, needle) != NULL;
+	if (rv != -1 || !prefix_ok || !needle_ok)
+		fprintf(stderr, "\n  line %u: rv %d, err \"%s\"; wanted \"%s...%s\"\n",
+		    caller, rv, err, prefix, needle);
+	CU_assertImplementation(rv == -1, caller, "config_load fails",
+	    __FILE__, "", CU_FALSE);
+	CU_assertImplementation(prefix_ok, caller, "error has FILE:LINE: prefix",
+	    __FILE__, "", CU_FALSE);
+	CU_assertImplementation(needle_ok, caller, "error names the problem",
+	    __FILE__, "", CU_FALSE);
+	/* a failed load leaves nothing to free */
+	CU_assertImplementation(cfg.listeners == NULL && cfg.nlisteners == 0,
+	    caller, "no listeners after failure", __FILE__, "", CU_FALSE);
+	config_free(&cfg);
+}
+
+#define EXPECT_ERROR(text, line, needle) \
+	expect_error_at(__LINE__, (text), (line), (needle))
+
+static void
+test_shipped_config_loads_with_its_documented_values(void)
+{
+	struct config cfg;
+	char err[512] = "", want[PATH_MAX];
+	const struct listener_conf *l;
+
+	CU_ASSERT_EQUAL_FATAL(config_load("etc/sockserv.cfg", &cfg, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(cfg.workers, 2);
+	CU_ASSERT_EQUAL(cfg.backend, EVB_EPOLL);
+	cwd_join("run/sockserv.pid", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(cfg.pid_file, want);
+	cwd_join("run/sockserv.shm", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(cfg.stats_path, want);
+	cwd_join("etc/sockserv.cfg", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(cfg.path, want);
+	CU_ASSERT_STRING_EQUAL(cfg.user, "");
+	CU_ASSERT_STRING_EQUAL(cfg.group, "");
+	CU_ASSERT_EQUAL(cfg.hung_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(cfg.stats_interval_s, 60);
+	CU_ASSERT_EQUAL(cfg.shutdown_timeout_ms, 30000);
+	CU_ASSERT_STRING_EQUAL(cfg.log_target, "stderr");
+	CU_ASSERT_EQUAL(cfg.log_level, LOG_LVL_INFO);
+	CU_ASSERT_EQUAL(cfg.log_facility, LOG_DAEMON);
+	CU_ASSERT_EQUAL(cfg.max_connections, 100000);
+	CU_ASSERT_EQUAL(cfg.max_frame, 1048576);
+	CU_ASSERT_EQUAL(cfg.max_output, 4194304);
+	CU_ASSERT_EQUAL(cfg.backlog, 4096);
+	CU_ASSERT_EQUAL(cfg.tick_ms, 100);
+	CU_ASSERT_EQUAL(cfg.slots, 512);
+	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 3);
+
+	l = &cfg.listeners[0];
+	CU_ASSERT_STRING_EQUAL(l->name, "long");
+	CU_ASSERT_STRING_EQUAL(l->address, "127.0.0.1");
+	CU_ASSERT_EQUAL(l->port, 7000);
+	CU_ASSERT_EQUAL(l->codec, CODEC_FRAME);
+	CU_ASSERT_STRING_EQUAL(l->handler, "echo");
+	CU_ASSERT(l->handler_line > 0);
+	CU_ASSERT_EQUAL(l->magic_len, 0);
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 30000);
+	CU_ASSERT_EQUAL(l->deadline_ms, 0);
+	CU_ASSERT_EQUAL(l->frame_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(l->write_timeout_ms, 30000);
+	CU_ASSERT_EQUAL(l->first_message_ms, 30000);
+
+	l = &cfg.listeners[1];
+	CU_ASSERT_STRING_EQUAL(l->name, "short");
+	CU_ASSERT_EQUAL(l->port, 7001);
+	CU_ASSERT_EQUAL(l->codec, CODEC_RAW);
+	CU_ASSERT_STRING_EQUAL(l->handler, "log");
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 0);
+	CU_ASSERT_EQUAL(l->deadline_ms, 10000);
+	CU_ASSERT_EQUAL(l->first_message_ms, 10000);
+
+	l = &cfg.listeners[2];
+	CU_ASSERT_STRING_EQUAL(l->name, "compat");
+	CU_ASSERT_EQUAL(l->port, 7002);
+	CU_ASSERT_EQUAL(l->codec, CODEC_HEADERS);
+	CU_ASSERT_STRING_EQUAL(l->handler, "echo");
+	CU_ASSERT_EQUAL(l->magic_len, 7);
+	CU_ASSERT(memcmp(l->magic, "Headers", 7) == 0);
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 0);
+	CU_ASSERT_EQUAL(l->first_message_ms, 10000);
+	config_free(&cfg);
+	CU_ASSERT_PTR_NULL(cfg.listeners);
+	CU_ASSERT_EQUAL(cfg.nlisteners, 0);
+}
+
+static void
+test_minimal_config_gets_every_default(void)
+{
+	struct config cfg;
+	char err[512] = "";
+	const struct listener_conf *l;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "listeners = (\n"					/* 1 */
+	    "  { name = \"f\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { name = \"r\"; address = \"127.0.0.1\"; port = 7001;\n"
+	    "    codec = \"raw\"; },\n"
+	    "  { name = \"h\"; address = \"127.0.0.1\"; port = 7002;\n"
+	    "    codec = \"headers\"; }\n"
+	    ");\n", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	/* workers = 0 (the default) resolves to the online CPUs */
+	CU_ASSERT(cfg.workers >= 1 && cfg.workers <= 256);
+	if (ncpu >= 1 && ncpu <= 256)
+		CU_ASSERT_EQUAL(cfg.workers, ncpu);
+	CU_ASSERT_EQUAL(cfg.backend, EVB_EPOLL);
+	CU_ASSERT_STRING_EQUAL(cfg.pid_file, "/run/sockserv/sockserv.pid");
+	CU_ASSERT_STRING_EQUAL(cfg.stats_path, "/run/sockserv/sockserv.shm");
+	CU_ASSERT_STRING_EQUAL(cfg.user, "");
+	CU_ASSERT_STRING_EQUAL(cfg.group, "");
+	CU_ASSERT_EQUAL(cfg.hung_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(cfg.stats_interval_s, 60);
+	CU_ASSERT_EQUAL(cfg.shutdown_timeout_ms, 30000);
+	CU_ASSERT_STRING_EQUAL(cfg.log_target, "stderr");
+	CU_ASSERT_EQUAL(cfg.log_level, LOG_LVL_INFO);
+	CU_ASSERT_EQUAL(cfg.log_facility, LOG_DAEMON);
+	CU_ASSERT_EQUAL(cfg.max_connections, 100000);
+	CU_ASSERT_EQUAL(cfg.max_frame, 1048576);
+	CU_ASSERT_EQUAL(cfg.max_output, 4194304);
+	CU_ASSERT_EQUAL(cfg.backlog, 4096);
+	CU_ASSERT_EQUAL(cfg.tick_ms, 100);
+	CU_ASSERT_EQUAL(cfg.slots, 512);
+	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 3);
+
+	/* frame: heartbeat 30 s, and the first message inherits it */
+	l = &cfg.listeners[0];
+	CU_ASSERT_EQUAL(l->codec, CODEC_FRAME);
+	CU_ASSERT_STRING_EQUAL(l->handler, "echo");
+	CU_ASSERT_EQUAL(l->handler_line, 2);	/* defaulted: the group's line */
+	CU_ASSERT_EQUAL(l->magic_len, 0);
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 30000);
+	CU_ASSERT_EQUAL(l->deadline_ms, 0);
+	CU_ASSERT_EQUAL(l->frame_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(l->write_timeout_ms, 30000);
+	CU_ASSERT_EQUAL(l->first_message_ms, 30000);
+
+	/* raw: no heartbeat, so the first message gets 10 s */
+	l = &cfg.listeners[1];
+	CU_ASSERT_EQUAL(l->codec, CODEC_RAW);
+	CU_ASSERT_STRING_EQUAL(l->handler, "echo");
+	CU_ASSERT_EQUAL(l->handler_line, 3);
+	CU_ASSERT_EQUAL(l->magic_len, 0);
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 0);
+	CU_ASSERT_EQUAL(l->deadline_ms, 0);
+	CU_ASSERT_EQUAL(l->frame_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(l->write_timeout_ms, 30000);
+	CU_ASSERT_EQUAL(l->first_message_ms, 10000);
+
+	/* headers: like raw, plus the default magic */
+	l = &cfg.listeners[2];
+	CU_ASSERT_EQUAL(l->codec, CODEC_HEADERS);
+	CU_ASSERT_EQUAL(l->magic_len, 7);
+	CU_ASSERT(memcmp(l->magic, "Headers", 7) == 0);
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 0);
+	CU_ASSERT_EQUAL(l->first_message_ms, 10000);
+	CU_ASSERT_EQUAL(l->frame_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(l->write_timeout_ms, 30000);
+	config_free(&cfg);
+}
+
+static void
+test_seconds_take_floats_and_round_to_ms(void)
+{
+	struct config cfg;
+	char err[512] = "";
+	const struct listener_conf *l;
+
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "hung_timeout = 0.5;\n"
+	    "shutdown_timeout = 0;\n"
+	    "stats_interval = 0;\n"
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    heartbeat_timeout = 2.5; deadline = 0.0016;\n"
+	    "    frame_timeout = 0.0014; write_timeout = 0; },\n"
+	    "  { name = \"b\"; address = \"127.0.0.1\"; port = 7001;\n"
+	    "    heartbeat_timeout = 0; first_message_timeout = 2592000;\n"
+	    "    deadline = 86400L; }\n"
+	    ");\n", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(cfg.hung_timeout_ms, 500);
+	CU_ASSERT_EQUAL(cfg.shutdown_timeout_ms, 0);
+	CU_ASSERT_EQUAL(cfg.stats_interval_s, 0);
+	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 2);
+	l = &cfg.listeners[0];
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 2500);
+	CU_ASSERT_EQUAL(l->first_message_ms, 2500);	/* follows heartbeat */
+	CU_ASSERT_EQUAL(l->deadline_ms, 2);
+	CU_ASSERT_EQUAL(l->frame_timeout_ms, 1);
+	CU_ASSERT_EQUAL(l->write_timeout_ms, 0);
+	l = &cfg.listeners[1];
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 0);
+	CU_ASSERT_EQUAL(l->first_message_ms, 2592000000u);
+	CU_ASSERT_EQUAL(l->deadline_ms, 86400000u);
+	config_free(&cfg);
+}
+
+static void
+test_every_key_set_explicitly_is_stored(void)
+{
+	struct config cfg;
+	char err[512] = "";
+	const struct listener_conf *l;
+
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "workers = 3;\n"					/* 1 */
+	    "event_backend = \"poll\";\n"
+	    "pid_file = \"/var/run/x.pid\";\n"
+	    "stats_path = \"/dev/shm/x.shm\";\n"
+	    "user = \"nobody\";\n"				/* 5 */
+	    "group = \"nogroup\";\n"
+	    "hung_timeout = 3600;\n"
+	    "stats_interval = 86400;\n"
+	    "shutdown_timeout = 1.25;\n"
+	    "log = { target = \"syslog\"; level = \"debug\"; facility = \"local7\"; };\n"
+	    "limits = { max_connections = 5000000000L; max_frame = 1073741824;\n"
+	    "  max_output = 17179869184L; backlog = 65535; };\n"
+	    "timer = { tick_ms = 1000; slots = 1048576; };\n"
+	    "listeners = (\n"
+	    "  { name = \"A-z_0.9\"; address = \"::1\"; port = 65535;\n"	/* 15 */
+	    "    codec = \"headers\";\n"
+	    "    handler = \"log\";\n"				/* 17 */
+	    "    magic = \"0123456789abcdef\";\n"
+	    "    first_message_timeout = 0; }\n"
+	    ");\n", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(cfg.workers, 3);
+	CU_ASSERT_EQUAL(cfg.backend, EVB_POLL);
+	CU_ASSERT_STRING_EQUAL(cfg.pid_file, "/var/run/x.pid");
+	CU_ASSERT_STRING_EQUAL(cfg.stats_path, "/dev/shm/x.shm");
+	CU_ASSERT_STRING_EQUAL(cfg.user, "nobody");
+	CU_ASSERT_STRING_EQUAL(cfg.group, "nogroup");
+	CU_ASSERT_EQUAL(cfg.hung_timeout_ms, 3600000);
+	CU_ASSERT_EQUAL(cfg.stats_interval_s, 86400);
+	CU_ASSERT_EQUAL(cfg.shutdown_timeout_ms, 1250);
+	CU_ASSERT_STRING_EQUAL(cfg.log_target, "syslog");
+	CU_ASSERT_EQUAL(cfg.log_level, LOG_LVL_DEBUG);
+	CU_ASSERT_EQUAL(cfg.log_facility, LOG_LOCAL7);
+	CU_ASSERT_EQUAL(cfg.max_connections, 5000000000ULL);
+	CU_ASSERT_EQUAL(cfg.max_frame, 1073741824ULL);
+	CU_ASSERT_EQUAL(cfg.max_output, 1ULL << 34);
+	CU_ASSERT_EQUAL(cfg.backlog, 65535);
+	CU_ASSERT_EQUAL(cfg.tick_ms, 1000);
+	CU_ASSERT_EQUAL(cfg.slots, 1048576);
+	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
+	l = &cfg.listeners[0];
+	CU_ASSERT_STRING_EQUAL(l->name, "A-z_0.9");
+	CU_ASSERT_STRING_EQUAL(l->address, "::1");
+	CU_ASSERT_EQUAL(l->port, 65535);
+	CU_ASSERT_EQUAL(l->codec, CODEC_HEADERS);
+	CU_ASSERT_STRING_EQUAL(l->handler, "log");
+	CU_ASSERT_EQUAL(l->handler_line, 17);
+	CU_ASSERT_EQUAL(l->magic_len, 16);
+	CU_ASSERT(memcmp(l->magic, "0123456789abcdef", 16) == 0);
+	CU_ASSERT_EQUAL(l->first_message_ms, 0);
+	config_free(&cfg);
+}
+
+static void
+test_relative_paths_are_made_absolute_against_cwd(void)
+{
+	struct config cfg;
+	char err[512] = "", want[PATH_MAX];
+
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "pid_file = \"run/x.pid\";\n"
+	    "stats_path = \"./x.shm\";\n"
+	    "log = { target = \"logs/sockserv.log\"; };\n"
+	    ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	cwd_join("run/x.pid", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(cfg.pid_file, want);
+	cwd_join("x.shm", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(cfg.stats_path, want);
+	cwd_join("logs/sockserv.log", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(cfg.log_target, want);
+	config_free(&cfg);
+
+	/* absolute paths and the special targets are kept as written */
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "log = { target = \"/var/log/s.log\"; };\n"
+	    ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.log_target, "/var/log/s.log");
+	config_free(&cfg);
+}
+
+static void
+test_addresses_and_shared_ports(void)
+{
+	struct config cfg;
+	char err[512] = "";
+
+	/* distinct specific addresses may share a port, across families too */
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { name = \"b\"; address = \"127.0.0.2\"; port = 7000; },\n"
+	    "  { name = \"c\"; address = \"::1\"; port = 7000; },\n"
+	    "  { name = \"d\"; address = \"*\"; port = 7001; },\n"
+	    "  { name = \"e\"; address = \"::\"; port = 7002; },\n"
+	    "  { name = \"f\"; address = \"0.0.0.0\"; port = 7003; }\n"
+	    ");\n", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 6);
+	CU_ASSERT_STRING_EQUAL(cfg.listeners[2].address, "::1");
+	CU_ASSERT_STRING_EQUAL(cfg.listeners[3].address, "*");
+	config_free(&cfg);
+}
+
+static void
+test_names_of_codecs_and_backends(void)
+{
+	CU_ASSERT_STRING_EQUAL(config_codec_name(CODEC_FRAME), "frame");
+	CU_ASSERT_STRING_EQUAL(config_codec_name(CODEC_RAW), "raw");
+	CU_ASSERT_STRING_EQUAL(config_codec_name(CODEC_HEADERS), "headers");
+	CU_ASSERT_STRING_EQUAL(config_backend_name(EVB_EPOLL), "epoll");
+	CU_ASSERT_STRING_EQUAL(config_backend_name(EVB_POLL), "poll");
+}
+
+static void
+test_missing_file_is_reported_without_a_line(void)
+{
+	struct config cfg;
+	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
+
+	snprintf(path, sizeof(path), "%s/does-not-exist.cfg", tmpdir);
+	snprintf(want, sizeof(want), "%s: %s", path, strerror(ENOENT));
+	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_PTR_NULL(cfg.listeners);
+
+	/* a directory is not a config file either */
+	snprintf(want, sizeof(want), "%s: %s", tmpdir, strerror(EISDIR));
+	CU_ASSERT_EQUAL(config_load(tmpdir, &cfg, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, want);
+}
+
+static void
+test_syntax_error_blames_libconfigs_line(void)
+{
+	EXPECT_ERROR(
+	    "workers = 2;\n"
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = ; }\n"
+	    ");\n", 3, "syntax error");
+	EXPECT_ERROR(
+	    "workers = 2;\n"
+	    "workers = 3;\n"
+	    ONE_LISTENER, 2, "duplicate setting");
+}
+
+static void
+test_unknown_keys_are_errors_at_every_level(void)
+{
+	EXPECT_ERROR(
+	    "workers = 2;\n"
+	    "wrokers = 3;\n"
+	    ONE_LISTENER, 2, "unknown key 'wrokers'");
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "limits = {\n"
+	    "  backlog = 10;\n"
+	    "  max_conections = 5;\n"
+	    "};\n", 4, "unknown key 'max_conections'");
+	EXPECT_ERROR(
+	    "log = { level = \"info\"; file = \"x\"; };\n"
+	    ONE_LISTENER, 1, "unknown key 'file'");
+	EXPECT_ERROR(
+	    "timer = { tick = 5; };\n"
+	    ONE_LISTENER, 1, "unknown key 'tick'");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    heartbeat = 5; }\n"
+	    ");\n", 3, "unknown key 'heartbeat'");
+}
+
+static void
+test_wrong_types_name_the_expected_type(void)
+{
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "workers = 2.0;\n", 2, "'workers' must be an integer");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = \"7000\"; }\n"
+	    ");\n", 2, "'port' must be an integer");
+	EXPECT_ERROR(
+	    "stats_interval = 1.5;\n"
+	    ONE_LISTENER, 1, "'stats_interval' must be an integer");
+	EXPECT_ERROR(
+	    "hung_timeout = \"10\";\n"
+	    ONE_LISTENER, 1, "'hung_timeout' must be a number");
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "pid_file = 5;\n", 2, "'pid_file' must be a string");
+	EXPECT_ERROR(
+	    "log = \"stderr\";\n"
+	    ONE_LISTENER, 1, "'log' must be a group");
+	EXPECT_ERROR(
+	    "limits = { backlog = true; };\n"
+	    ONE_LISTENER, 1, "'backlog' must be an integer");
+	EXPECT_ERROR(
+	    "listeners = { name = \"a\"; };\n", 1, "'listeners' must be a list");
+	EXPECT_ERROR(
+	    "listeners = ( 5 );\n", 1, "must be a group");
+}
+
+static void
+test_out_of_range_values_name_the_range(void)
+{
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 70000; }\n"
+	    ");\n", 2, "between 1 and 65535");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 0; }\n"
+	    ");\n", 2, "between 1 and 65535");
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "timer = {\n"
+	    "  tick_ms = 0;\n"
+	    "};\n", 3, "'tick_ms' must be between 1 and 1000");
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "timer = { slots = 100; };\n", 2, "power of two");
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "timer = { slots = 2097152; };\n", 2, "between 1 and 1048576");
+	EXPECT_ERROR(
+	    "workers = 999;\n"
+	    ONE_LISTENER, 1, "'workers' must be between 0 and 256");
+	EXPECT_ERROR(
+	    "limits = { max_output = 1023; };\n"
+	    ONE_LISTENER, 1, "between 1024 and 17179869184");
+	EXPECT_ERROR(
+	    "limits = { max_connections = 0; };\n"
+	    ONE_LISTENER, 1, "'max_connections' must be at least 1");
+	EXPECT_ERROR(
+	    "hung_timeout = 0;\n"
+	    ONE_LISTENER, 1, "greater than 0 and at most 3600");
+	EXPECT_ERROR(
+	    "shutdown_timeout = -1;\n"
+	    ONE_LISTENER, 1, "between 0 and 86400");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    write_timeout = 2592000.5; }\n"
+	    ");\n", 3, "between 0 and 2592000");
+	/* would round to 0 ms, which means "off" */
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    deadline = 0.0001; }\n"
+	    ");\n", 3, "at least 0.001");
+}
+
+static void
+test_integer_wider_than_32_bits_needs_L(void)
+{
+	/* libconfig 1.5 would silently wrap this one to 1024 */
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "# 4294968320 in a comment is fine\n"
+	    "pid_file = \"/tmp/4294968320\";\n"
+	    "limits = { max_output = 4294968320; };\n", 4,
+	    "write 4294968320L");
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "limits = { max_connections = 99999999999999999999L; };\n", 2,
+	    "does not fit in 64 bits");
+}
+
+static void
+test_unknown_enum_values_are_errors(void)
+{
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    codec = \"json\"; }\n"
+	    ");\n", 3, "unknown codec 'json'");
+	EXPECT_ERROR(
+	    "workers = 1;\n"
+	    "event_backend = \"kqueue\";\n"
+	    ONE_LISTENER, 2, "unknown event_backend 'kqueue'");
+	EXPECT_ERROR(
+	    "log = {\n"
+	    "  level = \"verbose\";\n"
+	    "};\n"
+	    ONE_LISTENER, 2, "unknown log level 'verbose'");
+	EXPECT_ERROR(
+	    "log = { facility = \"local8\"; };\n"
+	    ONE_LISTENER, 1, "unknown log facility 'local8'");
+}
+
+static void
+test_listener_names_must_be_valid_and_unique(void)
+{
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { address = \"127.0.0.1\"; port = 7001;\n"
+	    "    name = \"a\"; }\n"
+	    ");\n", 4, "duplicate listener name 'a'");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"has space\"; address = \"127.0.0.1\"; port = 7000; }\n"
+	    ");\n", 2, "'name' must be");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"\"; address = \"127.0.0.1\"; port = 7000; }\n"
+	    ");\n", 2, "'name' must be");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { address = \"127.0.0.1\"; port = 7000; }\n"
+	    ");\n", 2, "missing required key 'name'");
+}
+
+static void
+test_overlapping_ports_are_errors(void)
+{
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { name = \"b\"; address = \"127.0.0.1\";\n"
+	    "    port = 7000; }\n"
+	    ");\n", 4, "overlaps listener 'a'");
+	/* the same address spelt differently is still the same address */
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"::1\"; port = 7000; },\n"
+	    "  { name = \"b\"; address = \"0:0::1\"; port = 7000; }\n"
+	    ");\n", 3, "overlaps listener 'a'");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { name = \"b\"; address = \"*\"; port = 7000; }\n"
+	    ");\n", 3, "overlaps listener 'a'");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"0.0.0.0\"; port = 7000; },\n"
+	    "  { name = \"b\"; address = \"::1\"; port = 7000; }\n"
+	    ");\n", 3, "overlaps listener 'a'");
+}
+
+static void
+test_bad_addresses_are_errors(void)
+{
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"localhost\"; port = 7000; }\n"
+	    ");\n", 2, "'address' must be an IPv4 or IPv6 literal");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.256\"; port = 7000; }\n"
+	    ");\n", 2, "'127.0.0.256'");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; port = 7000; }\n"
+	    ");\n", 2, "missing required key 'address'");
+}
+
+static void
+test_magic_only_on_headers_and_at_most_16_bytes(void)
+{
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    magic = \"Headers\"; }\n"
+	    ");\n", 3, "only allowed with codec \"headers\"");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    codec = \"raw\"; magic = \"X\"; }\n"
+	    ");\n", 3, "only allowed with codec \"headers\"");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    codec = \"headers\";\n"
+	    "    magic = \"0123456789abcdefg\"; }\n"
+	    ");\n", 4, "'magic' must be 1..16 bytes");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    codec = \"headers\"; magic = \"\"; }\n"
+	    ");\n", 3, "'magic' must be 1..16 bytes");
+}
+
+static void
+test_listeners_are_required_and_bounded(void)
+{
+	char *text, *p;
+	size_t size = 64 * 128 + 64;
+
+	EXPECT_ERROR(
+	    "workers = 1;\n", 0, "missing required key 'listeners'");
+	EXPECT_ERROR(
+	    "workers = 1;\n"
+	    "listeners = ( );\n", 2, "'listeners' must have between 1 and 64");
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { name = \"b\";\n"
+	    "    address = \"127.0.0.1\"; }\n"
+	    ");\n", 3, "listener 'b' is missing required key 'port'");
+
+	/* 65 listeners, one over the limit */
+	text = malloc(size);
+	CU_ASSERT_FATAL(text != NULL);
+	p = text + sprintf(text, "listeners = (\n");
+	for (int i = 0; i < 65; i++)
+		p += sprintf(p, "{ name = \"l%d\"; address = \"127.0.0.1\"; "
+		    "port = %d; }%s\n", i, 7000 + i, i < 64 ? "," : "");
+	sprintf(p, ");\n");
+	EXPECT_ERROR(text, 1, "between 1 and 64 entries (got 65)");
+	free(text);
+}
+
+void
+test_config_register(void)
+{
+	CU_pSuite s = CU_add_suite("config", suite_init, suite_clean);
+
+	if (s == NULL)
+		return;
+#define T(f) CU_add_test(s, #f, f)
+	T(test_shipped_config_loads_with_its_documented_values);
+	T(test_minimal_config_gets_every_default);
+	T(test_seconds_take_floats_and_round_to_ms);
+	T(test_every_key_set_explicitly_is_stored);
+	T(test_relative_paths_are_made_absolute_against_cwd);
+	T(test_addresses_and_shared_ports);
+	T(test_names_of_codecs_and_backends);
+	T(test_missing_file_is_reported_without_a_line);
+	T(test_syntax_error_blames_libconfigs_line);
+	T(test_unknown_keys_are_errors_at_every_level);
+	T(test_wrong_types_name_the_expected_type);
+	T(test_out_of_range_values_name_the_range);
+	T(test_integer_wider_than_32_bits_needs_L);
+	T(test_unknown_enum_values_are_errors);
+	T(test_listener_names_must_be_valid_and_unique);
+	T(test_overlapping_ports_are_errors);
+	T(test_bad_addresses_are_errors);
+	T(test_magic_only_on_headers_and_at_most_16_bytes);
+	T(test_listeners_are_required_and_bounded);
+#undef T
+}
