@@ -183,7 +183,7 @@ const char *it_build_dir(void);
 /* $SOCKSERV_BACKEND or "epoll" */
 const char *it_backend(void);
 /* a fresh directory under this test's directory (removed with it); malloc'd path */
-const char *it_mkdtemp(void);
+char *it_mkdtemp(void);
 /* write text to path (created 0644, truncated); -1 on error */
 int it_write_file(const char *path, const char *text);
 /* "exit 0", "signal 9", "timeout" (-1): for messages */
