@@ -1074,6 +1074,31 @@ srv_log_count(struct srv *s, const char *refmt, ...)
 	return n;
 }
 
+int
+srv_log_wait_count(struct srv *s, int n, int timeout_ms, const char *refmt, ...)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+	int have;
+
+	for (;;) {
+		va_list ap;
+
+		va_start(ap, refmt);
+		it_strv_free(vfile_grep(s->log_path, s->mark, &have, refmt, ap));
+		va_end(ap);
+		if (have >= n) {
+			it_note_clear();
+			return have;
+		}
+		if (left_ms(deadline) == 0)
+			break;
+		it_sleep_ms(10);
+	}
+	it_note("%d of %d expected log lines after %d ms (pattern starts \"%.60s\")",
+	    have, n, timeout_ms, refmt);
+	return -1;
+}
+
 char **
 srv_log_grep(struct srv *s, int *n, const char *refmt, ...)
 {

@@ -296,6 +296,9 @@ int srv_log_wait(struct srv *s, int timeout_ms, char *buf, size_t buflen,
 /* number of matching lines */
 int srv_log_count(struct srv *s, const char *refmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* wait until at least n lines match; the count reached, or -1 on timeout */
+int srv_log_wait_count(struct srv *s, int n, int timeout_ms, const char *refmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* the matching lines, NULL-terminated, *n of them (free with it_strv_free) */
 char **srv_log_grep(struct srv *s, int *n, const char *refmt, ...)
     __attribute__((format(printf, 3, 4)));
