@@ -55,7 +55,8 @@ buffer_append(struct buffer **bp, const void *data, size_t len)
 
 	if (b == NULL)
 		return -1;
-	memcpy(buffer_tail(b), data, len);
+	if (len > 0)	/* data may be NULL for an empty payload */
+		memcpy(buffer_tail(b), data, len);
 	b->len += len;
 	return 0;
 }

@@ -51,7 +51,7 @@ struct conn {
 	struct buffer *out;		/* unsent output, only while the kernel refuses it */
 	void *udata;			/* the handler's */
 	int fd;
-	uint32_t accept_ms;		/* times are ms since env->epoch_ms */
+	uint32_t accept_ms;		/* times are ms since env->epoch_ms, mod 2^32 */
 	uint32_t last_msg_ms;
 	uint32_t frame_start_ms;	/* when the pending partial message began */
 	uint32_t write_ms;		/* last write progress while output is pending */
@@ -74,10 +74,17 @@ rel_now(const struct conn_env *env)
 	return (uint32_t)(env->now_ms - env->epoch_ms);
 }
 
+/*
+ * A stamp back on the monotonic clock.  Stamps are 32 bits to keep struct
+ * conn small, so they wrap every 49.7 days of worker uptime; the stamp's age
+ * (taken mod 2^32) stays right across a wrap as long as the stamp is younger
+ * than that, and every stamp a timeout reads is: no timeout exceeds 30 days
+ * (config), and a stamp whose timeout is off is never read here.
+ */
 static inline uint64_t
 abs_ms(const struct conn_env *env, uint32_t rel)
 {
-	return env->epoch_ms + rel;
+	return env->now_ms - (uint32_t)(rel_now(env) - rel);
 }
 
 void
@@ -166,16 +173,23 @@ conn_due(const struct conn *c, enum close_reason *why)
 	*why = (enum close_reason)c->reason;
 	switch (c->state) {
 	case CS_OPEN:
+		/*
+		 * The heartbeat and frame clocks stop while we are not
+		 * reading (output over max_output): the client's bytes wait
+		 * unread in the kernel, it is not silent.  The write timeout
+		 * covers a client that stopped reading; conn_settle restarts
+		 * both clocks when reading resumes.
+		 */
 		if (!(c->flags & F_GOT_MSG) && lc->first_message_ms)
 			candidate(&due, why, abs_ms(env, c->accept_ms) + lc->first_message_ms,
 			    CLOSE_FIRST_MESSAGE_TIMEOUT);
-		else if (lc->heartbeat_ms)
+		else if (lc->heartbeat_ms && !(c->flags & F_READ_PAUSED))
 			candidate(&due, why, abs_ms(env, c->last_msg_ms) + lc->heartbeat_ms,
 			    CLOSE_HEARTBEAT);
 		if (lc->deadline_ms)
 			candidate(&due, why, abs_ms(env, c->accept_ms) + lc->deadline_ms,
 			    CLOSE_DEADLINE);
-		if (c->in != NULL && lc->frame_timeout_ms)
+		if (c->in != NULL && lc->frame_timeout_ms && !(c->flags & F_READ_PAUSED))
 			candidate(&due, why, abs_ms(env, c->frame_start_ms) + lc->frame_timeout_ms,
 			    CLOSE_FRAME_TIMEOUT);
 		if (c->out != NULL && lc->write_timeout_ms)
@@ -461,7 +475,11 @@ conn_message(struct conn *c, const struct proto_msg *m)
 	const struct handler *h = c->l->handler;
 
 	c->last_msg_ms = rel_now(env_of(c));
-	c->flags |= F_GOT_MSG;
+	if (!(c->flags & F_GOT_MSG)) {
+		c->flags |= F_GOT_MSG;
+		/* the heartbeat replaces the first-message timeout and may be due sooner */
+		conn_timer_update(c);
+	}
 	stats_add(&env_of(c)->stats->cur.messages_in, 1);
 	switch (m->type) {
 	case FRAME_DATA:
@@ -622,8 +640,14 @@ conn_settle(struct conn *c)
 	if (c->state == CS_OPEN) {
 		if (!(c->flags & F_READ_PAUSED) && buffer_len(c->out) > env->max_output)
 			c->flags |= F_READ_PAUSED;
-		else if ((c->flags & F_READ_PAUSED) && buffer_len(c->out) <= env->max_output / 2)
+		else if ((c->flags & F_READ_PAUSED) && buffer_len(c->out) <= env->max_output / 2) {
 			c->flags &= (uint8_t)~F_READ_PAUSED;
+			/* the input clocks run again from now (see conn_due) */
+			c->last_msg_ms = rel_now(env);
+			if (c->in != NULL)
+				c->frame_start_ms = c->last_msg_ms;
+			conn_timer_update(c);
+		}
 	}
 	switch (c->state) {
 	case CS_OPEN:

@@ -275,7 +275,12 @@ schedule_respawn(struct master *m, int slot)
 		log_warnx("worker %d is crashing in a loop (%u deaths in %d s): "
 		    "respawn in %u ms", slot, recent, CRASH_WINDOW_MS / 1000, w->backoff_ms);
 	} else {
+		/*
+		 * Now, not at the next tick: until a worker is back, clients
+		 * wait in its slot's accept queue (up to 100 ms otherwise).
+		 */
 		w->respawn_at = now;
+		spawn(m, slot);
 	}
 }
 
@@ -672,5 +677,6 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	log_info("exiting");
 	cleanup(m);
 	config_free(m->cfg);
+	free(m->cfg);
 	return 0;
 }

@@ -67,7 +67,7 @@ main(int argc, char **argv)
 	struct master_opts opts = { 0 };
 	struct config *cfg;
 	char err[1024];
-	int ch, test = 0;
+	int ch, test = 0, rc;
 
 	while ((ch = getopt(argc, argv, "c:fts:Vh")) != -1) {
 		switch (ch) {
@@ -99,18 +99,22 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 	if (config_load(path, cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
+		free(cfg);
 		return 1;
 	}
 	if (master_check_handlers(cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	if (test) {
+		rc = 1;
+	} else if (test) {
 		printf("configuration ok: %s\n", path);
-		return 0;
+		rc = 0;
+	} else if (sig != NULL) {
+		rc = send_signal(cfg, sig);
+	} else {
+		log_set_level(cfg->log_level);
+		return master_run(cfg, &opts);
 	}
-	if (sig != NULL)
-		return send_signal(cfg, sig);
-	log_set_level(cfg->log_level);
-	return master_run(cfg, &opts);
+	config_free(cfg);
+	free(cfg);
+	return rc;
 }

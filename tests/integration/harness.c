@@ -651,15 +651,21 @@ reserve_port(const char *addr, int *port)
 	return fd;
 }
 
+/* where the current srv_start was called, for its failure message */
+static const char *start_file = __FILE__;
+static int start_line;
+
 static void __attribute__((noreturn))
 srv_fail(struct srv *s, const char *what)
 {
-	fprintf(stderr, "srv_start: %s\n", what);
-	if (s != NULL && s->log_path[0] != '\0')
-		srv_dump_log(s, DUMP_LINES);
+	char why[sizeof(note)];
+
+	/* no log dump here: the runner prints every log of a failed test */
+	snprintf(why, sizeof(why), "%s", what);
+	it_note_clear();
 	if (s != NULL)
 		srv_kill(s);
-	it_report(__FILE__, __LINE__, "server did not start: %s", what);
+	it_report(start_file, start_line, "server did not start: %s", why);
 	it_abort();
 }
 
@@ -678,7 +684,9 @@ write_config(struct srv *s, const struct srv_opts *o)
 	fprintf(f, "event_backend = \"%s\";\n", o->backend ? o->backend : it_backend());
 	fprintf(f, "pid_file = \"%s\";\n", s->pid_path);
 	fprintf(f, "stats_path = \"%s\";\n", s->stats_path);
-	fprintf(f, "log = { target = \"stderr\"; level = \"%s\"; };\n",
+	/* a file target is the very file stderr goes to: both append */
+	fprintf(f, "log = { target = \"%s\"; level = \"%s\"; };\n",
+	    o->log_to_file ? s->log_path : "stderr",
 	    o->log_level ? o->log_level : "debug");
 	if (o->limits != NULL)
 		fprintf(f, "limits = { %s };\n", o->limits);
@@ -936,11 +944,15 @@ log_says_port_taken(struct srv *s)
 }
 
 struct srv *
-srv_start(const struct srv_opts *o)
+srv_start_at(const char *file, int line, const struct srv_opts *o)
 {
-	struct srv *s = srv_new(o);
 	int timeout = o->ready_timeout_ms > 0 ? o->ready_timeout_ms : SRV_READY_TIMEOUT_MS;
 	int attempt, picked = 0, i;
+	struct srv *s;
+
+	start_file = file;
+	start_line = line;
+	s = srv_new(o);
 
 	for (i = 0; i < s->nlisteners; i++)
 		picked |= o->listeners[i].port == 0;
@@ -1588,6 +1600,20 @@ describe(const struct it_frame *f)
 	return buf;
 }
 
+/* got and want differ at offset d: show both from a little before it */
+static void
+report_diff(const char *file, int line, const char *what, const uint8_t *got,
+    const void *want, size_t len, long d)
+{
+	size_t from = d > 16 ? (size_t)d - 16 : 0;
+	char g[256];
+
+	snprintf(g, sizeof(g), "%s", preview(got + from, len - from));
+	it_report(file, line, "%s payload of %zu bytes differs at offset %ld; from "
+	    "offset %zu got %s, expected %s", what, len, d, from, g,
+	    preview((const uint8_t *)want + from, len - from));
+}
+
 static void
 check_frame(const char *file, int line, const struct it_frame *f, int type,
     const void *payload, size_t len)
@@ -1601,9 +1627,7 @@ check_frame(const char *file, int line, const struct it_frame *f, int type,
 		it_abort();
 	}
 	if (len > 0 && (d = it_memdiff(f->payload, payload, len)) >= 0) {
-		it_report(file, line, "%s payload of %zu bytes differs at offset %ld: "
-		    "got %s", type_name(type), len, d,
-		    preview(f->payload + d, len - (size_t)d));
+		report_diff(file, line, type_name(type), f->payload, payload, len, d);
 		it_abort();
 	}
 }
@@ -1669,8 +1693,7 @@ it_expect_bytes_at(const char *file, int line, int fd, const void *want, size_t 
 		it_abort();
 	}
 	if ((d = it_memdiff(buf, want, len)) >= 0) {
-		it_report(file, line, "%zu bytes differ at offset %ld: got %s", len, d,
-		    preview(buf + d, len - (size_t)d));
+		report_diff(file, line, "bytes", buf, want, len, d);
 		it_abort();
 	}
 	free(buf);
@@ -1695,8 +1718,7 @@ it_expect_headers_at(const char *file, int line, int fd, const char *magic,
 		it_abort();
 	}
 	if (len > 0 && (d = it_memdiff(f.payload, payload, len)) >= 0) {
-		it_report(file, line, "payload differs at offset %ld: got %s", d,
-		    preview(f.payload + d, len - (size_t)d));
+		report_diff(file, line, magic, f.payload, payload, len, d);
 		it_abort();
 	}
 	it_frame_free(&f);
@@ -1837,7 +1859,7 @@ run_test(const struct it_test *t, char *msg, size_t msglen)
 		tmp = "/tmp";
 	snprintf(test_dir, sizeof(test_dir), "%s/sockserv-it.%s.XXXXXX", tmp, t->name);
 	if (mkdtemp(test_dir) == NULL) {
-		snprintf(msg, msglen, "%s: mkdtemp %s: %s", t->name, test_dir,
+		snprintf(msg, msglen, "%.100s: mkdtemp %.200s: %s", t->name, test_dir,
 		    strerror(errno));
 		return -1;
 	}
@@ -1901,10 +1923,12 @@ it_cu_run(void)
 		for (t = is->tests; t->name != NULL; t++) {
 			if (strcmp(t->name, ct->pName) != 0)
 				continue;
+			int passed;
+
 			msg[0] = '\0';
-			CU_assertImplementation(run_test(t, msg, sizeof(msg)) == 0,
-			    __LINE__, msg[0] ? msg : "test passed", __FILE__, "",
-			    CU_FALSE);
+			passed = run_test(t, msg, sizeof(msg)) == 0;
+			CU_assertImplementation(passed, __LINE__,
+			    passed ? "test passed" : msg, __FILE__, "", CU_FALSE);
 			return;
 		}
 	}

@@ -42,7 +42,13 @@
  * the runner kills the test's process group; srv_stop() is for tests about
  * stopping.  Temporary directories live under one per-test directory that
  * the runner removes when the test passes and keeps (and prints, with the
- * tail of every server.log in it) when it fails.
+ * tail of every *.log in it) when it fails.  A sanitizer report (ASan, LSan,
+ * UBSan) in the log of any server the test started fails the test when its
+ * body returns.  Processes that leave the process group on purpose (daemon
+ * tests) are the test's own to kill, by pid file; the runner is a
+ * subreaper, so they are reaped once killed.
+ *
+ * Running: build/test_integration [SUITE | TEST | SUITE:TEST].
  *
  * Environment: SOCKSERV_BUILD (directory holding the sockserv binary,
  * default "build"), SOCKSERV_BACKEND (event_backend, default "epoll"),
@@ -223,6 +229,8 @@ struct srv_opts {
 	int workers;			/* 0 = 1 */
 	const char *backend;		/* NULL = it_backend() */
 	const char *log_level;		/* NULL = "debug" (the readiness wait needs debug) */
+	int log_to_file;		/* log target DIR/server.log (a file) instead of
+					 * "stderr": for servers that detach from stderr */
 	const char *limits;		/* "max_connections = 2; max_frame = 1048576;" */
 	const char *timer;		/* "tick_ms = 10; slots = 64;" */
 	const char *extra;		/* other top-level settings */
@@ -261,7 +269,8 @@ struct srv {
  * exits early because a picked port was taken meanwhile, it starts again
  * with new ports.  Any other failure ends the test with the log tail.
  */
-struct srv *srv_start(const struct srv_opts *o);
+#define srv_start(o) srv_start_at(__FILE__, __LINE__, (o))
+struct srv *srv_start_at(const char *file, int line, const struct srv_opts *o);
 /* only the config (ports picked), for tests that run sockserv themselves */
 struct srv *srv_prepare(const struct srv_opts *o);
 /* start the prepared server in the foreground; 0, or -1 if it cannot be spawned */
@@ -353,7 +362,7 @@ int cli_wait_silence(int fd, int ms);
 /*
  * Send out while reading exactly inlen bytes into in, so neither side's
  * buffers can deadlock a large exchange.  Sending stops (without failing)
- * if the peer resets; *sent/*got (if not NULL) say how far each side got.
+ * if the peer resets; sent and got (if not NULL) say how far each side got.
  * CLI_OK when inlen bytes arrived (the send may be incomplete then).
  */
 int cli_exchange(int fd, const void *out, size_t outlen, void *in, size_t inlen,

@@ -1,0 +1,87 @@
+/*
+ * benchstat: the arithmetic behind sockserv-bench's reports, apart from any
+ * socket so it can be unit tested.  It owns the latency histogram (bounded
+ * relative error, mergeable across client processes), percentiles of raw
+ * samples and their binning, rates, CPU per message and CPU share, and the
+ * parsing of /proc/PID/stat (CPU ticks) and /proc/PID/status (RssAnon).
+ */
+#ifndef SOCKSERV_BENCHSTAT_H
+#define SOCKSERV_BENCHSTAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Log-linear buckets: every value below 2^BS_HIST_SUB_BITS has its own
+ * bucket, and every power of two above it is cut into 2^BS_HIST_SUB_BITS
+ * equal buckets, so a bucket's width is at most 1/64 of its values (1.6 %)
+ * over the whole uint64_t range, in a fixed-size struct that can be sent
+ * through a pipe as it is.
+ */
+#define BS_HIST_SUB_BITS 6
+#define BS_HIST_SUB (1u << BS_HIST_SUB_BITS)
+#define BS_HIST_BUCKETS ((64 - BS_HIST_SUB_BITS + 1) * BS_HIST_SUB)
+
+struct bs_hist {
+	uint64_t count;
+	uint64_t min;		/* UINT64_MAX while empty */
+	uint64_t max;
+	double sum;		/* for the mean; a double cannot overflow */
+	uint64_t bucket[BS_HIST_BUCKETS];
+};
+
+void bs_hist_init(struct bs_hist *h);
+void bs_hist_add(struct bs_hist *h, uint64_t v);
+void bs_hist_merge(struct bs_hist *dst, const struct bs_hist *src);
+/* the bucket holding v, and the smallest and largest value of bucket i */
+size_t bs_hist_index(uint64_t v);
+uint64_t bs_hist_bucket_lo(size_t i);
+uint64_t bs_hist_bucket_hi(size_t i);
+/*
+ * the p-th percentile (0 <= p <= 100) by nearest rank: the largest value of
+ * the bucket holding that rank, clamped to [min, max], so it is never below
+ * the true value and at most one bucket width above it; 0 when empty
+ */
+uint64_t bs_hist_percentile(const struct bs_hist *h, double p);
+double bs_hist_mean(const struct bs_hist *h);
+
+/* nearest-rank percentile of n raw samples; sorts v in place; NAN when n == 0 */
+double bs_percentile(double *v, size_t n, double p);
+/*
+ * count samples into nedges + 1 bins: (-inf, e[0]), [e[0], e[1]), ...,
+ * [e[nedges-1], +inf); edges ascending; counts[] is zeroed first
+ */
+void bs_bin_counts(const double *v, size_t n, const double *edges, size_t nedges,
+    uint64_t *counts);
+
+/* events per second; 0 when no time passed */
+double bs_rate(uint64_t count, double seconds);
+/* microseconds of CPU per message from clock ticks; 0 when there were no messages */
+double bs_cpu_us_per_msg(uint64_t ticks, long ticks_per_s, uint64_t msgs);
+/* CPU used over a wall-clock interval, in percent of one core */
+double bs_cpu_percent(uint64_t ticks, long ticks_per_s, double seconds);
+/* bytes per connection from two kB readings (after may be below before); 0 if conns == 0 */
+double bs_bytes_per_conn(uint64_t kb_before, uint64_t kb_after, uint64_t conns);
+/* a / b, 0 when b is 0 */
+double bs_ratio(double a, double b);
+
+/* what sockserv-bench needs from /proc/PID/stat */
+struct bs_procstat {
+	int pid;
+	int ppid;
+	char state;
+	uint64_t utime;		/* clock ticks */
+	uint64_t stime;
+	uint64_t cutime;	/* of reaped children */
+	uint64_t cstime;
+};
+
+/*
+ * parse the text of /proc/PID/stat; the command name may hold spaces and
+ * parentheses, so fields are counted from the last ')'; -1 when malformed
+ */
+int bs_parse_proc_stat(const char *text, struct bs_procstat *ps);
+/* the RssAnon line of /proc/PID/status, in kB; -1 when absent or malformed */
+int bs_parse_rss_anon(const char *text, uint64_t *kb);
+
+#endif

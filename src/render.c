@@ -1,0 +1,601 @@
+/*
+ * render: snapshots of the stats segment and their table, JSON and
+ * Prometheus forms.  One list of fields (fields[] below) says which value
+ * of a worker row each output shows, under which name, whether it is a
+ * counter or a gauge and whether it adds up into the totals; the three
+ * printers walk that list instead of spelling the counters out each.
+ */
+#include "render.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SNAPSHOT_TRIES 5
+
+/* ---- snapshot ---- */
+
+static void
+copy_counters(struct stats_counters *d, const struct stats_counters *s)
+{
+	d->accepted = stats_get(&s->accepted);
+	for (int r = 0; r < CLOSE_NREASONS; r++)
+		d->closed[r] = stats_get(&s->closed[r]);
+	d->messages_in = stats_get(&s->messages_in);
+	d->messages_out = stats_get(&s->messages_out);
+	d->bytes_in = stats_get(&s->bytes_in);
+	d->bytes_out = stats_get(&s->bytes_out);
+	d->protocol_errors = stats_get(&s->protocol_errors);
+}
+
+/* field by field with atomic loads: the slot is being written while we read */
+static void
+copy_slot(struct stats_slot *d, const struct stats_slot *s)
+{
+	/* zeroed padding, so two copies of the same values compare equal */
+	memset(d, 0, sizeof(*d));
+	d->pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED);
+	d->state = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+	d->worker = __atomic_load_n(&s->worker, __ATOMIC_RELAXED);
+	d->generation = stats_get(&s->generation);
+	d->restarts = stats_get(&s->restarts);
+	d->started_ms = stats_get(&s->started_ms);
+	d->loop_ms = stats_get(&s->loop_ms);
+	d->connections = stats_get(&s->connections);
+	d->config_generation = stats_get(&s->config_generation);
+	copy_counters(&d->cur, &s->cur);
+	copy_counters(&d->dead, &s->dead);
+}
+
+/* one pass; 1 when a second look at the segment finds exactly the same */
+static int
+take_once(struct render_snapshot *snap, const struct stats_seg *seg)
+{
+	const struct stats_header *h = seg->hdr;
+	struct stats_slot again;
+	uint32_t nslots = h->nslots, n = 0, k = 0;
+
+	snap->master_pid = __atomic_load_n(&h->master_pid, __ATOMIC_RELAXED);
+	snap->workers_configured = __atomic_load_n(&h->nworkers, __ATOMIC_RELAXED);
+	snap->start_time = stats_get(&h->start_time);
+	snap->start_mono_ms = stats_get(&h->start_mono_ms);
+	snap->config_generation = stats_get(&h->config_generation);
+	for (uint32_t p = 0; p < nslots && n < STATS_MAX_WORKERS; p++) {
+		if (__atomic_load_n(&seg->slots[p].state, __ATOMIC_RELAXED) == WS_EMPTY)
+			continue;
+		copy_slot(&snap->slot[n], &seg->slots[p]);
+		snap->phys[n++] = p;
+	}
+	snap->nslots = n;
+	snap->now_ms = stats_now_ms();
+
+	if (snap->config_generation != stats_get(&h->config_generation))
+		return 0;
+	for (uint32_t p = 0; p < nslots && k < STATS_MAX_WORKERS; p++) {
+		copy_slot(&again, &seg->slots[p]);
+		if (again.state == WS_EMPTY) {
+			if (k < n && snap->phys[k] == p)
+				return 0;
+			continue;
+		}
+		if (k >= n || snap->phys[k] != p ||
+		    memcmp(&again, &snap->slot[k], sizeof(again)) != 0)
+			return 0;
+		k++;
+	}
+	return k == n;
+}
+
+void
+render_snapshot_take(struct render_snapshot *snap, const struct stats_seg *seg)
+{
+	uint32_t n = 0;
+
+	/*
+	 * A busy worker changes its counters all the time, so the passes may
+	 * never agree; they only need to agree when the master is folding or
+	 * merging a slot, which takes microseconds.
+	 */
+	for (int i = 0; i < SNAPSHOT_TRIES && !take_once(snap, seg); i++)
+		;
+	/* a slot freed between the state check and the copy */
+	for (uint32_t i = 0; i < snap->nslots; i++) {
+		if (snap->slot[i].state == WS_EMPTY)
+			continue;
+		if (n != i) {
+			snap->slot[n] = snap->slot[i];
+			snap->phys[n] = snap->phys[i];
+		}
+		n++;
+	}
+	snap->nslots = n;
+}
+
+/* ---- rows and fields ---- */
+
+/* what the printers show of one slot (or of the sum of all: the total row) */
+struct row {
+	uint32_t worker;
+	int32_t pid;
+	uint32_t state;
+	uint64_t connections;
+	uint64_t restarts;
+	uint64_t loop_age_ms;
+	uint64_t generation;
+	uint64_t config_generation;
+	struct stats_counters life;	/* the slot's lifetime: dead processes + this one */
+	struct stats_counters cur;	/* this process only */
+};
+
+#define F_TOTAL		0x01	/* adds up into the totals */
+#define F_COUNTER	0x02	/* Prometheus counter (NAME_total); a gauge otherwise */
+#define F_REASONS	0x04	/* an array indexed by enum close_reason */
+#define F_COUNTS	0x08	/* lives in row.life: row.cur has the same for "this_worker" */
+#define F_LIVE		0x10	/* means nothing once the process has exited */
+
+struct field {
+	const char *key;	/* JSON key and Prometheus name; NULL = table only */
+	const char *column;	/* table heading; NULL = not in the table */
+	const char *help;	/* Prometheus HELP; NULL = not exported per worker */
+	size_t off;		/* of the uint64_t (or the array) in struct row */
+	unsigned flags;
+};
+
+#define R(member) offsetof(struct row, member)
+
+static const struct field fields[] = {
+	{ "connections", "conns", "Client connections open now.",
+	    R(connections), F_TOTAL },
+	{ "accepted", "accepted", "Client connections accepted.",
+	    R(life.accepted), F_TOTAL | F_COUNTER | F_COUNTS },
+	{ "closed", "closed", "Client connections closed, by reason.",
+	    R(life.closed), F_TOTAL | F_COUNTER | F_COUNTS | F_REASONS },
+	{ NULL, "hb_close", NULL,
+	    R(life.closed[CLOSE_HEARTBEAT]), F_TOTAL },
+	{ "messages_in", NULL, "Complete messages received from clients.",
+	    R(life.messages_in), F_TOTAL | F_COUNTER | F_COUNTS },
+	{ "messages_out", NULL, "Messages sent to clients.",
+	    R(life.messages_out), F_TOTAL | F_COUNTER | F_COUNTS },
+	{ "bytes_in", NULL, "Bytes read from clients.",
+	    R(life.bytes_in), F_TOTAL | F_COUNTER | F_COUNTS },
+	{ "bytes_out", NULL, "Bytes written to clients.",
+	    R(life.bytes_out), F_TOTAL | F_COUNTER | F_COUNTS },
+	{ "protocol_errors", NULL, "Protocol errors seen (bad magic, version, type or size).",
+	    R(life.protocol_errors), F_TOTAL | F_COUNTER | F_COUNTS },
+	{ "restarts", "restarts", "Respawns of the worker slot after its process died.",
+	    R(restarts), F_TOTAL | F_COUNTER },
+	{ "loop_age_ms", "loop_age", NULL, R(loop_age_ms), F_LIVE },
+	{ "generation", NULL, NULL, R(generation), 0 },
+	{ "config_generation", NULL, NULL, R(config_generation), 0 },
+};
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static uint64_t
+value(const struct row *r, const struct field *f, int reason)
+{
+	return ((const uint64_t *)(const void *)((const char *)r + f->off))[reason];
+}
+
+/* a reasons field as one number (the table's "closed", this_worker's "closed") */
+static uint64_t
+value_sum(const struct row *r, const struct field *f)
+{
+	uint64_t sum = 0;
+
+	if (!(f->flags & F_REASONS))
+		return value(r, f, 0);
+	for (int i = 0; i < CLOSE_NREASONS; i++)
+		sum += value(r, f, i);
+	return sum;
+}
+
+/* the same field of the process now in the slot */
+static uint64_t
+value_cur(const struct row *r, const struct field *f, int reason)
+{
+	const char *p = (const char *)r + f->off - R(life) + R(cur);
+
+	return ((const uint64_t *)(const void *)p)[reason];
+}
+
+static void
+make_row(struct row *r, const struct render_snapshot *snap, const struct stats_slot *s)
+{
+	uint64_t stamp = s->loop_ms != 0 ? s->loop_ms : s->started_ms;
+
+	memset(r, 0, sizeof(*r));
+	r->worker = s->worker;
+	r->pid = s->pid;
+	r->state = s->state;
+	r->connections = s->connections;
+	r->restarts = s->restarts;
+	r->loop_age_ms = snap->now_ms > stamp ? snap->now_ms - stamp : 0;
+	r->generation = s->generation;
+	r->config_generation = s->config_generation;
+	stats_slot_lifetime(s, &r->life);
+	r->cur = s->cur;
+}
+
+static void
+row_add(struct row *t, const struct row *r)
+{
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *f = &fields[i];
+		int n = f->flags & F_REASONS ? CLOSE_NREASONS : 1;
+		uint64_t *dst = (uint64_t *)(void *)((char *)t + f->off);
+
+		/* hb_close aliases closed[heartbeat]: that array is summed once */
+		if (!(f->flags & F_TOTAL) || f->key == NULL)
+			continue;
+		for (int k = 0; k < n; k++)
+			dst[k] += value(r, f, k);
+	}
+}
+
+/*
+ * The rows in print order: by worker number, an old generation still
+ * draining before its successor, then by segment index.
+ */
+struct rows {
+	size_t n;
+	struct row total;
+	struct row r[STATS_MAX_WORKERS];
+};
+
+static int
+row_before(const struct row *a, uint32_t pa, const struct row *b, uint32_t pb)
+{
+	if (a->worker != b->worker)
+		return a->worker < b->worker;
+	if (a->config_generation != b->config_generation)
+		return a->config_generation < b->config_generation;
+	return pa < pb;
+}
+
+static struct rows *
+rows_make(const struct render_snapshot *snap)
+{
+	struct rows *rs = calloc(1, sizeof(*rs));
+	uint32_t phys[STATS_MAX_WORKERS];
+
+	if (rs == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < snap->nslots && i < STATS_MAX_WORKERS; i++) {
+		struct row r;
+		size_t j;
+
+		if (snap->slot[i].state == WS_EMPTY)
+			continue;
+		make_row(&r, snap, &snap->slot[i]);
+		/* insertion sort: a few hundred rows at most */
+		for (j = rs->n; j > 0 && row_before(&r, snap->phys[i], &rs->r[j - 1], phys[j - 1]);
+		    j--) {
+			rs->r[j] = rs->r[j - 1];
+			phys[j] = phys[j - 1];
+		}
+		rs->r[j] = r;
+		phys[j] = snap->phys[i];
+		rs->n++;
+		row_add(&rs->total, &r);
+	}
+	return rs;
+}
+
+static uint64_t
+uptime_ms(const struct render_snapshot *snap)
+{
+	return snap->now_ms > snap->start_mono_ms ? snap->now_ms - snap->start_mono_ms : 0;
+}
+
+/* ---- table ---- */
+
+#define NCOLS_MAX 16
+#define CELL_MAX 24
+
+enum col_kind { COL_SLOT, COL_PID, COL_STATE, COL_FIELD };
+
+struct column {
+	const char *head;
+	enum col_kind kind;
+	const struct field *f;	/* COL_FIELD */
+	int width;
+};
+
+static const char *
+duration(uint64_t s, char *buf, size_t len)
+{
+	unsigned long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
+
+	if (d > 0)
+		snprintf(buf, len, "%llud %02lluh %02llum", d, h, m);
+	else if (h > 0)
+		snprintf(buf, len, "%lluh %02llum %02llus", h, m, sec);
+	else if (m > 0)
+		snprintf(buf, len, "%llum %02llus", m, sec);
+	else
+		snprintf(buf, len, "%llus", sec);
+	return buf;
+}
+
+/* the text of one cell; total is the sum row */
+static const char *
+cell(const struct column *c, const struct row *r, int total, char *buf, size_t len)
+{
+	if (total && c->kind != COL_FIELD)
+		snprintf(buf, len, "%s", c->kind == COL_SLOT ? "total" : "");
+	else if (c->kind == COL_SLOT)
+		snprintf(buf, len, "%u", r->worker);
+	else if (c->kind == COL_PID)
+		snprintf(buf, len, "%d", (int)r->pid);
+	else if (c->kind == COL_STATE)
+		snprintf(buf, len, "%s", stats_state_name(r->state));
+	else if (total && !(c->f->flags & F_TOTAL))
+		snprintf(buf, len, "%s", "");	/* a sum of ages means nothing */
+	else if (!total && r->state == WS_EXITED && (c->f->flags & F_LIVE))
+		snprintf(buf, len, "%s", "-");
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)value_sum(r, c->f));
+	return buf;
+}
+
+/* one line of the table: the headings when r is NULL */
+static void
+table_line(FILE *f, const struct column *cols, size_t ncols, const struct row *r, int total)
+{
+	char buf[CELL_MAX], line[NCOLS_MAX * (CELL_MAX + 2) + 1];
+	size_t len = 0;
+
+	for (size_t i = 0; i < ncols; i++) {
+		const char *text = r == NULL ? cols[i].head : cell(&cols[i], r, total, buf, sizeof(buf));
+		int n = snprintf(line + len, sizeof(line) - len, cols[i].kind == COL_STATE ?
+		    "%s%-*s" : "%s%*s", i ? "  " : "", cols[i].width, text);
+
+		if (n < 0 || (size_t)n >= sizeof(line) - len)
+			break;
+		len += (size_t)n;
+	}
+	/* the total row's empty cells leave no trailing blanks */
+	while (len > 0 && line[len - 1] == ' ')
+		len--;
+	fprintf(f, "%.*s\n", (int)len, line);
+}
+
+static void
+render_table(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
+{
+	struct column cols[NCOLS_MAX];
+	size_t ncols = 0;
+	char buf[CELL_MAX];
+
+	cols[ncols++] = (struct column){ "slot", COL_SLOT, NULL, 0 };
+	cols[ncols++] = (struct column){ "pid", COL_PID, NULL, 0 };
+	cols[ncols++] = (struct column){ "state", COL_STATE, NULL, 0 };
+	for (size_t i = 0; i < NFIELDS && ncols < NCOLS_MAX; i++)
+		if (fields[i].column != NULL)
+			cols[ncols++] = (struct column){ fields[i].column, COL_FIELD, &fields[i], 0 };
+	/* widths from the widest cell, so big counters never break the columns */
+	for (size_t c = 0; c < ncols; c++) {
+		cols[c].width = (int)strlen(cols[c].head);
+		for (size_t i = 0; i <= rs->n; i++) {
+			int w = (int)strlen(cell(&cols[c], i < rs->n ? &rs->r[i] : &rs->total,
+			    i == rs->n, buf, sizeof(buf)));
+			if (w > cols[c].width)
+				cols[c].width = w;
+		}
+	}
+	fprintf(f, "sockserv master %d, up %s, config generation %llu, %u workers configured\n",
+	    (int)snap->master_pid,
+	    duration(uptime_ms(snap) / 1000, buf, sizeof(buf)),
+	    (unsigned long long)snap->config_generation, snap->workers_configured);
+	table_line(f, cols, ncols, NULL, 0);
+	for (size_t i = 0; i < rs->n; i++)
+		table_line(f, cols, ncols, &rs->r[i], 0);
+	table_line(f, cols, ncols, &rs->total, 1);
+}
+
+/* ---- JSON ---- */
+
+/*
+ * Keys and state names are fixed identifiers and every value is a number,
+ * so nothing here ever needs escaping.
+ */
+static void
+json_reasons(FILE *f, const struct row *r, const struct field *fl)
+{
+	fprintf(f, "\"%s\":{", fl->key);
+	for (int k = 0; k < CLOSE_NREASONS; k++)
+		fprintf(f, "%s\"%s\":%llu", k ? "," : "", reason_name((enum close_reason)k),
+		    (unsigned long long)value(r, fl, k));
+	fputc('}', f);
+}
+
+/* the fields of r that have a JSON key and every flag in need; *first: no comma yet */
+static void
+json_fields(FILE *f, const struct row *r, unsigned need, int *first)
+{
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *fl = &fields[i];
+
+		if (fl->key == NULL || (fl->flags & need) != need)
+			continue;
+		if (!*first)
+			fputc(',', f);
+		*first = 0;
+		if (fl->flags & F_REASONS)
+			json_reasons(f, r, fl);
+		else
+			fprintf(f, "\"%s\":%llu", fl->key, (unsigned long long)value(r, fl, 0));
+	}
+}
+
+static void
+json_this_worker(FILE *f, const struct row *r)
+{
+	int first = 1;
+
+	fputs(",\"this_worker\":{", f);
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *fl = &fields[i];
+		uint64_t v = 0;
+
+		if (fl->key == NULL || !(fl->flags & F_COUNTS))
+			continue;
+		for (int k = 0; k < (fl->flags & F_REASONS ? CLOSE_NREASONS : 1); k++)
+			v += value_cur(r, fl, k);
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", fl->key, (unsigned long long)v);
+		first = 0;
+	}
+	fputc('}', f);
+}
+
+static void
+render_json(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
+{
+	int first;
+
+	fprintf(f, "{\"master_pid\":%d,\"uptime_s\":%llu,\"start_time\":%llu,"
+	    "\"config_generation\":%llu,\"workers_configured\":%u,\"workers\":[",
+	    (int)snap->master_pid, (unsigned long long)(uptime_ms(snap) / 1000),
+	    (unsigned long long)snap->start_time,
+	    (unsigned long long)snap->config_generation, snap->workers_configured);
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct row *r = &rs->r[i];
+
+		first = 0;	/* after "state" */
+		fprintf(f, "%s{\"slot\":%u,\"pid\":%d,\"state\":\"%s\"", i ? "," : "",
+		    r->worker, (int)r->pid, stats_state_name(r->state));
+		json_fields(f, r, 0, &first);
+		json_this_worker(f, r);
+		fputc('}', f);
+	}
+	fputs("],\"totals\":{", f);
+	first = 1;
+	json_fields(f, &rs->total, F_TOTAL, &first);
+	fputs("}}\n", f);
+}
+
+/* ---- Prometheus ---- */
+
+static void
+prom_head(FILE *f, const char *name, const char *suffix, const char *type, const char *help)
+{
+	fprintf(f, "# HELP sockserv_%s%s %s\n# TYPE sockserv_%s%s %s\n", name, suffix, help,
+	    name, suffix, type);
+}
+
+/* a server-wide gauge with no labels */
+static void
+prom_scalar(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	prom_head(f, name, "", "gauge", help);
+	fprintf(f, "sockserv_%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+render_prometheus(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
+{
+	static const uint32_t states[] = { WS_STARTING, WS_RUNNING, WS_DRAINING, WS_EXITED };
+
+	prom_head(f, "uptime_seconds", "", "gauge", "Seconds since the master started.");
+	fprintf(f, "sockserv_uptime_seconds %.3f\n", (double)uptime_ms(snap) / 1000.0);
+	prom_scalar(f, "start_time_seconds", "Start time of the master, seconds since the epoch.",
+	    snap->start_time);
+	prom_scalar(f, "config_generation",
+	    "Configuration generation, bumped by each successful reload.",
+	    snap->config_generation);
+	prom_scalar(f, "workers_configured", "Worker processes the configuration asks for.",
+	    snap->workers_configured);
+
+	/* counters and gauges per worker number, summed over its processes */
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *fl = &fields[i];
+		const char *suffix = fl->flags & F_COUNTER ? "_total" : "";
+
+		if (fl->help == NULL)
+			continue;
+		prom_head(f, fl->key, suffix, fl->flags & F_COUNTER ? "counter" : "gauge", fl->help);
+		for (size_t a = 0, b; a < rs->n; a = b) {
+			struct row sum;
+
+			memset(&sum, 0, sizeof(sum));
+			for (b = a; b < rs->n && rs->r[b].worker == rs->r[a].worker; b++)
+				row_add(&sum, &rs->r[b]);
+			for (int k = 0; k < (fl->flags & F_REASONS ? CLOSE_NREASONS : 1); k++) {
+				fprintf(f, "sockserv_%s%s{worker=\"%u\"", fl->key, suffix,
+				    rs->r[a].worker);
+				if (fl->flags & F_REASONS)
+					fprintf(f, ",reason=\"%s\"", reason_name((enum close_reason)k));
+				fprintf(f, "} %llu\n", (unsigned long long)value(&sum, fl, k));
+			}
+		}
+	}
+
+	prom_head(f, "worker_up", "", "gauge",
+	    "1 when the worker slot has a process in its event loop, serving.");
+	for (size_t a = 0, b; a < rs->n; a = b) {
+		int up = 0;
+
+		for (b = a; b < rs->n && rs->r[b].worker == rs->r[a].worker; b++)
+			up |= rs->r[b].state == WS_RUNNING;
+		fprintf(f, "sockserv_worker_up{worker=\"%u\"} %d\n", rs->r[a].worker, up);
+	}
+
+	/* per process: a draining predecessor shares the worker number, the pid tells them apart */
+	prom_head(f, "worker_state", "", "gauge",
+	    "1 for the state the worker process is in, 0 for the others.");
+	for (size_t i = 0; i < rs->n; i++)
+		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++)
+			fprintf(f, "sockserv_worker_state{worker=\"%u\",pid=\"%d\",state=\"%s\"} %d\n",
+			    rs->r[i].worker, (int)rs->r[i].pid, stats_state_name(states[k]),
+			    rs->r[i].state == states[k]);
+	prom_head(f, "worker_loop_age_seconds", "", "gauge",
+	    "Seconds since the worker's event loop last went round (hung above hung_timeout).");
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->r[i].state != WS_EXITED)
+			fprintf(f, "sockserv_worker_loop_age_seconds{worker=\"%u\",pid=\"%d\"} %.3f\n",
+			    rs->r[i].worker, (int)rs->r[i].pid,
+			    (double)rs->r[i].loop_age_ms / 1000.0);
+}
+
+/* ---- entry points ---- */
+
+int
+render(FILE *f, enum render_format fmt, const struct render_snapshot *snap)
+{
+	struct rows *rs = rows_make(snap);
+
+	if (rs == NULL)
+		return -1;
+	switch (fmt) {
+	case RENDER_TABLE:
+		render_table(f, snap, rs);
+		break;
+	case RENDER_JSON:
+		render_json(f, snap, rs);
+		break;
+	case RENDER_PROMETHEUS:
+		render_prometheus(f, snap, rs);
+		break;
+	}
+	free(rs);
+	return ferror(f) ? -1 : 0;
+}
+
+char *
+render_string(enum render_format fmt, const struct render_snapshot *snap)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
+
+	if (f == NULL)
+		return NULL;
+	rc = render(f, fmt, snap);
+	if (fclose(f) == EOF || rc == -1) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

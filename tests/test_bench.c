@@ -1,0 +1,347 @@
+/*
+ * bench tests: the report arithmetic of sockserv-bench (benchstat).  The
+ * histogram's error bound is checked against exact percentiles of the same
+ * random samples; the random test prints its seed and BENCH_SEED=<n> replays it.
+ */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "benchstat.h"
+
+void test_bench_register(void);
+
+static int
+near(double a, double b)
+{
+	return fabs(a - b) < 1e-9 * (1 + fabs(b));
+}
+
+#define NEAR(a, b) near((a), (b))
+
+static struct bs_hist *
+hist_new(void)
+{
+	struct bs_hist *h = malloc(sizeof(*h));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	bs_hist_init(h);
+	return h;
+}
+
+static void
+test_hist_buckets_tile_the_whole_range(void)
+{
+	int gaps = 0;
+
+	CU_ASSERT_EQUAL(bs_hist_bucket_lo(0), 0);
+	for (size_t i = 0; i + 1 < BS_HIST_BUCKETS; i++)
+		if (bs_hist_bucket_lo(i + 1) != bs_hist_bucket_hi(i) + 1)
+			gaps++;
+	CU_ASSERT_EQUAL(gaps, 0);
+	CU_ASSERT_EQUAL(bs_hist_bucket_hi(BS_HIST_BUCKETS - 1), UINT64_MAX);
+	CU_ASSERT_EQUAL(bs_hist_index(UINT64_MAX), BS_HIST_BUCKETS - 1);
+}
+
+static void
+test_hist_bucket_holds_value_within_relative_error(void)
+{
+	uint64_t probes[] = { 0, 1, 63, 64, 65, 127, 128, 129, 1000, 4095, 4096,
+	    999999, 1000000, 123456789, (1ULL << 40) + 12345, UINT64_MAX - 1, UINT64_MAX };
+	int bad = 0;
+
+	for (size_t k = 0; k < sizeof(probes) / sizeof(probes[0]); k++) {
+		uint64_t v = probes[k];
+		size_t i = bs_hist_index(v);
+		uint64_t lo = bs_hist_bucket_lo(i), hi = bs_hist_bucket_hi(i);
+
+		if (v < lo || v > hi)
+			bad++;
+		/* width at most 1/64 of the smallest value in the bucket */
+		if (v >= BS_HIST_SUB && (hi - lo) > lo / BS_HIST_SUB)
+			bad++;
+		if (v < BS_HIST_SUB && lo != hi)
+			bad++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void
+test_hist_percentiles_exact_for_small_values(void)
+{
+	struct bs_hist *h = hist_new();
+
+	for (uint64_t v = 1; v <= 100; v++)
+		bs_hist_add(h, v);
+	CU_ASSERT_EQUAL(h->count, 100);
+	CU_ASSERT_EQUAL(h->min, 1);
+	CU_ASSERT_EQUAL(h->max, 100);
+	CU_ASSERT_EQUAL(bs_hist_percentile(h, 0), 1);
+	CU_ASSERT_EQUAL(bs_hist_percentile(h, 50), 50);
+	CU_ASSERT_EQUAL(bs_hist_percentile(h, 99), 99);
+	CU_ASSERT_EQUAL(bs_hist_percentile(h, 99.9), 100);
+	CU_ASSERT_EQUAL(bs_hist_percentile(h, 100), 100);
+	CU_ASSERT(NEAR(bs_hist_mean(h), 50.5));
+	free(h);
+}
+
+static void
+test_hist_empty_reports_zero(void)
+{
+	struct bs_hist *h = hist_new();
+
+	CU_ASSERT_EQUAL(bs_hist_percentile(h, 50), 0);
+	CU_ASSERT(NEAR(bs_hist_mean(h), 0));
+	CU_ASSERT_EQUAL(h->count, 0);
+	free(h);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+test_hist_percentile_never_below_and_within_one_bucket_of_truth(void)
+{
+	enum { N = 20000 };
+	const double ps[] = { 0, 1, 10, 50, 90, 99, 99.9, 100 };
+	uint64_t *v = malloc(N * sizeof(*v));
+	struct bs_hist *h = hist_new();
+	unsigned seed = (unsigned)time(NULL);
+	const char *env = getenv("BENCH_SEED");
+	int bad = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	if (env != NULL)
+		seed = (unsigned)strtoul(env, NULL, 10);
+	srandom(seed);
+	for (size_t i = 0; i < N; i++) {
+		/* log-uniform over 1 us .. ~1 s in ns: the shape latencies have */
+		double e = 3 + 6 * ((double)random() / RAND_MAX);
+		v[i] = (uint64_t)pow(10, e);
+		bs_hist_add(h, v[i]);
+	}
+	qsort(v, N, sizeof(*v), cmp_u64);
+	for (size_t k = 0; k < sizeof(ps) / sizeof(ps[0]); k++) {
+		size_t rank = ps[k] <= 0 ? 1 : (size_t)ceil(ps[k] / 100.0 * N);
+		uint64_t truth = v[rank - 1], got = bs_hist_percentile(h, ps[k]);
+
+		if (got < truth || (double)got > (double)truth * (1.0 + 1.0 / BS_HIST_SUB))
+			bad++;
+	}
+	if (bad)
+		fprintf(stderr, "\nbench: histogram percentile check failed, BENCH_SEED=%u\n", seed);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(h->min, v[0]);
+	CU_ASSERT_EQUAL(h->max, v[N - 1]);
+	free(v);
+	free(h);
+}
+
+static void
+test_hist_merge_equals_one_histogram_of_everything(void)
+{
+	struct bs_hist *a = hist_new(), *b = hist_new(), *all = hist_new(), *empty = hist_new();
+
+	for (uint64_t v = 10; v < 5000; v += 7) {
+		bs_hist_add((v % 3) ? a : b, v * 1000);
+		bs_hist_add(all, v * 1000);
+	}
+	bs_hist_merge(a, b);
+	bs_hist_merge(a, empty);
+	CU_ASSERT_EQUAL(a->count, all->count);
+	CU_ASSERT_EQUAL(a->min, all->min);
+	CU_ASSERT_EQUAL(a->max, all->max);
+	CU_ASSERT(NEAR(a->sum, all->sum));
+	CU_ASSERT_EQUAL(memcmp(a->bucket, all->bucket, sizeof(a->bucket)), 0);
+	/* merging into an empty histogram takes min from the source */
+	bs_hist_merge(empty, all);
+	CU_ASSERT_EQUAL(empty->min, all->min);
+	free(a);
+	free(b);
+	free(all);
+	free(empty);
+}
+
+static void
+test_percentile_of_samples_by_nearest_rank(void)
+{
+	double v[] = { 5, -3, 10, 1, 7, 2, 8, 4, 9, 6 };
+
+	CU_ASSERT(isnan(bs_percentile(v, 0, 50)));
+	CU_ASSERT(NEAR(bs_percentile(v, 10, 0), -3));
+	CU_ASSERT(NEAR(bs_percentile(v, 10, 50), 5));
+	CU_ASSERT(NEAR(bs_percentile(v, 10, 90), 9));
+	CU_ASSERT(NEAR(bs_percentile(v, 10, 91), 10));
+	CU_ASSERT(NEAR(bs_percentile(v, 10, 100), 10));
+	/* sorted in place */
+	CU_ASSERT(NEAR(v[0], -3));
+	CU_ASSERT(NEAR(v[9], 10));
+}
+
+static void
+test_bin_counts_put_edges_in_the_upper_bin(void)
+{
+	double v[] = { -1, 0, 0.5, 100, 104.9, 105, 250 };
+	double edges[] = { 0, 100, 105 };
+	uint64_t c[4];
+
+	bs_bin_counts(v, 7, edges, 3, c);
+	CU_ASSERT_EQUAL(c[0], 1);	/* early */
+	CU_ASSERT_EQUAL(c[1], 2);	/* [0, 100) */
+	CU_ASSERT_EQUAL(c[2], 2);	/* [100, 105) */
+	CU_ASSERT_EQUAL(c[3], 2);	/* >= 105 */
+	bs_bin_counts(v, 0, edges, 3, c);
+	CU_ASSERT_EQUAL(c[0] + c[1] + c[2] + c[3], 0);
+}
+
+static void
+test_rates_and_cpu_arithmetic(void)
+{
+	CU_ASSERT(NEAR(bs_rate(50000, 2.0), 25000));
+	CU_ASSERT(NEAR(bs_rate(10, 0), 0));
+	/* 2.5 s of CPU at 100 ticks/s over a million messages */
+	CU_ASSERT(NEAR(bs_cpu_us_per_msg(250, 100, 1000000), 2.5));
+	CU_ASSERT(NEAR(bs_cpu_us_per_msg(250, 100, 0), 0));
+	CU_ASSERT(NEAR(bs_cpu_percent(50, 100, 1.0), 50));
+	CU_ASSERT(NEAR(bs_cpu_percent(600, 100, 60.0), 10));
+	CU_ASSERT(NEAR(bs_cpu_percent(5, 100, 0), 0));
+	CU_ASSERT(NEAR(bs_bytes_per_conn(1000, 3000, 20000), 102.4));
+	CU_ASSERT(bs_bytes_per_conn(3000, 1000, 1024) < 0);
+	CU_ASSERT(NEAR(bs_bytes_per_conn(1000, 3000, 0), 0));
+	CU_ASSERT(NEAR(bs_ratio(1.1, 1.0), 1.1));
+	CU_ASSERT(NEAR(bs_ratio(1.0, 0), 0));
+}
+
+static void
+test_proc_stat_parses_names_with_spaces_and_parens(void)
+{
+	const char *line = "4242 (sock) (serv) x) S 4200 4242 4242 0 -1 4194368 "
+	    "312 0 0 0 1234 567 89 10 20 0 1 0 119091 3133440 384 "
+	    "18446744073709551615 1 2 3 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
+	struct bs_procstat ps;
+
+	CU_ASSERT_EQUAL_FATAL(bs_parse_proc_stat(line, &ps), 0);
+	CU_ASSERT_EQUAL(ps.pid, 4242);
+	CU_ASSERT_EQUAL(ps.state, 'S');
+	CU_ASSERT_EQUAL(ps.ppid, 4200);
+	CU_ASSERT_EQUAL(ps.utime, 1234);
+	CU_ASSERT_EQUAL(ps.stime, 567);
+	CU_ASSERT_EQUAL(ps.cutime, 89);
+	CU_ASSERT_EQUAL(ps.cstime, 10);
+}
+
+static void
+test_proc_stat_rejects_malformed_text(void)
+{
+	struct bs_procstat ps;
+
+	CU_ASSERT_EQUAL(bs_parse_proc_stat("", &ps), -1);
+	CU_ASSERT_EQUAL(bs_parse_proc_stat("abc (x) S 1 2 3", &ps), -1);
+	CU_ASSERT_EQUAL(bs_parse_proc_stat("12 (x S 1 2 3 4 5 6 7 8 9 10 11 12 13 14", &ps), -1);
+	/* cut short before utime */
+	CU_ASSERT_EQUAL(bs_parse_proc_stat("12 (x) S 1 1 1 0 -1 0 0 0 0 0\n", &ps), -1);
+	/* a non-number where utime belongs */
+	CU_ASSERT_EQUAL(bs_parse_proc_stat("12 (x) S 1 1 1 0 -1 0 0 0 0 0 x 5 0 0\n", &ps), -1);
+}
+
+static void
+test_proc_stat_of_this_process(void)
+{
+	char buf[1024];
+	struct bs_procstat ps;
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	CU_ASSERT_EQUAL_FATAL(bs_parse_proc_stat(buf, &ps), 0);
+	CU_ASSERT_EQUAL(ps.pid, (int)getpid());
+	CU_ASSERT_EQUAL(ps.ppid, (int)getppid());
+	CU_ASSERT_EQUAL(ps.state, 'R');
+}
+
+static void
+test_rss_anon_found_among_status_lines(void)
+{
+	const char *status = "Name:\tsockserv\nVmRSS:\t    5000 kB\nRssAnon:\t    1234 kB\n"
+	    "RssFile:\t    3000 kB\n";
+	uint64_t kb = 0;
+
+	CU_ASSERT_EQUAL(bs_parse_rss_anon(status, &kb), 0);
+	CU_ASSERT_EQUAL(kb, 1234);
+	CU_ASSERT_EQUAL(bs_parse_rss_anon("Name:\tx\nVmRSS:\t 5 kB\n", &kb), -1);
+	CU_ASSERT_EQUAL(bs_parse_rss_anon("RssAnon:\t  kB\n", &kb), -1);
+	CU_ASSERT_EQUAL(bs_parse_rss_anon("RssAnon:\t 12 MB\n", &kb), -1);
+	/* "RssAnon" must start a line */
+	CU_ASSERT_EQUAL(bs_parse_rss_anon("XRssAnon:\t 12 kB\n", &kb), -1);
+}
+
+static void
+test_rss_anon_of_this_process_grows_with_touched_memory(void)
+{
+	char buf[4096];
+	uint64_t before = 0, after = 0;
+	size_t big = 8u << 20;
+	char *p;
+	FILE *f;
+	size_t n;
+
+	f = fopen("/proc/self/status", "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	CU_ASSERT_EQUAL_FATAL(bs_parse_rss_anon(buf, &before), 0);
+	p = malloc(big);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	memset(p, 1, big);
+	/* the pages must really be touched: keep the compiler from eliding it all */
+	__asm__ volatile("" : : "r"(p) : "memory");
+	f = fopen("/proc/self/status", "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	CU_ASSERT_EQUAL(bs_parse_rss_anon(buf, &after), 0);
+	/* 8 MiB touched: at least 7 MiB more (allocator slack aside) */
+	CU_ASSERT(after >= before + 7 * 1024);
+	CU_ASSERT_EQUAL(p[big - 1], 1);
+	free(p);
+}
+
+#define ADD(f) CU_add_test(s, #f, f)
+
+void
+test_bench_register(void)
+{
+	CU_pSuite s;
+
+	if ((s = CU_add_suite("bench", NULL, NULL)) == NULL)
+		return;
+	ADD(test_hist_buckets_tile_the_whole_range);
+	ADD(test_hist_bucket_holds_value_within_relative_error);
+	ADD(test_hist_percentiles_exact_for_small_values);
+	ADD(test_hist_empty_reports_zero);
+	ADD(test_hist_percentile_never_below_and_within_one_bucket_of_truth);
+	ADD(test_hist_merge_equals_one_histogram_of_everything);
+	ADD(test_percentile_of_samples_by_nearest_rank);
+	ADD(test_bin_counts_put_edges_in_the_upper_bin);
+	ADD(test_rates_and_cpu_arithmetic);
+	ADD(test_proc_stat_parses_names_with_spaces_and_parens);
+	ADD(test_proc_stat_rejects_malformed_text);
+	ADD(test_proc_stat_of_this_process);
+	ADD(test_rss_anon_found_among_status_lines);
+	ADD(test_rss_anon_of_this_process_grows_with_touched_memory);
+}
