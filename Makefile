@@ -12,7 +12,10 @@ SBINDIR    ?= $(PREFIX)/sbin
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 INITDIR    ?= /etc/init.d
+SYSTEMDDIR ?= /lib/systemd/system
+DEFAULTDIR ?= /etc/default
 DESTDIR    ?=
+INSTALL    ?= install
 
 BUILD      ?= build
 CC         ?= cc
@@ -127,6 +130,92 @@ $(BUILD)/test_integration: $(INTEG_OBJ) $(BUILD)/libsockserv.a
 bench: deps
 	@$(MAKE) --no-print-directory all
 	bench/run.sh
+
+# ---- install / uninstall ---------------------------------------------------
+# The programs have their default -c path, $(SYSCONFDIR)/sockserv/sockserv.cfg,
+# compiled in.  The stamp records the SYSCONFDIR the objects were built with
+# and is rewritten only when the value changes, so `make install
+# SYSCONFDIR=/etc` rebuilds (and installs) programs that look in /etc, while a
+# plain `make` with an unchanged value rebuilds nothing.
+SYSCONF_STAMP := $(BUILD)/sysconfdir.stamp
+$(SYSCONF_STAMP): sysconfdir-check
+	@mkdir -p $(dir $@)
+	@echo '$(SYSCONFDIR)' | cmp -s - $@ || echo '$(SYSCONFDIR)' > $@
+$(BUILD)/src/sockserv.o $(BUILD)/src/sockserv-stat.o: $(SYSCONF_STAMP)
+.PHONY: sysconfdir-check
+sysconfdir-check:
+
+INST_BINS  := $(filter $(BUILD)/sockserv-client $(BUILD)/sockserv-stat $(BUILD)/sockserv-bench,\
+              $(PROGRAMS))
+INST_MAN   := sockserv.8 sockserv.cfg.5 sockserv-stat.1 sockserv-client.1 sockserv-bench.1
+INST_CFGDIR = $(DESTDIR)$(SYSCONFDIR)/sockserv
+INST_TMP   := $(BUILD)/install
+# paths written into the init script, the systemd unit and the man pages
+INST_SED    = sed -e 's|/usr/local/sbin/sockserv|$(SBINDIR)/sockserv|g' \
+		  -e 's|/usr/local/etc/sockserv/|$(SYSCONFDIR)/sockserv/|g'
+
+# The installed configuration: etc/sockserv.cfg with a daemon's paths and
+# user.  Every substitution is checked, so a reworded etc/sockserv.cfg breaks
+# the build here instead of installing a config that runs from the source tree.
+$(BUILD)/sockserv.cfg.install: etc/sockserv.cfg
+	@mkdir -p $(dir $@)
+	sed -e 's|^# It runs unprivileged from the source tree: relative paths are resolved$$|# Installed variant (make install): started by root, it keeps its pid\n# file and statistics in /run/sockserv, logs to syslog and runs the\n# workers as nobody.  Relative paths are resolved|' \
+	    -e 's|^pid_file = "run/sockserv.pid";$$|pid_file = "/run/sockserv/sockserv.pid";|' \
+	    -e 's|^stats_path = "run/sockserv.shm";$$|stats_path = "/run/sockserv/sockserv.shm";|' \
+	    -e 's|^# user = "nobody";$$|user = "nobody";|' \
+	    -e 's|^\([[:space:]]*\)target = "stderr";$$|\1target = "syslog";|' \
+	    $< > $@.tmp
+	@for want in '^# Installed variant' '^pid_file = "/run/sockserv/sockserv.pid";' \
+	    '^stats_path = "/run/sockserv/sockserv.shm";' '^user = "nobody";' \
+	    '^[[:space:]]*target = "syslog";'; do \
+		grep -q "$$want" $@.tmp || { echo "$@: no line matching $$want:" \
+		    "update the sed in the Makefile to etc/sockserv.cfg" >&2; rm -f $@.tmp; exit 1; }; \
+	done
+	mv $@.tmp $@
+
+# Install config-like files ($1 shipped, $2 destination) without overwriting
+# what the administrator may have edited: a differing one gets $2.new beside it.
+INST_KEEP = if [ ! -e $(2) ]; then \
+		echo "$(INSTALL) -m 0644 $(1) $(2)"; $(INSTALL) -m 0644 $(1) $(2); \
+	elif ! cmp -s $(1) $(2); then \
+		$(INSTALL) -m 0644 $(1) $(2).new; \
+		echo "$(2) exists and differs from the shipped one: kept it, installed $(2).new"; \
+	fi
+# ... and remove them only when unchanged
+UNINST_KEEP = if [ -e $(2) ] && ! cmp -s $(1) $(2); then \
+		echo "$(2) was changed: kept it"; \
+	else rm -f $(2); fi; \
+	if [ -e $(2).new ] && cmp -s $(1) $(2).new; then rm -f $(2).new; fi
+
+install: $(BUILD)/sockserv $(INST_BINS) $(BUILD)/sockserv.cfg.install
+	$(BUILD)/sockserv -t -c $(BUILD)/sockserv.cfg.install >/dev/null
+	@mkdir -p $(INST_TMP)
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(INST_CFGDIR) \
+		$(DESTDIR)$(INITDIR) $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(DEFAULTDIR)
+	$(INSTALL) -m 0755 $(BUILD)/sockserv $(DESTDIR)$(SBINDIR)/sockserv
+	$(INSTALL) -m 0755 $(INST_BINS) $(DESTDIR)$(BINDIR)/
+	@$(call INST_KEEP,$(BUILD)/sockserv.cfg.install,$(INST_CFGDIR)/sockserv.cfg)
+	@$(call INST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
+	$(INST_SED) init/sockserv > $(INST_TMP)/sockserv.init
+	$(INSTALL) -m 0755 $(INST_TMP)/sockserv.init $(DESTDIR)$(INITDIR)/sockserv
+	$(INST_SED) init/sockserv.service > $(INST_TMP)/sockserv.service
+	$(INSTALL) -m 0644 $(INST_TMP)/sockserv.service $(DESTDIR)$(SYSTEMDDIR)/sockserv.service
+	@for page in $(INST_MAN); do \
+		[ -f man/$$page ] || continue; \
+		dir=$(DESTDIR)$(MANDIR)/man$${page##*.}; \
+		$(INST_SED) man/$$page > $(INST_TMP)/$$page || exit 1; \
+		echo "$(INSTALL) -m 0644 man/$$page $$dir/$$page"; \
+		$(INSTALL) -d $$dir && $(INSTALL) -m 0644 $(INST_TMP)/$$page $$dir/$$page || exit 1; \
+	done
+
+uninstall: $(BUILD)/sockserv.cfg.install
+	rm -f $(DESTDIR)$(SBINDIR)/sockserv $(DESTDIR)$(BINDIR)/sockserv-client \
+		$(DESTDIR)$(BINDIR)/sockserv-stat $(DESTDIR)$(BINDIR)/sockserv-bench \
+		$(DESTDIR)$(INITDIR)/sockserv $(DESTDIR)$(SYSTEMDDIR)/sockserv.service
+	rm -f $(foreach p,$(INST_MAN),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
+	@$(call UNINST_KEEP,$(BUILD)/sockserv.cfg.install,$(INST_CFGDIR)/sockserv.cfg)
+	@$(call UNINST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
+	@rmdir $(INST_CFGDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build

@@ -15,8 +15,24 @@
  * errors still reach the terminal and the exit code.
  */
 int daemon_detach(void);
-/* tell the waiting parent that start-up went well (0) or failed; then stdio goes to /dev/null */
+/*
+ * Tell the waiting parent that start-up went well (0) or failed; on
+ * success stdio goes to /dev/null.  Call it before forking anything that
+ * outlives start-up: a child would keep the terminal's stdio (a shell
+ * pipeline reading the start command's output would never see EOF) and
+ * the parent's pipe open.  Ends the start-up echo (daemon_startup_echo).
+ */
 void daemon_ready(int status);
+
+/*
+ * Start-up messages.  Once the log is a file or syslog, the operator who
+ * typed the start command would see nothing of why it failed; with the
+ * echo on, daemon_startup_error/warn also print "sockserv: MSG" on stderr
+ * (still the terminal until daemon_ready).  Both always log the message.
+ */
+void daemon_startup_echo(int on);
+void daemon_startup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void daemon_startup_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Write our pid to path.  -1 with err filled when a live sockserv already
@@ -24,7 +40,7 @@ void daemon_ready(int status);
  */
 int daemon_pidfile_write(const char *path, char *err, size_t errlen);
 void daemon_pidfile_remove(const char *path);
-/* the pid recorded in path if that process is alive, else 0 */
+/* the pid recorded in path if that process is a live (not zombie) sockserv, else 0 */
 pid_t daemon_pidfile_read(const char *path);
 
 /* soft RLIMIT_NOFILE up to the hard limit; returns the new soft limit */

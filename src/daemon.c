@@ -1,9 +1,11 @@
 /*
- * daemon: detaching, pid file, fd limit and privilege drop.
+ * daemon: detaching, pid file, fd limit and privilege drop, and the
+ * start-up messages that must reach the terminal of the start command.
  */
 #include "daemon.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -19,6 +21,7 @@
 #include "log.h"
 
 static int ready_fd = -1;
+static int startup_echo;
 
 int
 daemon_detach(void)
@@ -62,6 +65,7 @@ daemon_ready(int status)
 	char s = (char)status;
 	int fd;
 
+	startup_echo = 0;
 	if (ready_fd == -1)
 		return;
 	if (write(ready_fd, &s, 1) < 0) {
@@ -81,23 +85,79 @@ daemon_ready(int status)
 	}
 }
 
+void
+daemon_startup_echo(int on)
+{
+	startup_echo = on;
+}
+
+static void
+startup_msg(int error, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (error)
+		log_error("%s", msg);
+	else
+		log_warnx("%s", msg);
+	if (startup_echo)
+		fprintf(stderr, "sockserv: %s\n", msg);
+}
+
+void
+daemon_startup_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	startup_msg(1, fmt, ap);
+	va_end(ap);
+}
+
+void
+daemon_startup_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	startup_msg(0, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * A zombie still answers kill(pid, 0), and a daemon's zombie can linger
+ * when its reaper is slow (a container's pid 1, a subreaper), so the
+ * state in /proc decides.  The name check keeps a recycled pid from
+ * passing for a server.
+ */
 static int
 pid_is_sockserv(pid_t pid)
 {
-	char path[64], comm[64];
-	FILE *f;
-	int ok = 0;
+	char path[64], st[512], *lp, *rp;
+	ssize_t n;
+	int fd;
 
 	if (pid <= 0 || (kill(pid, 0) == -1 && errno == ESRCH))
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
 		return 1;	/* no /proc: trust kill() */
-	if (fgets(comm, sizeof(comm), f) != NULL)
-		ok = strncmp(comm, "sockserv", 8) == 0;
-	fclose(f);
-	return ok;
+	n = read(fd, st, sizeof(st) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;	/* it went away meanwhile */
+	st[n] = '\0';
+	/* "PID (COMM) STATE ...": COMM may itself hold parentheses */
+	lp = strchr(st, '(');
+	rp = strrchr(st, ')');
+	if (lp == NULL || rp == NULL || rp < lp || rp[1] != ' ')
+		return 0;
+	if (rp[2] == 'Z' || rp[2] == 'X')
+		return 0;
+	*rp = '\0';
+	return strncmp(lp + 1, "sockserv", 8) == 0;
 }
 
 pid_t

@@ -436,15 +436,24 @@ announce_listeners(struct master *m)
 	}
 }
 
+/*
+ * Open (or, on SIGUSR1, reopen) the log.  A log file is handed to the
+ * workers' user, so workers that dropped root can still reopen it.
+ */
 static int
-open_log(const struct config *cfg, int daemonized)
+open_log(const struct master *m, int reopen)
 {
-	const char *target = cfg->log_target;
+	const char *target = m->cfg->log_target;
+	int rc;
 
 	/* a daemon has no stderr: its stderr lines go to syslog instead */
-	if (daemonized && strcmp(target, "stderr") == 0)
+	if (!m->opts->foreground && strcmp(target, "stderr") == 0)
 		target = "syslog";
-	return log_init(target, cfg->log_level, cfg->log_facility);
+	rc = reopen ? log_reopen() : log_init(target, m->cfg->log_level, m->cfg->log_facility);
+	if (rc == 0 && log_file_fd() != -1 && geteuid() == 0 &&
+	    fchown(log_file_fd(), m->uid, m->gid) == -1)
+		log_warn("chown %s", m->cfg->log_target);
+	return rc;
 }
 
 /*
@@ -457,6 +466,8 @@ reload(struct master *m)
 	struct config *ncfg = calloc(1, sizeof(*ncfg));
 	char err[1024] = "";
 	int *nfds;
+	uid_t uid;
+	gid_t gid;
 
 	log_info("reloading %s", m->cfg->path);
 	if (ncfg == NULL)
@@ -474,6 +485,25 @@ reload(struct master *m)
 		config_free(ncfg);
 		free(ncfg);
 		return;
+	}
+	if (daemon_lookup_user(ncfg, &uid, &gid) == -1) {
+		log_error("reload failed, keeping the running configuration: %s: no such "
+		    "user or group", ncfg->path);
+		config_free(ncfg);
+		free(ncfg);
+		return;
+	}
+	/*
+	 * The pid file and the stats segment are the running server's
+	 * identity: tools and the init script find it there, and cleanup()
+	 * must remove the files this process created, not new names.
+	 */
+	if (strcmp(ncfg->pid_file, m->cfg->pid_file) != 0 ||
+	    strcmp(ncfg->stats_path, m->cfg->stats_path) != 0) {
+		log_warnx("reload: pid_file and stats_path changes need a restart; "
+		    "keeping %s and %s", m->cfg->pid_file, m->cfg->stats_path);
+		snprintf(ncfg->pid_file, sizeof(ncfg->pid_file), "%s", m->cfg->pid_file);
+		snprintf(ncfg->stats_path, sizeof(ncfg->stats_path), "%s", m->cfg->stats_path);
 	}
 	nfds = open_sockets(ncfg, m->cfg, m->fds, err, sizeof(err));
 	if (nfds == NULL) {
@@ -505,9 +535,14 @@ reload(struct master *m)
 	free(m->cfg);
 	m->cfg = ncfg;
 	m->fds = nfds;
+	m->uid = uid;
+	m->gid = gid;
 	m->generation++;
-	if (open_log(m->cfg, !m->opts->foreground) == -1)
+	if (open_log(m, 0) == -1)
 		log_warn("reload: log target %s", m->cfg->log_target);
+	if (m->cfg->user[0] == '\0' && geteuid() == 0)
+		log_warnx("workers run as root: set user in %s to drop privileges",
+		    m->cfg->path);
 	for (int s = 0; s < m->cfg->workers; s++) {
 		m->ws[s].phys = free_phys(m);
 		if (m->ws[s].phys == -1)
@@ -534,6 +569,7 @@ make_parent_dir(const char *path)
 	if (slash == NULL || slash == dir)
 		return;
 	*slash = '\0';
+	/* /run is a tmpfs: /run/sockserv is gone after every boot */
 	if (mkdir(dir, 0755) == 0)
 		log_info("created %s", dir);
 }
@@ -558,6 +594,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	struct master *m = &master;
 	char err[1024] = "";
 	long nofile;
+	pid_t other;
 	sigset_t empty;
 
 	m->cfg = cfg;
@@ -567,62 +604,71 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		log_error("%s", err);
 		return 1;
 	}
+	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1)
+		return 1;
+	/* the log first, so that the start-up warnings are in it too */
+	if (open_log(m, 0) == -1) {
+		log_warn("log target %s", cfg->log_target);
+		return 1;
+	}
+	daemon_startup_echo(!opts->foreground || strcmp(cfg->log_target, "stderr") != 0);
+	/*
+	 * Before binding: with SO_REUSEPORT a second server would bind the
+	 * same ports without a complaint and take a share of the connections.
+	 */
+	other = daemon_pidfile_read(cfg->pid_file);
+	if (other != 0) {
+		daemon_startup_error("%s: sockserv is already running (pid %ld)", cfg->pid_file,
+		    (long)other);
+		return 1;
+	}
 	nofile = daemon_raise_nofile();
 	if (nofile > 0 && cfg->max_connections / (uint64_t)cfg->workers + 64 > (uint64_t)nofile)
-		log_warnx("max_connections %llu over %d workers needs %llu descriptors per "
-		    "worker but the limit is %ld: each worker holds at most ~%ld",
+		daemon_startup_warn("max_connections %llu over %d workers needs %llu descriptors "
+		    "per worker but the limit is %ld: each worker holds at most ~%ld",
 		    (unsigned long long)cfg->max_connections, cfg->workers,
 		    (unsigned long long)(cfg->max_connections / (uint64_t)cfg->workers), nofile,
 		    nofile - 64);
 	m->fds = open_sockets(cfg, NULL, NULL, err, sizeof(err));
 	if (m->fds == NULL) {
-		log_error("cannot listen: %s", err);
-		return 1;
-	}
-	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1) {
-		cleanup(m);
+		daemon_startup_error("cannot listen: %s", err);
 		return 1;
 	}
 	if (cfg->user[0] == '\0' && geteuid() == 0)
-		log_warnx("workers run as root: set user in %s to drop privileges", cfg->path);
+		daemon_startup_warn("workers run as root: set user in %s to drop privileges",
+		    cfg->path);
 	if (!opts->foreground && daemon_detach() == -1) {
-		log_warn("cannot become a daemon");
-		cleanup(m);
-		return 1;
+		daemon_startup_error("cannot become a daemon: %s", strerror(errno));
+		goto fail;
 	}
-	if (open_log(cfg, !opts->foreground) == -1) {
-		log_warn("log target %s", cfg->log_target);
-		daemon_ready(1);
-		cleanup(m);
-		return 1;
-	}
-	if (log_file_fd() != -1 && geteuid() == 0 && fchown(log_file_fd(), m->uid, m->gid) == -1)
-		log_warn("chown %s", cfg->log_target);
+	/* handlers before the pid file exists: a signal sent by its pid must not kill us */
+	master_signals();
 	make_parent_dir(cfg->pid_file);
 	make_parent_dir(cfg->stats_path);
 	if (daemon_pidfile_write(cfg->pid_file, err, sizeof(err)) == -1) {
-		log_error("%s", err);
-		daemon_ready(1);
-		cleanup(m);
-		return 1;
+		daemon_startup_error("%s", err);
+		goto fail;
 	}
 	m->pidfile_written = 1;
 	if (stats_create(&m->seg, cfg->stats_path, STATS_MAX_WORKERS, m->uid, m->gid) == -1) {
-		log_warn("stats segment %s", cfg->stats_path);
-		daemon_ready(1);
-		cleanup(m);
-		return 1;
+		daemon_startup_error("stats segment %s: %s", cfg->stats_path, strerror(errno));
+		goto fail;
 	}
 	m->seg.hdr->nworkers = (uint32_t)cfg->workers;
 	m->seg.hdr->config_generation = m->generation;
 	announce_listeners(m);
-	master_signals();
+	/*
+	 * Ready once every listener is bound and listening: connections queue
+	 * in the kernel until the workers accept them.  Before the first fork,
+	 * because the workers must not inherit the terminal or the pipe the
+	 * first parent waits on.
+	 */
+	daemon_ready(0);
 	for (int s = 0; s < cfg->workers; s++) {
 		m->ws[s].phys = s;
 		spawn(m, s);
 	}
 	m->last_stats_ms = stats_now_ms();
-	daemon_ready(0);
 
 	sigemptyset(&empty);
 	for (;;) {
@@ -640,10 +686,20 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		}
 		if (sig_quit && !m->stopping) {
 			sig_quit = 0;
-			log_info("stopping gracefully (at most %u s)", cfg->shutdown_timeout_ms / 1000);
+			log_info("stopping gracefully (at most %u s)",
+			    m->cfg->shutdown_timeout_ms / 1000);
 			m->stopping = 2;
 			m->stop_deadline = stats_now_ms() + m->cfg->shutdown_timeout_ms + STOP_GRACE_MS;
 			signal_all(m, SIGQUIT);
+		}
+		if (m->stopping && m->fds != NULL) {
+			/*
+			 * The workers close their copies as they stop; with ours
+			 * gone too, new clients are refused at once instead of
+			 * waiting in a queue nobody will accept from.
+			 */
+			close_sockets(m->fds, (size_t)m->cfg->workers * m->cfg->nlisteners);
+			m->fds = NULL;
 		}
 		if (sig_hup) {
 			sig_hup = 0;
@@ -652,7 +708,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		}
 		if (sig_usr1) {
 			sig_usr1 = 0;
-			if (log_reopen() == -1)
+			if (open_log(m, 1) == -1)
 				log_warn("reopen %s", m->cfg->log_target);
 			else
 				log_info("log reopened");
@@ -677,6 +733,10 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	log_info("exiting");
 	cleanup(m);
 	config_free(m->cfg);
-	free(m->cfg);
 	return 0;
+
+fail:
+	daemon_ready(1);
+	cleanup(m);
+	return 1;
 }

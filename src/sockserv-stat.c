@@ -167,8 +167,16 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (optind != argc || (cfgpath != NULL && segpath != NULL) || nfmt > 1) {
+	if (optind != argc) {
 		usage(stderr);
+		return 1;
+	}
+	if (cfgpath != NULL && segpath != NULL) {
+		fprintf(stderr, "sockserv-stat: -c and -s exclude each other\n");
+		return 1;
+	}
+	if (nfmt > 1) {
+		fprintf(stderr, "sockserv-stat: --json and --prometheus exclude each other\n");
 		return 1;
 	}
 	if (segpath != NULL)

@@ -47,7 +47,15 @@ send_signal(const struct config *cfg, const char *name)
 			continue;
 		pid = daemon_pidfile_read(cfg->pid_file);
 		if (pid == 0) {
-			fprintf(stderr, "sockserv: not running (no live pid in %s)\n", cfg->pid_file);
+			if (access(cfg->pid_file, F_OK) == -1 && errno == ENOENT)
+				fprintf(stderr, "sockserv: not running (no pid file %s)\n",
+				    cfg->pid_file);
+			else if (access(cfg->pid_file, R_OK) == -1)
+				fprintf(stderr, "sockserv: cannot read %s: %s\n", cfg->pid_file,
+				    strerror(errno));
+			else
+				fprintf(stderr, "sockserv: not running (%s names no live "
+				    "sockserv)\n", cfg->pid_file);
 			return 1;
 		}
 		if (kill(pid, sigs[i].sig) == -1) {

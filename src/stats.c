@@ -141,6 +141,18 @@ fold(uint64_t *dst, uint64_t *src)
 void
 stats_slot_retire(struct stats_slot *s)
 {
+	uint64_t closed = 0, accepted = stats_get(&s->cur.accepted);
+
+	/*
+	 * The connections the dead worker held are gone with it: count them
+	 * closed for error.  Derived from its own counters, not from
+	 * `connections`, so a kill between two counter updates cannot leave
+	 * accepted != closed + connections for good.
+	 */
+	for (int r = 0; r < CLOSE_NREASONS; r++)
+		closed += stats_get(&s->cur.closed[r]);
+	if (accepted > closed)
+		stats_add(&s->cur.closed[CLOSE_ERROR], accepted - closed);
 	fold(&s->dead.accepted, &s->cur.accepted);
 	for (int r = 0; r < CLOSE_NREASONS; r++)
 		fold(&s->dead.closed[r], &s->cur.closed[r]);
@@ -149,9 +161,6 @@ stats_slot_retire(struct stats_slot *s)
 	fold(&s->dead.bytes_in, &s->cur.bytes_in);
 	fold(&s->dead.bytes_out, &s->cur.bytes_out);
 	fold(&s->dead.protocol_errors, &s->cur.protocol_errors);
-	/* connections the dead worker held are gone with it: count them closed */
-	stats_set(&s->dead.closed[CLOSE_ERROR],
-	    stats_get(&s->dead.closed[CLOSE_ERROR]) + stats_get(&s->connections));
 	stats_set(&s->connections, 0);
 }
 

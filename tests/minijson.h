@@ -107,9 +107,10 @@ mj_string(struct mj_parser *ps, char **out)
 		unsigned char c = (unsigned char)*ps->p;
 		unsigned cp = c;
 
-		if (c == '\0' || c < 0x20) {
+		if (c < 0x20) {
 			free(s);
-			return mj_fail(ps, c ? "control character in a string" : "unterminated string");
+			return mj_fail(ps, c != '\0' ? "control character in a string" :
+			    "unterminated string");
 		}
 		ps->p++;
 		if (c == '"')

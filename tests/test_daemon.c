@@ -1,0 +1,462 @@
+/*
+ * daemon tests: the pid file's rules (a live sockserv blocks, a stale,
+ * foreign or zombie pid does not, only our own file is removed), the
+ * double fork and its status pipe, the fd limit and the privilege drop.
+ * A "live sockserv" is a forked child renamed to sockserv with PR_SET_NAME,
+ * so no real server runs here.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+void test_daemon_register(void);
+
+static char dir[64];
+static char pidpath[128];
+
+static int
+suite_init(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test_daemon.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(pidpath, sizeof(pidpath), "%s/sockserv.pid", dir);
+	return 0;
+}
+
+static int
+suite_clean(void)
+{
+	unlink(pidpath);
+	return rmdir(dir);
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static long
+read_pid(const char *path)
+{
+	char buf[32] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	return strtol(buf, NULL, 10);
+}
+
+/* a child that sleeps under the name name until killed */
+static pid_t
+fake_process(const char *name)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		close(p[0]);
+		prctl(PR_SET_NAME, name);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	/* renamed before anyone looks */
+	CU_ASSERT_FATAL(read(p[0], &c, 1) == 1);
+	close(p[0]);
+	return pid;
+}
+
+static void
+end_process(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void
+pid_write_text(pid_t pid)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
+	write_text(pidpath, buf);
+}
+
+static void
+test_pidfile_names_a_live_sockserv(void)
+{
+	pid_t pid = fake_process("sockserv");
+
+	pid_write_text(pid);
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), pid);
+	end_process(pid);
+	/* the same file once the process is gone: stale */
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	unlink(pidpath);
+}
+
+static void
+test_pidfile_ignores_a_zombie(void)
+{
+	pid_t pid = fake_process("sockserv");
+	char path[64], st[256] = "";
+	int fd, i;
+	ssize_t n = 0;
+
+	pid_write_text(pid);
+	kill(pid, SIGKILL);
+	/* not reaped: it answers kill(pid, 0) but /proc says Z */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	for (i = 0; i < 500; i++) {
+		fd = open(path, O_RDONLY);
+		CU_ASSERT_FATAL(fd != -1);
+		n = read(fd, st, sizeof(st) - 1);
+		close(fd);
+		st[n > 0 ? n : 0] = '\0';
+		if (strstr(st, ") Z ") != NULL)
+			break;
+		usleep(2000);
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(st, ") Z "));
+	CU_ASSERT_EQUAL(kill(pid, 0), 0);
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	waitpid(pid, NULL, 0);
+	unlink(pidpath);
+}
+
+static void
+test_pidfile_ignores_a_live_process_of_another_name(void)
+{
+	pid_t pid = fake_process("not-ours");
+
+	pid_write_text(pid);
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	end_process(pid);
+	unlink(pidpath);
+}
+
+static void
+test_pidfile_read_of_missing_or_garbage_file_is_0(void)
+{
+	unlink(pidpath);
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	write_text(pidpath, "");
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	write_text(pidpath, "hello\n");
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	write_text(pidpath, "-5\n");
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	unlink(pidpath);
+}
+
+static void
+test_pidfile_write_refuses_a_running_sockserv(void)
+{
+	pid_t pid = fake_process("sockserv");
+	char err[256] = "", want[64];
+
+	pid_write_text(pid);
+	CU_ASSERT_EQUAL(daemon_pidfile_write(pidpath, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)pid);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, pidpath));
+	/* the file is left alone */
+	CU_ASSERT_EQUAL(read_pid(pidpath), pid);
+	end_process(pid);
+	unlink(pidpath);
+}
+
+static void
+test_pidfile_write_replaces_a_stale_file(void)
+{
+	pid_t pid = fake_process("sockserv");
+	char err[256] = "";
+	struct stat sb;
+
+	end_process(pid);
+	pid_write_text(pid);
+	CU_ASSERT_EQUAL(daemon_pidfile_write(pidpath, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(read_pid(pidpath), getpid());
+	CU_ASSERT_EQUAL(stat(pidpath, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_size, snprintf(err, sizeof(err), "%ld\n", (long)getpid()));
+	unlink(pidpath);
+}
+
+static void
+test_pidfile_write_reports_an_unwritable_directory(void)
+{
+	char err[256] = "";
+
+	CU_ASSERT_EQUAL(daemon_pidfile_write("/nonexistent-dir/x.pid", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent-dir/x.pid"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
+}
+
+static void
+test_pidfile_remove_removes_only_our_own(void)
+{
+	char err[256] = "";
+
+	/* a newer server's file survives our exit */
+	pid_write_text(getpid() + 1);
+	daemon_pidfile_remove(pidpath);
+	CU_ASSERT_EQUAL(access(pidpath, F_OK), 0);
+	CU_ASSERT_EQUAL(daemon_pidfile_write(pidpath, err, sizeof(err)), 0);
+	daemon_pidfile_remove(pidpath);
+	CU_ASSERT_EQUAL(access(pidpath, F_OK), -1);
+	/* nothing there: no harm */
+	daemon_pidfile_remove(pidpath);
+}
+
+static void
+test_raise_nofile_lifts_soft_to_hard(void)
+{
+	struct rlimit rl, before;
+	long n;
+
+	CU_ASSERT_FATAL(getrlimit(RLIMIT_NOFILE, &before) == 0);
+	rl = before;
+	if (rl.rlim_max > 64)
+		rl.rlim_cur = 64;
+	CU_ASSERT_FATAL(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	n = daemon_raise_nofile();
+	CU_ASSERT_FATAL(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	CU_ASSERT_EQUAL(rl.rlim_cur, rl.rlim_max);
+	if (rl.rlim_max != RLIM_INFINITY)
+		CU_ASSERT_EQUAL(n, (long)rl.rlim_max);
+	setrlimit(RLIMIT_NOFILE, &before);
+}
+
+static void
+test_lookup_user_resolves_names_and_rejects_unknown_ones(void)
+{
+	struct config cfg;
+	struct passwd *pw = getpwnam("nobody");
+	/* copies: getpwnam's storage is reused by the lookups below */
+	int have_nobody = pw != NULL;
+	uid_t uid, nobody = have_nobody ? pw->pw_uid : 0;
+	gid_t gid, nogroup = have_nobody ? pw->pw_gid : 0;
+	enum log_level level = log_get_level();
+
+	/* the unknown names are logged as errors: expected, so out of sight */
+	log_init("/dev/null", level, 0);
+	memset(&cfg, 0, sizeof(cfg));
+	CU_ASSERT_EQUAL(daemon_lookup_user(&cfg, &uid, &gid), 0);
+	CU_ASSERT_EQUAL(uid, geteuid());
+	CU_ASSERT_EQUAL(gid, getegid());
+	snprintf(cfg.user, sizeof(cfg.user), "root");
+	CU_ASSERT_EQUAL(daemon_lookup_user(&cfg, &uid, &gid), 0);
+	CU_ASSERT_EQUAL(uid, 0);
+	CU_ASSERT_EQUAL(gid, 0);
+	if (have_nobody) {
+		snprintf(cfg.user, sizeof(cfg.user), "nobody");
+		CU_ASSERT_EQUAL(daemon_lookup_user(&cfg, &uid, &gid), 0);
+		CU_ASSERT_EQUAL(uid, nobody);
+		CU_ASSERT_EQUAL(gid, nogroup);
+		/* a group overrides the user's primary group */
+		snprintf(cfg.group, sizeof(cfg.group), "root");
+		CU_ASSERT_EQUAL(daemon_lookup_user(&cfg, &uid, &gid), 0);
+		CU_ASSERT_EQUAL(uid, nobody);
+		CU_ASSERT_EQUAL(gid, 0);
+	}
+	snprintf(cfg.user, sizeof(cfg.user), "no-such-user-sockserv");
+	cfg.group[0] = '\0';
+	CU_ASSERT_EQUAL(daemon_lookup_user(&cfg, &uid, &gid), -1);
+	snprintf(cfg.user, sizeof(cfg.user), "root");
+	snprintf(cfg.group, sizeof(cfg.group), "no-such-group-sockserv");
+	CU_ASSERT_EQUAL(daemon_lookup_user(&cfg, &uid, &gid), -1);
+	log_close();
+	log_init("stderr", level, 0);
+}
+
+/* in a child, as root: drop to nobody; report what stuck through the exit code */
+static void
+test_drop_privileges_to_nobody_sticks(void)
+{
+	struct passwd *pw = getpwnam("nobody");
+	uid_t nobody;
+	gid_t nogroup;
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0 || pw == NULL) {
+		fprintf(stderr, "(skipped: needs root and a user nobody) ");
+		return;
+	}
+	nobody = pw->pw_uid;
+	nogroup = pw->pw_gid;
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		struct config cfg;
+		gid_t groups[8];
+
+		memset(&cfg, 0, sizeof(cfg));
+		snprintf(cfg.user, sizeof(cfg.user), "nobody");
+		if (daemon_drop_privileges(&cfg) != 0)
+			_exit(1);
+		if (getuid() != nobody || geteuid() != nobody)
+			_exit(2);
+		if (getgid() != nogroup || getegid() != nogroup)
+			_exit(3);
+		if (getgroups(8, groups) != 1 || groups[0] != nogroup)
+			_exit(4);
+		if (setuid(0) != -1)
+			_exit(5);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st));
+	CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+}
+
+static void
+test_drop_privileges_without_user_changes_nothing(void)
+{
+	struct config cfg;
+	uid_t uid = getuid();
+
+	memset(&cfg, 0, sizeof(cfg));
+	CU_ASSERT_EQUAL(daemon_drop_privileges(&cfg), 0);
+	CU_ASSERT_EQUAL(getuid(), uid);
+}
+
+struct detach_report {
+	pid_t pid;
+	pid_t sid;
+	pid_t pgid;
+	mode_t umask;
+	char cwd[64];
+};
+
+/*
+ * The caller of daemon_detach() exits with the status the daemon passes to
+ * daemon_ready(); the daemon is in a new session it does not lead, in /,
+ * with umask 027.
+ */
+static void
+test_detach_reports_status_and_leaves_the_session(void)
+{
+	struct detach_report r;
+	int p[2], st;
+	pid_t pid;
+	ssize_t n;
+
+	memset(&r, 0, sizeof(r));
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		close(p[0]);
+		if (daemon_detach() == -1)
+			_exit(99);
+		/* the daemon */
+		r.pid = getpid();
+		r.sid = getsid(0);
+		r.pgid = getpgrp();
+		r.umask = umask(027);
+		if (getcwd(r.cwd, sizeof(r.cwd)) == NULL)
+			r.cwd[0] = '\0';
+		if (write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			_exit(1);
+		close(p[1]);
+		daemon_ready(7);
+		_exit(0);
+	}
+	close(p[1]);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st));
+	CU_ASSERT_EQUAL(WEXITSTATUS(st), 7);
+	n = read(p[0], &r, sizeof(r));
+	close(p[0]);
+	CU_ASSERT_EQUAL_FATAL(n, (ssize_t)sizeof(r));
+	CU_ASSERT(r.pid != pid);
+	CU_ASSERT(r.sid != getsid(0));
+	/* not the session leader: it can never get a controlling terminal */
+	CU_ASSERT(r.sid != r.pid);
+	CU_ASSERT_EQUAL(r.umask, 027);
+	CU_ASSERT_STRING_EQUAL(r.cwd, "/");
+}
+
+/* a daemon that dies before daemon_ready() makes the start fail, not hang */
+static void
+test_detach_reports_failure_when_the_daemon_dies_first(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		if (daemon_detach() == -1)
+			_exit(99);
+		_exit(0);	/* never calls daemon_ready */
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st));
+	CU_ASSERT_EQUAL(WEXITSTATUS(st), 1);
+}
+
+void
+test_daemon_register(void)
+{
+	CU_pSuite s = CU_add_suite("daemon", suite_init, suite_clean);
+
+	if (s == NULL)
+		return;
+	CU_add_test(s, "test_pidfile_names_a_live_sockserv", test_pidfile_names_a_live_sockserv);
+	CU_add_test(s, "test_pidfile_ignores_a_zombie", test_pidfile_ignores_a_zombie);
+	CU_add_test(s, "test_pidfile_ignores_a_live_process_of_another_name",
+	    test_pidfile_ignores_a_live_process_of_another_name);
+	CU_add_test(s, "test_pidfile_read_of_missing_or_garbage_file_is_0",
+	    test_pidfile_read_of_missing_or_garbage_file_is_0);
+	CU_add_test(s, "test_pidfile_write_refuses_a_running_sockserv",
+	    test_pidfile_write_refuses_a_running_sockserv);
+	CU_add_test(s, "test_pidfile_write_replaces_a_stale_file",
+	    test_pidfile_write_replaces_a_stale_file);
+	CU_add_test(s, "test_pidfile_write_reports_an_unwritable_directory",
+	    test_pidfile_write_reports_an_unwritable_directory);
+	CU_add_test(s, "test_pidfile_remove_removes_only_our_own",
+	    test_pidfile_remove_removes_only_our_own);
+	CU_add_test(s, "test_raise_nofile_lifts_soft_to_hard", test_raise_nofile_lifts_soft_to_hard);
+	CU_add_test(s, "test_lookup_user_resolves_names_and_rejects_unknown_ones",
+	    test_lookup_user_resolves_names_and_rejects_unknown_ones);
+	CU_add_test(s, "test_drop_privileges_to_nobody_sticks",
+	    test_drop_privileges_to_nobody_sticks);
+	CU_add_test(s, "test_drop_privileges_without_user_changes_nothing",
+	    test_drop_privileges_without_user_changes_nothing);
+	CU_add_test(s, "test_detach_reports_status_and_leaves_the_session",
+	    test_detach_reports_status_and_leaves_the_session);
+	CU_add_test(s, "test_detach_reports_failure_when_the_daemon_dies_first",
+	    test_detach_reports_failure_when_the_daemon_dies_first);
+}
