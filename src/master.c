@@ -56,6 +56,7 @@ struct old_worker {
 	pid_t pid;
 	int phys;
 	int slot;
+	int hung;			/* killed by us for hanging while draining */
 };
 
 struct master {
@@ -330,15 +331,39 @@ reap(struct master *m)
 			int heir = m->old[i].slot < m->cfg->workers ? m->old[i].slot : 0;
 			stats_slot_merge(&m->seg.slots[m->ws[heir].phys], &m->seg.slots[m->old[i].phys]);
 			m->old[i] = m->old[--m->nold];
+			memset(&m->old[m->nold], 0, sizeof(m->old[0]));
 		}
 	}
+}
+
+/* how long past hung_timeout the loop of the worker in st has been silent, 0 if it is not */
+static uint64_t
+silent_ms(const struct master *m, const struct stats_slot *st, uint64_t started, uint64_t now)
+{
+	uint64_t stamp = stats_get(&st->loop_ms);
+
+	if (stamp == 0)
+		stamp = started;	/* not in its loop yet: count from the fork */
+	return now > stamp && now - stamp > m->cfg->hung_timeout_ms ? now - stamp : 0;
 }
 
 /* hung workers, due respawns, backoff reset, periodic stats line */
 static void
 supervise(struct master *m)
 {
-	uint64_t now = stats_now_ms();
+	uint64_t now = stats_now_ms(), quiet;
+
+	for (size_t i = 0; i < m->nold; i++) {
+		struct old_worker *o = &m->old[i];
+		struct stats_slot *st = &m->seg.slots[o->phys];
+		if (!o->hung && (quiet = silent_ms(m, st, stats_get(&st->started_ms), now)) != 0) {
+			log_warnx("old worker %d (pid %ld) hung while draining: event loop "
+			    "silent for %llu ms, killing it", o->slot, (long)o->pid,
+			    (unsigned long long)quiet);
+			o->hung = 1;
+			kill(o->pid, SIGKILL);
+		}
+	}
 
 	for (int s = 0; s < m->cfg->workers; s++) {
 		struct wslot *w = &m->ws[s];
@@ -348,12 +373,9 @@ supervise(struct master *m)
 				spawn(m, s);
 			continue;
 		}
-		uint64_t stamp = stats_get(&st->loop_ms);
-		if (stamp == 0)
-			stamp = w->started_ms;
-		if (!w->hung && now > stamp && now - stamp > m->cfg->hung_timeout_ms) {
+		if (!w->hung && (quiet = silent_ms(m, st, w->started_ms, now)) != 0) {
 			log_warnx("worker %d (pid %ld) hung: event loop silent for %llu ms, "
-			    "replacing it", s, (long)w->pid, (unsigned long long)(now - stamp));
+			    "replacing it", s, (long)w->pid, (unsigned long long)quiet);
 			w->hung = 1;
 			kill(w->pid, SIGKILL);
 		}
