@@ -68,7 +68,5 @@ void conn_timer_cb(struct twheel_node *node, void *arg);
 int conn_is_conn_cb(evloop_cb *cb);
 /* server stopping: close now with CLOSE_SHUTDOWN (frame clients get ERROR 7, best effort) */
 void conn_shutdown(struct conn *c);
-/* graceful stop: close c if it is idle (no partial input, no pending output) */
-void conn_close_if_idle(struct conn *c);
 
 #endif

@@ -763,6 +763,15 @@ conn_reject_full(struct wlistener *l, int fd)
 		if (write(fd, buf, FRAME_HDR_LEN + plen) > 0)
 			stats_add(&env->stats->cur.messages_out, 1);
 	}
+	if (log_get_level() <= LOG_LVL_DEBUG) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char peer[64] = "?";
+		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+			listener_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
+		log_debug("close %s %s reason %s age 0.00", l->conf->name, peer,
+		    reason_name(CLOSE_SERVER_FULL));
+	}
 	shutdown(fd, SHUT_WR);
 	close(fd);
 	stats_add(&env->stats->cur.closed[CLOSE_SERVER_FULL], 1);
