@@ -126,17 +126,24 @@ conn_listener_name(const struct conn *c)
 	return c->l->conf->name;
 }
 
-const char *
-conn_peer_str(const struct conn *c, char *buf, size_t len)
+/* looked up when needed (debug logs, the log handler) rather than kept in every conn */
+static const char *
+fd_peer_str(int fd, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == -1) {
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == -1) {
 		snprintf(buf, len, "?");
 		return buf;
 	}
 	return listener_addr_str((struct sockaddr *)&ss, buf, len);
+}
+
+const char *
+conn_peer_str(const struct conn *c, char *buf, size_t len)
+{
+	return fd_peer_str(c->fd, buf, len);
 }
 
 void *
@@ -764,13 +771,9 @@ conn_reject_full(struct wlistener *l, int fd)
 			stats_add(&env->stats->cur.messages_out, 1);
 	}
 	if (log_get_level() <= LOG_LVL_DEBUG) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		char peer[64] = "?";
-		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-			listener_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
-		log_debug("close %s %s reason %s age 0.00", l->conf->name, peer,
-		    reason_name(CLOSE_SERVER_FULL));
+		char peer[64];
+		log_debug("close %s %s reason %s age 0.00", l->conf->name,
+		    fd_peer_str(fd, peer, sizeof(peer)), reason_name(CLOSE_SERVER_FULL));
 	}
 	shutdown(fd, SHUT_WR);
 	close(fd);
