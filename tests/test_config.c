@@ -154,7 +154,7 @@ test_shipped_config_loads_with_its_documented_values(void)
 	CU_ASSERT_EQUAL(cfg.backlog, 4096);
 	CU_ASSERT_EQUAL(cfg.tick_ms, 100);
 	CU_ASSERT_EQUAL(cfg.slots, 512);
-	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 3);
+	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 5);
 
 	l = &cfg.listeners[0];
 	CU_ASSERT_STRING_EQUAL(l->name, "long");
@@ -188,6 +188,19 @@ test_shipped_config_loads_with_its_documented_values(void)
 	CU_ASSERT(memcmp(l->magic, "Headers", 7) == 0);
 	CU_ASSERT_EQUAL(l->heartbeat_ms, 0);
 	CU_ASSERT_EQUAL(l->first_message_ms, 10000);
+
+	/* the README's heartbeat experiment runs against these two */
+	l = &cfg.listeners[3];
+	CU_ASSERT_STRING_EQUAL(l->name, "seed");
+	CU_ASSERT_EQUAL(l->port, 7010);
+	CU_ASSERT_EQUAL(l->codec, CODEC_RAW);
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 3000);
+	CU_ASSERT_EQUAL(l->first_message_ms, 3000);
+	l = &cfg.listeners[4];
+	CU_ASSERT_STRING_EQUAL(l->name, "seedf");
+	CU_ASSERT_EQUAL(l->port, 7011);
+	CU_ASSERT_EQUAL(l->codec, CODEC_FRAME);
+	CU_ASSERT_EQUAL(l->heartbeat_ms, 3000);
 	config_free(&cfg);
 	CU_ASSERT_PTR_NULL(cfg.listeners);
 	CU_ASSERT_EQUAL(cfg.nlisteners, 0);

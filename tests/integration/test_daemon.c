@@ -325,6 +325,9 @@ check_sanitizer_logs(const char *dir)
 /* ------------------------------------------------------------------ */
 /* configurations and servers                                          */
 
+/* listeners in the configuration last written (srv_wait_ready probes each) */
+static int cfg_listeners;
+
 struct dcfg {
 	int workers;		/* 0 = 1 */
 	int nlisteners;		/* listeners of the prepared server written; 0 = 1 */
@@ -368,6 +371,7 @@ write_cfg(struct srv *s, const struct dcfg *c)
 	if (fclose(f) == EOF)
 		IT_FAIL("write %s: %s", s->cfg_path, strerror(errno));
 	s->nworkers = c->workers > 0 ? c->workers : 1;
+	cfg_listeners = i;
 }
 
 /* directory, ports and configuration of a daemon with frame listeners long (and added) */
@@ -436,7 +440,7 @@ static void
 daemon_start(struct srv *s)
 {
 	static char out[OUT_MAX];
-	int st, fd;
+	int st, fd, all = s->nlisteners, ready;
 	pid_t pid;
 
 	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
@@ -454,7 +458,10 @@ daemon_start(struct srv *s)
 	IT_ASSERT(getsid(pid) != getsid(0));
 	echo_once(fd, "served at once");
 	close(fd);
-	if (srv_wait_ready(s, SRV_READY_TIMEOUT_MS) == -1) {
+	s->nlisteners = cfg_listeners;
+	ready = srv_wait_ready(s, SRV_READY_TIMEOUT_MS);
+	s->nlisteners = all;
+	if (ready == -1) {
 		srv_dump_log(s, 40);
 		IT_FAIL("daemon not ready");
 	}
