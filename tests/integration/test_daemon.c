@@ -16,6 +16,7 @@
  * The daemon's stderr is /dev/null, so sanitizer reports are sent to files
  * in its directory (log_path) and checked when the test stops it.
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -285,6 +286,68 @@ guard_say(const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------ */
+/* reaping stopped daemons                                             */
+
+/*
+ * A stopped daemon's master is reparented to the runner, which reaps it
+ * only after the test: until then it is a zombie, and start-stop-daemon
+ * takes a zombie for a running process (an init script's stop would wait
+ * for it and fail).  Tests that need it gone make the test process the
+ * daemons' subreaper and reap exactly the masters they know; other
+ * children stay for whoever waits for them (it_run).
+ */
+#define MAX_REAP 16
+
+static volatile pid_t reap_pids[MAX_REAP];
+static volatile sig_atomic_t nreap, reaping;
+
+static void
+reap_known(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	for (int i = 0; i < nreap; i++)
+		if (reap_pids[i] > 0 && waitpid(reap_pids[i], NULL, WNOHANG) == reap_pids[i])
+			reap_pids[i] = 0;
+	errno = saved;
+}
+
+static void
+reap_daemons(void)
+{
+	struct sigaction sa;
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		IT_FAIL("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = reap_known;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	reaping = 1;
+}
+
+/* the guardian kills pid if the test ends first; the reaper reaps it once stopped */
+static void
+watch_pid(pid_t pid)
+{
+	sigset_t chld, old;
+
+	guard_say("pid %ld", (long)pid);
+	if (!reaping || nreap >= MAX_REAP)
+		return;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	reap_pids[nreap] = pid;
+	nreap = nreap + 1;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* it may have exited before we knew it */
+	reap_known(0);
+}
+
+/* ------------------------------------------------------------------ */
 /* sanitizer reports of daemons                                        */
 
 /* daemons have no stderr: their sanitizer reports go to DIR/asan.PID */
@@ -452,7 +515,7 @@ daemon_start(struct srv *s)
 	IT_ASSERT(fd >= 0);
 	pid = read_pidfile(s->pid_path);
 	IT_ASSERT_INT(pid, >, 0);
-	guard_say("pid %ld", (long)pid);
+	watch_pid(pid);
 	s->pid = pid;
 	IT_ASSERT(proc_is_sockserv(pid));
 	IT_ASSERT(getsid(pid) != getsid(0));
@@ -620,6 +683,7 @@ test_signal_option_without_a_server_exits_1_with_a_message(void)
 	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "restart", (char *)NULL);
 	IT_ASSERT(exited_with(st, 1));
 	IT_ASSERT_STR_HAS(out, "stop, quit, reload or reopen");
+	check_sanitizer_logs(s->dir);
 }
 
 /*
@@ -649,6 +713,7 @@ test_start_failure_after_the_fork_reaches_the_terminal(void)
 	IT_ASSERT(access(s->stats_path, F_OK) == -1);
 	/* the listening sockets went with it */
 	IT_ASSERT(cli_connect(srv_addr(s, "long"), srv_port(s, "long")) == -1);
+	check_sanitizer_logs(s->dir);
 }
 
 /* a port bound without SO_REUSEPORT: the error is on the terminal before any fork */
@@ -675,6 +740,7 @@ test_start_failure_to_bind_is_reported_with_status_1(void)
 	IT_ASSERT_STR_HAS(out, "cannot listen");
 	IT_ASSERT(access(s->pid_path, F_OK) == -1);
 	close(fd);
+	check_sanitizer_logs(s->dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -717,6 +783,8 @@ test_reload_with_a_bad_config_keeps_serving_and_logs_the_line(void)
 	IT_ASSERT_INT(srv_log_count(s, "worker [0-9]+ started"), ==, 0);
 	close(a);
 	close(b);
+	/* -s stop needs a file it can read */
+	write_cfg(s, &c);
 	daemon_stop(s);
 }
 
@@ -1122,7 +1190,7 @@ test_root_workers_are_allowed_with_a_warning(void)
 	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
 	IT_ASSERT(exited_with(st, 0));
 	s->pid = read_pidfile(s->pid_path);
-	guard_say("pid %ld", (long)s->pid);
+	watch_pid(s->pid);
 	/* on the terminal of the start command and in the log */
 	IT_ASSERT_STR_HAS(out, "workers run as root");
 	IT_ASSERT(srv_log_wait(s, 2000, NULL, 0, "warn: workers run as root") == 0);
@@ -1348,6 +1416,7 @@ init_script_cycle(const char *lsb)
 	pid_t first;
 
 	init_setup(&ie, s, lsb);
+	reap_daemons();
 
 	/* not running yet */
 	rc = init_run(&ie, "status", out, sizeof(out));
@@ -1368,7 +1437,7 @@ init_script_cycle(const char *lsb)
 	/* listening when start returns */
 	fd = connect_to(s, "long");
 	s->pid = read_pidfile(s->pid_path);
-	guard_say("pid %ld", (long)s->pid);
+	watch_pid(s->pid);
 	IT_ASSERT(proc_is_sockserv(s->pid));
 	echo_once(fd, "started by the init script");
 	close(fd);
@@ -1412,7 +1481,7 @@ init_script_cycle(const char *lsb)
 		IT_FAIL("init script restart: exit %d, output:\n%s", rc, out);
 	IT_ASSERT(wait_gone(first, GONE_TIMEOUT_MS) == 0);
 	s->pid = read_pidfile(s->pid_path);
-	guard_say("pid %ld", (long)s->pid);
+	watch_pid(s->pid);
 	IT_ASSERT(s->pid != first && proc_is_sockserv(s->pid));
 	fd = connect_to(s, "long");
 	echo_once(fd, "after restart");
