@@ -33,6 +33,11 @@ int evloop_maxfd(const struct evloop *loop);
 /* unregister fd (call before close); safe from inside a callback */
 void evloop_del(struct evloop *loop, int fd);
 /*
+ * The same for an fd the caller closes right after and never shared: the
+ * epoll backend skips the EPOLL_CTL_DEL syscall, since close() removes it.
+ */
+void evloop_del_closing(struct evloop *loop, int fd);
+/*
  * Wait at most timeout_ms (-1 = forever, 0 = don't block) and run callbacks of
  * ready fds.  Returns the number of fds dispatched, or -1 on error (EINTR is
  * not an error: returns 0).  An fd deleted by an earlier callback in the same

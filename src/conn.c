@@ -411,7 +411,7 @@ conn_destroy(struct conn *c)
 		    (double)(rel_now(env) - c->accept_ms) / 1000.0);
 	}
 	twheel_stop(env->wheel, &c->timer);
-	evloop_del(env->loop, c->fd);
+	evloop_del_closing(env->loop, c->fd);
 	close(c->fd);
 	buffer_free(&c->in);
 	buffer_free(&c->out);
@@ -790,16 +790,12 @@ conn_new(struct wlistener *l, int fd)
 {
 	struct conn_env *env = l->env;
 	struct conn *c;
-	int on = 1;
-
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
 		stats_add(&env->stats->cur.closed[CLOSE_ERROR], 1);
 		return;
 	}
-	if (l->conf->codec != CODEC_RAW)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->l = l;
 	c->fd = fd;
 	c->accept_ms = c->last_msg_ms = rel_now(env);

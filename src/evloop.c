@@ -160,8 +160,8 @@ evloop_mask(const struct evloop *loop, int fd)
 	return loop->fds[fd].mask;
 }
 
-void
-evloop_del(struct evloop *loop, int fd)
+static void
+evloop_unregister(struct evloop *loop, int fd, int closing)
 {
 	struct evloop_fd *e;
 
@@ -174,13 +174,25 @@ evloop_del(struct evloop *loop, int fd)
 	 * A failure here (the caller closed the fd first: EBADF) leaves nothing
 	 * behind: the kernel drops a closed fd from epoll by itself.
 	 */
-	if (e->mask != EV_NONE)
+	if (e->mask != EV_NONE && !(closing && loop->ops->close_forgets))
 		(void)loop->ops->set(loop, fd, e->mask, EV_NONE);
 	e->cb = NULL;
 	e->data = NULL;
 	e->mask = EV_NONE;
 	e->registered = 0;
 	e->gen++;
+}
+
+void
+evloop_del(struct evloop *loop, int fd)
+{
+	evloop_unregister(loop, fd, 0);
+}
+
+void
+evloop_del_closing(struct evloop *loop, int fd)
+{
+	evloop_unregister(loop, fd, 1);
 }
 
 int

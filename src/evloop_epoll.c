@@ -98,4 +98,5 @@ const struct evloop_ops evloop_epoll_ops = {
 	.free = ep_free,
 	.set = ep_set,
 	.wait = ep_wait,
+	.close_forgets = 1,
 };

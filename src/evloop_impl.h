@@ -42,6 +42,8 @@ struct evloop_ops {
 	 * returns n (at most EVLOOP_BATCH), or -1 with errno (EINTR included).
 	 */
 	int (*wait)(struct evloop *loop, int timeout_ms);
+	/* closing an fd takes it out of the backend by itself (epoll: the fd is never dup'd) */
+	int close_forgets;
 };
 
 struct evloop_fd;

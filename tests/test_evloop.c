@@ -1015,6 +1015,41 @@ check_eintr_returns_zero(enum ev_backend b)
 	close(p[0]); close(p[1]);
 }
 
+/*
+ * evloop_del_closing: the fd is forgotten at once (no stale event for it),
+ * and a new fd that gets its number is watched afresh, on either backend.
+ */
+static void
+check_del_closing_forgets_and_number_is_reusable(enum ev_backend b)
+{
+	struct evloop *loop = make_loop(b, SETSIZE);
+	int sv[2], nv[2], fd;
+	int tag_old, tag_new;
+
+	xsocketpair(sv);
+	fd = sv[0];
+	CU_ASSERT_EQUAL_FATAL(evloop_add(loop, fd, EV_READ, record_cb, &tag_old), 0);
+	put_byte(sv[1]);
+	evloop_del_closing(loop, fd);
+	close(fd);
+	CU_ASSERT_EQUAL(evloop_mask(loop, fd), EV_NONE);
+	CU_ASSERT_EQUAL(evloop_run_once(loop, 0), 0);
+	CU_ASSERT_EQUAL(ncalls, 0);
+
+	/* the lowest free number is the one just closed */
+	xsocketpair(nv);
+	CU_ASSERT_EQUAL_FATAL(nv[0], fd);
+	CU_ASSERT_EQUAL_FATAL(evloop_add(loop, nv[0], EV_READ, record_cb, &tag_new), 0);
+	put_byte(nv[1]);
+	CU_ASSERT_EQUAL(evloop_run_once(loop, 1000), 1);
+	CU_ASSERT_EQUAL_FATAL(ncalls, 1);
+	CU_ASSERT_PTR_EQUAL(calls[0].data, &tag_new);
+	evloop_free(loop);
+	close(sv[1]);
+	close(nv[0]);
+	close(nv[1]);
+}
+
 #define BOTH(name)                                                   \
 	static void name##_epoll(void) { check_##name(EVB_EPOLL); }  \
 	static void name##_poll(void) { check_##name(EVB_POLL); }
@@ -1043,7 +1078,8 @@ check_eintr_returns_zero(enum ev_backend b)
 	X(bad_arguments_fail_cleanly)             \
 	X(eintr_returns_zero)                     \
 	X(aftersleep_hook_runs_before_callbacks)  \
-	X(get_and_maxfd_walk)
+	X(get_and_maxfd_walk)                     \
+	X(del_closing_forgets_and_number_is_reusable)
 
 TESTS(BOTH)
 
