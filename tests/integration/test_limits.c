@@ -92,9 +92,55 @@ test_worker_out_of_descriptors_pauses_accept_without_spinning(void)
 	close(extra);
 }
 
+/*
+ * A client that sends without ever reading: once its unsent echoes pass
+ * max_output the server stops reading it (its own writes back up), and the
+ * other clients of the same worker keep being answered.
+ */
+static void
+test_client_that_never_reads_is_throttled_and_others_are_served(void)
+{
+	enum { FRAME = 16384, NFRAMES = 2048 };	/* 32 MiB offered */
+	struct srv_opts o = {
+		.workers = 1,
+		.limits = "max_output = 65536;",
+		.listeners = { { .name = "long", .codec = "frame", .handler = "echo",
+		    .extra = "write_timeout = 60; heartbeat_timeout = 60;" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct it_buf flood = { NULL, 0, 0 };
+	static uint8_t payload[FRAME];
+	int hog, good, st;
+
+	memset(payload, 'h', sizeof(payload));
+	for (int i = 0; i < NFRAMES; i++)
+		frame_append(&flood, FRAME_DATA, payload, FRAME);
+	hog = cli_connect(srv_addr(s, "long"), srv_port(s, "long"));
+	good = cli_connect(srv_addr(s, "long"), srv_port(s, "long"));
+	IT_ASSERT(hog >= 0 && good >= 0);
+
+	/* 32 MiB cannot go in: the server stopped reading, so the send times out */
+	st = cli_send_all(hog, flood.data, flood.len, 3000);
+	IT_ASSERT_STATUS(st, CLI_TIMEOUT);
+
+	for (int i = 0; i < 20; i++) {
+		char msg[16];
+		int n = snprintf(msg, sizeof(msg), "ping %d", i);
+		IT_ASSERT_STATUS(cli_send_frame(good, FRAME_DATA, msg, (uint32_t)n), CLI_OK);
+		IT_EXPECT_FRAME(good, FRAME_DATA, msg, (uint32_t)n);
+	}
+	/* the hog was throttled, not dropped */
+	IT_ASSERT_INT(srv_log_count(s, "close long .* reason"), ==, 0);
+	it_buf_free(&flood);
+	close(hog);
+	close(good);
+}
+
 static const struct it_test limits_tests[] = {
 	{ "test_worker_out_of_descriptors_pauses_accept_without_spinning",
 	    test_worker_out_of_descriptors_pauses_accept_without_spinning, 0 },
+	{ "test_client_that_never_reads_is_throttled_and_others_are_served",
+	    test_client_that_never_reads_is_throttled_and_others_are_served, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(limits, limits_tests)
