@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "benchstat.h"
+#include "buffer.h"
 #include "proto.h"
 
 #define MAX_INFLIGHT	256	/* per process: connects (and unanswered first PINGs) at once */
@@ -223,48 +224,12 @@ read_full(int fd, void *p, size_t n, double deadline)
 	return 0;
 }
 
-/* a byte string that owns memory only while it holds something */
-struct bytes {
-	uint8_t *p;
-	size_t len, cap;
-};
-
+/* a load generator that cannot buffer has nothing left to measure */
 static void
-bytes_append(struct bytes *b, const void *p, size_t n)
+append(struct buffer **bp, const void *p, size_t n)
 {
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		uint8_t *np;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL)
-			die("out of memory");
-		b->p = np;
-		b->cap = cap;
-	}
-	if (n > 0)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void
-bytes_consume(struct bytes *b, size_t n)
-{
-	if (n >= b->len) {
-		free(b->p);
-		memset(b, 0, sizeof(*b));
-		return;
-	}
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
-}
-
-static void
-bytes_free(struct bytes *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
+	if (buffer_append(bp, p, n) == -1)
+		die("out of memory");
 }
 
 /*
@@ -408,7 +373,7 @@ struct cconn {
 	uint64_t sent, recv;	/* messages sent, echoes verified */
 	uint64_t t0;		/* churn: connect start; idle: last byte sent */
 	uint64_t next_hb;	/* idle: next heartbeat due */
-	struct bytes rx, tx;
+	struct buffer *rx, *tx;	/* NULL while empty */
 };
 
 enum phase { PH_RAMP, PH_WAIT_GO, PH_RUN, PH_DRAIN, PH_WAIT_RELEASE };
@@ -433,7 +398,7 @@ struct child {
 	uint32_t settled;	/* echo/idle: ready or failed for good */
 	uint8_t *rbuf;
 	uint8_t *pat;		/* scratch of O.size bytes */
-	struct bytes stage;	/* output gathered while handling one read */
+	struct buffer *stage;	/* output gathered while handling one read; kept allocated */
 	uint64_t *sent_ns;	/* echo: send time of each message in flight, n * depth */
 	uint32_t *hbq;		/* idle: heartbeat FIFO of connection indexes */
 	size_t hbq_head, hbq_len;
@@ -477,8 +442,8 @@ cconn_close(struct child *ch, struct cconn *c)
 		ch->open--;
 	c->st = CS_DONE;
 	c->events = 0;
-	bytes_free(&c->rx);
-	bytes_free(&c->tx);
+	buffer_free(&c->rx);
+	buffer_free(&c->tx);
 }
 
 /* write now, queue what the kernel refuses; -1 when the connection is broken */
@@ -487,8 +452,8 @@ cconn_write(struct child *ch, struct cconn *c, const uint8_t *p, size_t n)
 {
 	size_t off = 0;
 
-	if (c->tx.len > 0) {
-		bytes_append(&c->tx, p, n);
+	if (buffer_len(c->tx) > 0) {
+		append(&c->tx, p, n);
 		return 0;
 	}
 	while (off < n) {
@@ -501,7 +466,7 @@ cconn_write(struct child *ch, struct cconn *c, const uint8_t *p, size_t n)
 		if (w == -1 && errno == EINTR)
 			continue;
 		if (w == -1 && errno == EAGAIN) {
-			bytes_append(&c->tx, p + off, n - off);
+			append(&c->tx, p + off, n - off);
 			set_events(ch, c, EPOLLIN | EPOLLOUT);
 			return 0;
 		}
@@ -513,11 +478,11 @@ cconn_write(struct child *ch, struct cconn *c, const uint8_t *p, size_t n)
 static int
 cconn_flush(struct child *ch, struct cconn *c)
 {
-	while (c->tx.len > 0) {
-		ssize_t w = write(c->fd, c->tx.p, c->tx.len);
+	while (buffer_len(c->tx) > 0) {
+		ssize_t w = write(c->fd, buffer_head(c->tx), buffer_len(c->tx));
 
 		if (w > 0) {
-			bytes_consume(&c->tx, (size_t)w);
+			buffer_consume(&c->tx, (size_t)w);
 			continue;
 		}
 		if (w == -1 && errno == EINTR)
@@ -538,11 +503,19 @@ stage_message(struct child *ch, struct cconn *c, uint8_t type)
 		uint8_t hdr[FRAME_HDR_LEN];
 
 		proto_frame_header(hdr, type, (uint32_t)len);
-		bytes_append(&ch->stage, hdr, sizeof(hdr));
+		append(&ch->stage, hdr, sizeof(hdr));
 	}
 	pattern(ch->pat, len, c->id, c->sent);
-	bytes_append(&ch->stage, ch->pat, len);
+	append(&ch->stage, ch->pat, len);
 	c->sent++;
+}
+
+/* empty the staging buffer but keep its memory: it is refilled on every read */
+static void
+clear_stage(struct child *ch)
+{
+	if (ch->stage != NULL)
+		ch->stage->off = ch->stage->len = 0;
 }
 
 static int
@@ -550,9 +523,9 @@ flush_stage(struct child *ch, struct cconn *c)
 {
 	int rc = 0;
 
-	if (ch->stage.len > 0)
-		rc = cconn_write(ch, c, ch->stage.p, ch->stage.len);
-	ch->stage.len = 0;
+	if (buffer_len(ch->stage) > 0)
+		rc = cconn_write(ch, c, buffer_head(ch->stage), buffer_len(ch->stage));
+	clear_stage(ch);
 	return rc;
 }
 
@@ -617,8 +590,7 @@ cconn_start(struct child *ch, struct cconn *c)
 	struct epoll_event e;
 	int fd, on = 1;
 
-	memset(&c->rx, 0, sizeof(c->rx));
-	memset(&c->tx, 0, sizeof(c->tx));
+	c->rx = c->tx = NULL;
 	c->ready = c->closing_seen = false;
 	c->t0 = ch->now;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -932,10 +904,10 @@ on_readable(struct child *ch, struct cconn *c)
 		}
 		return;
 	}
-	if (c->rx.len > 0) {
-		bytes_append(&c->rx, ch->rbuf, (size_t)n);
-		p = c->rx.p;
-		len = c->rx.len;
+	if (buffer_len(c->rx) > 0) {
+		append(&c->rx, ch->rbuf, (size_t)n);
+		p = buffer_head(c->rx);
+		len = buffer_len(c->rx);
 	} else {
 		p = ch->rbuf;
 		len = (size_t)n;
@@ -945,7 +917,7 @@ on_readable(struct child *ch, struct cconn *c)
 		used = echo_process(ch, c, p, len);
 		if (used >= 0 && flush_stage(ch, c) == -1)
 			used = -1;
-		ch->stage.len = 0;
+		clear_stage(ch);
 		if (used < 0) {
 			server_closed(ch, c);
 			return;
@@ -962,9 +934,9 @@ on_readable(struct child *ch, struct cconn *c)
 		int rc;
 
 		/* churn keeps the whole reply until it is complete */
-		if (c->rx.len == 0)
-			bytes_append(&c->rx, p, len);
-		rc = churn_process(ch, c, c->rx.p, c->rx.len);
+		if (buffer_len(c->rx) == 0)
+			append(&c->rx, p, len);
+		rc = churn_process(ch, c, buffer_head(c->rx), buffer_len(c->rx));
 		if (rc == 1) {
 			churn_done(ch, c);
 		} else if (rc == -1) {
@@ -975,10 +947,10 @@ on_readable(struct child *ch, struct cconn *c)
 		return;
 	}
 	}
-	if (c->rx.len > 0)
-		bytes_consume(&c->rx, (size_t)used);
+	if (buffer_len(c->rx) > 0)
+		buffer_consume(&c->rx, (size_t)used);
 	else if ((size_t)used < len)
-		bytes_append(&c->rx, p + used, len - (size_t)used);
+		append(&c->rx, p + used, len - (size_t)used);
 }
 
 static void
