@@ -55,10 +55,20 @@ struct conn {
 	uint32_t last_msg_ms;
 	uint32_t frame_start_ms;	/* when the pending partial message began */
 	uint32_t write_ms;		/* last write progress while output is pending */
+	uint16_t peer_port;		/* the client's port, host order */
+	uint8_t peer_v6;		/* peer_addr is IPv6 (else IPv4 in its first 4 bytes) */
 	uint8_t state;			/* enum conn_state */
 	uint8_t flags;
 	uint8_t reason;			/* enum close_reason, once closing */
+	/*
+	 * The client's address as accept4() gave it, for logs and handlers:
+	 * getpeername() fails once the client has reset the connection.
+	 */
+	uint8_t peer_addr[16];
 };
+
+/* idle connections are the product: keep one within a 112-byte malloc chunk */
+_Static_assert(sizeof(struct conn) <= 104, "struct conn grew past its memory budget");
 
 static void conn_event_cb(struct evloop *loop, int fd, int mask, void *data);
 
@@ -126,24 +136,24 @@ conn_listener_name(const struct conn *c)
 	return c->l->conf->name;
 }
 
-/* looked up when needed (debug logs, the log handler) rather than kept in every conn */
-static const char *
-fd_peer_str(int fd, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == -1) {
-		snprintf(buf, len, "?");
-		return buf;
-	}
-	return listener_addr_str((struct sockaddr *)&ss, buf, len);
-}
-
 const char *
 conn_peer_str(const struct conn *c, char *buf, size_t len)
 {
-	return fd_peer_str(c->fd, buf, len);
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (c->peer_v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(c->peer_port);
+		memcpy(&s6->sin6_addr, c->peer_addr, 16);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(c->peer_port);
+		memcpy(&s4->sin_addr, c->peer_addr, 4);
+	}
+	return listener_addr_str((struct sockaddr *)&ss, buf, len);
 }
 
 void *
@@ -757,7 +767,7 @@ conn_timer_cb(struct twheel_node *node, void *arg)
 /* ---- accept ---- */
 
 static void
-conn_reject_full(struct wlistener *l, int fd)
+conn_reject_full(struct wlistener *l, int fd, const struct sockaddr *peer)
 {
 	struct conn_env *env = l->env;
 	static uint64_t last_warn;
@@ -771,9 +781,9 @@ conn_reject_full(struct wlistener *l, int fd)
 			stats_add(&env->stats->cur.messages_out, 1);
 	}
 	if (log_get_level() <= LOG_LVL_DEBUG) {
-		char peer[64];
+		char buf[64];
 		log_debug("close %s %s reason %s age 0.00", l->conf->name,
-		    fd_peer_str(fd, peer, sizeof(peer)), reason_name(CLOSE_SERVER_FULL));
+		    listener_addr_str(peer, buf, sizeof(buf)), reason_name(CLOSE_SERVER_FULL));
 	}
 	shutdown(fd, SHUT_WR);
 	close(fd);
@@ -786,7 +796,7 @@ conn_reject_full(struct wlistener *l, int fd)
 }
 
 static void
-conn_new(struct wlistener *l, int fd)
+conn_new(struct wlistener *l, int fd, const struct sockaddr *peer)
 {
 	struct conn_env *env = l->env;
 	struct conn *c;
@@ -798,6 +808,16 @@ conn_new(struct wlistener *l, int fd)
 	}
 	c->l = l;
 	c->fd = fd;
+	if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)peer;
+		c->peer_v6 = 1;
+		c->peer_port = ntohs(s6->sin6_port);
+		memcpy(c->peer_addr, &s6->sin6_addr, 16);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)peer;
+		c->peer_port = ntohs(s4->sin_port);
+		memcpy(c->peer_addr, &s4->sin_addr, 4);
+	}
 	c->accept_ms = c->last_msg_ms = rel_now(env);
 	c->state = CS_OPEN;
 	twheel_node_init(&c->timer);
@@ -811,8 +831,8 @@ conn_new(struct wlistener *l, int fd)
 	env->nconns++;
 	stats_set(&env->stats->connections, env->nconns);
 	if (log_get_level() <= LOG_LVL_DEBUG) {
-		char peer[64];
-		log_debug("accept %s %s", l->conf->name, conn_peer_str(c, peer, sizeof(peer)));
+		char buf[64];
+		log_debug("accept %s %s", l->conf->name, conn_peer_str(c, buf, sizeof(buf)));
 	}
 	if (l->handler->open != NULL) {
 		if (l->handler->open(c) != 0) {
@@ -834,7 +854,9 @@ conn_accept_cb(struct evloop *loop, int fd, int mask, void *data)
 
 	(void)mask;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 				continue;
@@ -856,8 +878,8 @@ conn_accept_cb(struct evloop *loop, int fd, int mask, void *data)
 		}
 		stats_add(&env->stats->cur.accepted, 1);
 		if (env->nconns >= env->max_conns)
-			conn_reject_full(l, cfd);
+			conn_reject_full(l, cfd, (struct sockaddr *)&ss);
 		else
-			conn_new(l, cfd);
+			conn_new(l, cfd, (struct sockaddr *)&ss);
 	}
 }

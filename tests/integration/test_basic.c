@@ -383,6 +383,33 @@ test_log_handler_logs_byte_count_and_text(void)
 	    "close short 127\\.0\\.0\\.1:%d reason peer age [0-9]", port) == 0);
 }
 
+/*
+ * A client that sends and resets at once (SO_LINGER 0) is still named in
+ * the log handler's line and the close line: the address comes from accept,
+ * not from a getpeername() that would fail by then.  On a "*" listener an
+ * IPv4 client is shown as IPv4, not as ::ffff:a.b.c.d.
+ */
+static void
+test_log_lines_name_a_client_that_reset(void)
+{
+	struct srv_opts o = {
+		.workers = 1,
+		.listeners = { { .name = "any", .address = "*", .codec = "raw", .handler = "log" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct linger lg = { 1, 0 };
+	int fd = cli_connect("127.0.0.1", srv_port(s, "any")), port = cli_local_port(fd);
+
+	IT_ASSERT(fd >= 0);
+	IT_ASSERT_STATUS(cli_send_all(fd, "hello-rst", 9, IT_IO_TIMEOUT_MS), CLI_OK);
+	IT_ASSERT(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+	close(fd);
+	IT_ASSERT(srv_log_wait(s, IT_IO_TIMEOUT_MS, NULL, 0,
+	    "any 127\\.0\\.0\\.1:%d received 9 bytes: hello-rst$", port) == 0);
+	IT_ASSERT(srv_log_wait(s, IT_IO_TIMEOUT_MS, NULL, 0,
+	    "close any 127\\.0\\.0\\.1:%d reason (peer|error) age", port) == 0);
+}
+
 /* workers = 1 and max_connections = 2: the third connection is refused */
 static void
 test_server_full_gets_error_6_on_frame_and_eof_on_raw(void)
@@ -497,6 +524,7 @@ static const struct it_test basic_tests[] = {
 	    test_headers_too_large_closes_without_reply, 0 },
 	{ "test_log_handler_logs_byte_count_and_text",
 	    test_log_handler_logs_byte_count_and_text, 0 },
+	{ "test_log_lines_name_a_client_that_reset", test_log_lines_name_a_client_that_reset, 0 },
 	{ "test_server_full_gets_error_6_on_frame_and_eof_on_raw",
 	    test_server_full_gets_error_6_on_frame_and_eof_on_raw, 0 },
 	{ "test_ipv6_loopback_listener_echoes", test_ipv6_loopback_listener_echoes, 0 },
