@@ -480,7 +480,9 @@ open_log(const struct master *m, int reopen)
 
 /*
  * SIGHUP: a new configuration.  An invalid one is logged and changes
- * nothing.  A valid one gets new workers; the old ones drain (SIGQUIT).
+ * nothing.  A valid one gets new workers; the old ones drain (SIGUSR2): they
+ * stop accepting and leave when their last connection has ended by itself or
+ * by its own timeouts, with no cut-off, so a reload drops no connection.
  */
 static void
 reload(struct master *m)
@@ -544,7 +546,7 @@ reload(struct master *m)
 			m->nold++;
 			__atomic_store_n(&m->seg.slots[w->phys].state, WS_DRAINING,
 			    __ATOMIC_RELAXED);
-			kill(w->pid, SIGQUIT);
+			kill(w->pid, SIGUSR2);
 		} else {
 			/* no process (awaiting respawn): its slot has nothing left to say */
 			memset(&m->seg.slots[w->phys], 0, sizeof(struct stats_slot));

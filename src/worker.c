@@ -21,7 +21,7 @@
 #include "daemon.h"
 #include "twheel.h"
 
-static volatile sig_atomic_t want_stop, want_quit, want_reopen;
+static volatile sig_atomic_t want_stop, want_quit, want_drain, want_reopen;
 
 static void
 on_signal(int sig)
@@ -33,6 +33,9 @@ on_signal(int sig)
 		break;
 	case SIGQUIT:
 		want_quit = 1;
+		break;
+	case SIGUSR2:
+		want_drain = 1;
 		break;
 	case SIGUSR1:
 		want_reopen = 1;
@@ -52,6 +55,7 @@ worker_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
@@ -108,6 +112,7 @@ worker_main(const struct worker_spec *ws)
 	struct wlistener *wl;
 	struct rlimit rl;
 	uint64_t quit_deadline = 0, last_parent_check = 0;
+	int draining = 0;
 	int setsize;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -166,15 +171,19 @@ worker_main(const struct worker_spec *ws)
 			want_reopen = 0;
 			log_reopen();
 		}
-		if (want_quit && quit_deadline == 0) {
-			/* graceful: no new clients; existing ones end by themselves or time out */
-			quit_deadline = env.now_ms + cfg->shutdown_timeout_ms;
+		if ((want_quit || want_drain) && !draining) {
+			/* no new clients; existing ones end by themselves or by their timeouts */
+			draining = 1;
 			__atomic_store_n(&ws->stats->state, WS_DRAINING, __ATOMIC_RELAXED);
 			stop_accepting(&env, wl, cfg->nlisteners);
 			log_info("worker %d draining %llu connections", ws->slot,
 			    (unsigned long long)env.nconns);
 		}
-		if (quit_deadline != 0 && (env.nconns == 0 || env.now_ms >= quit_deadline))
+		/* a graceful stop has a cut-off; a reload's drain (SIGUSR2 alone) has none */
+		if (want_quit && quit_deadline == 0)
+			quit_deadline = env.now_ms + cfg->shutdown_timeout_ms;
+		if (draining && (env.nconns == 0 ||
+		    (quit_deadline != 0 && env.now_ms >= quit_deadline)))
 			break;
 		if (env.now_ms - last_parent_check >= 1000) {
 			last_parent_check = env.now_ms;
