@@ -35,6 +35,7 @@
 #define TICK_MS 100
 #define CRASH_WINDOW_MS 10000	/* more than CRASH_LIMIT deaths in this window */
 #define CRASH_LIMIT 5		/* ... start the backoff */
+#define DEATH_RING 32		/* deaths remembered, to report how many fell in the window */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define BACKOFF_RESET_MS 60000	/* a worker that ran this long clears its slot's backoff */
@@ -47,7 +48,7 @@ struct wslot {
 	uint64_t started_ms;
 	uint64_t respawn_at;		/* pending respawn time, 0 = none */
 	uint32_t backoff_ms;
-	uint64_t deaths[CRASH_LIMIT + 1];	/* ring of recent death times */
+	uint64_t deaths[DEATH_RING];	/* ring of recent death times */
 	unsigned ndeaths;
 	int hung;			/* killed by us for hanging */
 };
@@ -257,6 +258,24 @@ spawn(struct master *m, int slot)
 	log_info("worker %d started (pid %ld)", slot, (long)pid);
 }
 
+/*
+ * Have SIGALRM come in ms if that is sooner than the next tick, so a
+ * delayed respawn happens when its log line said, not up to a tick later.
+ */
+static void
+wake_in(uint32_t ms)
+{
+	struct itimerval it;
+
+	if (getitimer(ITIMER_REAL, &it) == -1)
+		return;
+	if ((uint64_t)it.it_value.tv_sec * 1000 + (uint64_t)it.it_value.tv_usec / 1000 <= ms)
+		return;
+	it.it_value.tv_sec = ms / 1000;
+	it.it_value.tv_usec = (suseconds_t)(ms % 1000) * 1000 + 1;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
 /* a slot's worker died: respawn at once, or later when it keeps dying */
 static void
 schedule_respawn(struct master *m, int slot)
@@ -265,16 +284,18 @@ schedule_respawn(struct master *m, int slot)
 	uint64_t now = stats_now_ms();
 	unsigned recent = 0;
 
-	w->deaths[w->ndeaths++ % (CRASH_LIMIT + 1)] = now;
-	for (unsigned i = 0; i < CRASH_LIMIT + 1 && i < w->ndeaths; i++)
+	w->deaths[w->ndeaths++ % DEATH_RING] = now;
+	for (unsigned i = 0; i < DEATH_RING && i < w->ndeaths; i++)
 		if (now - w->deaths[i] <= CRASH_WINDOW_MS)
 			recent++;
 	if (recent > CRASH_LIMIT) {
 		w->backoff_ms = w->backoff_ms == 0 ? BACKOFF_MIN_MS :
 		    (w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2);
 		w->respawn_at = now + w->backoff_ms;
-		log_warnx("worker %d is crashing in a loop (%u deaths in %d s): "
-		    "respawn in %u ms", slot, recent, CRASH_WINDOW_MS / 1000, w->backoff_ms);
+		wake_in(w->backoff_ms);
+		log_warnx("worker %d is crashing in a loop (%u%s deaths in %d s): "
+		    "respawn in %u ms", slot, recent, recent >= DEATH_RING ? "+" : "",
+		    CRASH_WINDOW_MS / 1000, w->backoff_ms);
 	} else {
 		/*
 		 * Now, not at the next tick: until a worker is back, clients
@@ -652,7 +673,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		    "per worker but the limit is %ld: each worker holds at most ~%ld",
 		    (unsigned long long)cfg->max_connections, cfg->workers,
 		    (unsigned long long)(cfg->max_connections / (uint64_t)cfg->workers), nofile,
-		    nofile - 64);
+		    nofile > 64 ? nofile - 64 : 0);
 	m->fds = open_sockets(cfg, NULL, NULL, err, sizeof(err));
 	if (m->fds == NULL) {
 		daemon_startup_error("cannot listen: %s", err);

@@ -687,7 +687,7 @@ test_worker_killed_in_a_loop_triggers_backoff(void)
 	IT_ASSERT(srv_log_count(s, "worker 0 is crashing in a loop") == 2);
 	IT_ASSERT(srv_log_count(s, "worker 0 is crashing in a loop \\(6 deaths in 10 s\\): "
 	    "respawn in 100 ms") == 1);
-	IT_ASSERT(srv_log_count(s, "worker 0 is crashing in a loop \\(6 deaths in 10 s\\): "
+	IT_ASSERT(srv_log_count(s, "worker 0 is crashing in a loop \\(7 deaths in 10 s\\): "
 	    "respawn in 200 ms") == 1);
 	/* a backoff is waited out, never shortened */
 	IT_ASSERT_INT(started_at[6] - killed_at[6], >=, 100);
