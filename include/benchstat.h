@@ -3,11 +3,13 @@
  * socket so it can be unit tested.  It owns the latency histogram (bounded
  * relative error, mergeable across client processes), percentiles of raw
  * samples and their binning, rates, CPU per message and CPU share, and the
- * parsing of /proc/PID/stat (CPU ticks) and /proc/PID/status (RssAnon).
+ * parsing of /proc/PID/stat (CPU ticks) and /proc/PID/status (RssAnon),
+ * and the rule that decides whether a run succeeded (its exit status).
  */
 #ifndef SOCKSERV_BENCHSTAT_H
 #define SOCKSERV_BENCHSTAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,5 +85,35 @@ struct bs_procstat {
 int bs_parse_proc_stat(const char *text, struct bs_procstat *ps);
 /* the RssAnon line of /proc/PID/status, in kB; -1 when absent or malformed */
 int bs_parse_rss_anon(const char *text, uint64_t *kb);
+
+/*
+ * What a run's success is judged on: the counters of every client process
+ * summed.  A run that fails makes sockserv-bench exit 1, so a script can
+ * tell a broken server from a slow one without parsing the report.
+ */
+enum bs_mode { BS_ECHO, BS_IDLE, BS_CHURN };
+
+struct bs_outcome {
+	enum bs_mode mode;
+	uint64_t asked;		/* echo, idle: connections asked for (-c) */
+	uint64_t connected;
+	uint64_t connect_failed;
+	uint64_t msgs;		/* echo: echoes verified; churn: cycles completed */
+	uint64_t verify_errors;	/* wrong bytes, malformed or unexpected frames */
+	uint64_t error_frames;
+	uint64_t server_closed;
+	uint64_t open_at_end;
+	bool closes_expected;	/* idle: --timeout given, the server must close them all */
+};
+
+/*
+ * true when the run did what was asked.  echo, churn: no failed connect, no
+ * wrong byte or frame, no ERROR frame, at least one message echoed (echo:
+ * and every connection asked for established).  idle: no failed connect,
+ * no wrong frame, every connection established, and either none closed by
+ * the server or, when closes are expected, none left open.  When false and
+ * why is not NULL, *why is a static phrase naming the first rule broken.
+ */
+bool bs_run_ok(const struct bs_outcome *o, const char **why);
 
 #endif

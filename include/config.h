@@ -37,6 +37,7 @@ struct listener_conf {
 
 struct config {
 	char path[CONFIG_PATH_MAX];	/* the file this came from, absolute */
+	char display_path[CONFIG_PATH_MAX];	/* the same as the caller gave it: for messages */
 	int workers;			/* resolved: 0 in the file = online CPUs */
 	enum ev_backend backend;
 	char pid_file[CONFIG_PATH_MAX];	/* absolute (resolved against cwd) */
@@ -46,6 +47,14 @@ struct config {
 	int log_facility;		/* syslog LOG_DAEMON etc. */
 	char user[CONFIG_NAME_MAX];	/* "" = do not change */
 	char group[CONFIG_NAME_MAX];
+	/*
+	 * Source lines of user, group and log.target (0 when defaulted): their
+	 * values are judged only at run time (daemon_check_runtime), which
+	 * still needs a line to blame.
+	 */
+	int user_line;
+	int group_line;
+	int log_target_line;
 	uint64_t max_connections;
 	uint64_t max_frame;
 	uint64_t max_output;
@@ -65,6 +74,16 @@ struct config {
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/*
+ * Only pid_file and stats_path of path (defaults as config_load, relative
+ * ones resolved against the cwd the same way), skipping every other check:
+ * the tools that find a running server through them must keep working
+ * while the file has a mistake the server would refuse.  A file libconfig
+ * cannot parse still fails, with "FILE:LINE: message" in err.  Either
+ * output buffer may be NULL.
+ */
+int config_peek_paths(const char *path, char *pid_file, char *stats_path,
+    size_t len, char *err, size_t errlen);
 const char *config_codec_name(enum codec c);
 const char *config_backend_name(enum ev_backend b);
 

@@ -50,4 +50,21 @@ int daemon_lookup_user(const struct config *cfg, uid_t *uid, gid_t *gid);
 /* setgroups, setgid, setuid to cfg->user/group, verified; no-op when unset or not root */
 int daemon_drop_privileges(const struct config *cfg);
 
+/*
+ * What config_load cannot judge because it depends on the machine: user
+ * and group must exist, and a log file target must open for appending (it
+ * is created if missing, as the server would).  -1 with "FILE:LINE:
+ * message" in err (FILE as the user gave it) when the server would refuse
+ * to start or reload with cfg.
+ */
+int daemon_check_runtime(const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Close every descriptor above stderr.  A daemon must not keep what its
+ * starter happened to leave open: a pipe held by the master and its
+ * workers would keep a caller that waits for EOF waiting forever.  Call it
+ * first thing, before anything of our own is open.
+ */
+void daemon_close_inherited(void);
+
 #endif

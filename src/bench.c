@@ -30,6 +30,10 @@
  * Every run stops by itself: each phase has a limit in the parent and a
  * later fallback limit in every child, and a child whose parent is gone
  * (EOF on its control pipe) exits at once.
+ *
+ * Exit status 0 when the run did what was asked (bs_run_ok() judges the
+ * summed counters), 1 when it did not or a client process stopped
+ * reporting, 2 on a usage error: scripts need not parse the report.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -1453,12 +1457,40 @@ struct report {
 	struct result r;	/* the sum of the children's */
 	double *late;
 	size_t nlate;
+	bool ok;		/* bs_run_ok() of the sum */
+	const char *why;	/* when not ok: the first rule broken */
 	double ramp_wall_s;	/* parent: start .. every child ready */
 	double run_s;		/* parent: go .. stop */
 	double elapsed_s;	/* longest child go .. last message */
 	struct srv_sample s0, s1, s2;	/* before anything, at go, at the end */
 	long tck;
 };
+
+static void
+judge(struct report *rep)
+{
+	const struct result *t = &rep->r;
+	struct bs_outcome o = {
+		.mode = O.mode == M_ECHO ? BS_ECHO : O.mode == M_IDLE ? BS_IDLE : BS_CHURN,
+		.asked = (uint64_t)O.conns,
+		.connected = t->connected,
+		.connect_failed = t->connect_failed,
+		.msgs = t->msgs,
+		.verify_errors = t->verify_errors,
+		.error_frames = t->error_frames,
+		.server_closed = t->server_closed,
+		.open_at_end = t->open_at_end,
+		.closes_expected = O.timeout > 0,
+	};
+
+	rep->ok = bs_run_ok(&o, &rep->why);
+	/* the sum misses a process that never reported: nothing says its share went well */
+	for (long i = 0; i < O.procs && rep->ok; i++)
+		if (!kids[i].done) {
+			rep->ok = false;
+			rep->why = "a client process stopped reporting";
+		}
+}
 
 static void
 aggregate(struct report *rep)
@@ -1498,6 +1530,7 @@ aggregate(struct report *rep)
 		memcpy(rep->late + rep->nlate, kids[i].late, kids[i].r.nlate * sizeof(double));
 		rep->nlate += kids[i].r.nlate;
 	}
+	judge(rep);
 }
 
 static double
@@ -1553,6 +1586,9 @@ print_json(struct report *rep)
 	    "\"interval\": %.3f, \"sources\": %ld, \"processes\": %ld",
 	    mode_names[O.mode], O.host, O.port, O.raw ? "raw" : "frame", O.conns, O.depth,
 	    O.size, O.seconds, O.interval, O.sources, O.procs);
+	printf(", \"ok\": %s", rep->ok ? "true" : "false");
+	if (!rep->ok)
+		printf(", \"failure\": \"%s\"", rep->why);
 	printf(", \"connected\": %" PRIu64 ", \"connect_failed\": %" PRIu64
 	    ", \"server_closed\": %" PRIu64 ", \"verify_errors\": %" PRIu64
 	    ", \"error_frames\": %" PRIu64 ", \"messages\": %" PRIu64,
@@ -1703,6 +1739,10 @@ print_table(struct report *rep)
 		    "%.3f us per %s\n", "server", O.server_pid, d.nprocs, d.cpu_s, d.cpu_pct,
 		    d.cpu_us_per_msg, O.mode == M_IDLE ? "heartbeat" :
 		    O.mode == M_CHURN ? "connection" : "message");
+	if (rep->ok)
+		printf("  %-16s ok\n", "result");
+	else
+		printf("  %-16s FAILED: %s\n", "result", rep->why);
 }
 
 /* ---- options ---- */
@@ -1917,8 +1957,10 @@ main(int argc, char **argv)
 		print_json(&rep);
 	else
 		print_table(&rep);
-	for (long i = 0; i < O.procs; i++)
-		if (!kids[i].done)
-			return 1;
+	if (!rep.ok) {
+		/* on stderr too: with --json a script's stdout holds only the object */
+		fprintf(stderr, "sockserv-bench: run failed: %s\n", rep.why);
+		return 1;
+	}
 	return 0;
 }

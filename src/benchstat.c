@@ -289,3 +289,39 @@ bs_parse_rss_anon(const char *text, uint64_t *kb)
 		p++;
 	}
 }
+
+/* record the first rule broken; always false so callers can return it */
+static bool
+run_failed(const char **why, const char *reason)
+{
+	if (why != NULL)
+		*why = reason;
+	return false;
+}
+
+bool
+bs_run_ok(const struct bs_outcome *o, const char **why)
+{
+	if (why != NULL)
+		*why = NULL;
+	if (o->connect_failed > 0)
+		return run_failed(why, "connects failed");
+	/* churn reconnects all the time: its -c is parallel slots, not connections */
+	if (o->mode != BS_CHURN && o->connected < o->asked)
+		return run_failed(why, "connections never established");
+	if (o->verify_errors > 0)
+		return run_failed(why, "wrong bytes or frames received");
+	if (o->mode == BS_IDLE) {
+		/* ERROR frames come with every close: the close counts decide */
+		if (o->closes_expected && o->open_at_end > 0)
+			return run_failed(why, "connections not closed by the server");
+		if (!o->closes_expected && o->server_closed > 0)
+			return run_failed(why, "connections closed by the server");
+		return true;
+	}
+	if (o->error_frames > 0)
+		return run_failed(why, "ERROR frames received");
+	if (o->msgs == 0)
+		return run_failed(why, "no message echoed");
+	return true;
+}

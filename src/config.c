@@ -31,6 +31,8 @@
 #define DEF_WRITE_TIMEOUT_MS	30000
 #define DEF_FIRST_MESSAGE_MS	10000	/* when there is no heartbeat */
 #define DEF_MAGIC		"Headers"
+#define DEF_PID_FILE		"/run/sockserv/sockserv.pid"
+#define DEF_STATS_PATH		"/run/sockserv/sockserv.shm"
 
 struct loader {
 	const char	*path;		/* as the caller gave it, for messages */
@@ -262,6 +264,15 @@ get_string_buf(struct loader *ld, const config_setting_t *parent,
 		    name, size - 1);
 	memcpy(buf, v, strlen(v) + 1);
 	return 1;
+}
+
+/* the source line of parent's member name, 0 when it is absent */
+static int
+member_line(const config_setting_t *parent, const char *name)
+{
+	const config_setting_t *s = config_setting_get_member(parent, name);
+
+	return s == NULL ? 0 : (int)config_setting_source_line(s);
 }
 
 /*
@@ -499,6 +510,8 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    get_string_buf(ld, root, "group", cfg->group, sizeof(cfg->group),
 	    false) == -1)
 		return -1;
+	cfg->user_line = member_line(root, "user");
+	cfg->group_line = member_line(root, "group");
 
 	if (get_seconds(ld, root, "hung_timeout", 0, true, MAX_HUNG_S,
 	    &cfg->hung_timeout_ms) == -1)
@@ -534,6 +547,7 @@ parse_log(struct loader *ld, const config_setting_t *root)
 	    absolutize(ld, config_setting_get_member(g, "target"), "target",
 	    cfg->log_target, sizeof(cfg->log_target)) == -1)
 		return -1;
+	cfg->log_target_line = member_line(g, "target");
 
 	if ((r = get_string(ld, g, "level", &s, &str)) == -1)
 		return -1;
@@ -827,10 +841,8 @@ set_defaults(struct config *cfg)
 {
 	cfg->workers = 0;
 	cfg->backend = EVB_EPOLL;
-	snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s",
-	    "/run/sockserv/sockserv.pid");
-	snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s",
-	    "/run/sockserv/sockserv.shm");
+	snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s", DEF_PID_FILE);
+	snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", DEF_STATS_PATH);
 	snprintf(cfg->log_target, sizeof(cfg->log_target), "%s", "stderr");
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->log_facility = LOG_DAEMON;
@@ -843,6 +855,20 @@ set_defaults(struct config *cfg)
 	cfg->hung_timeout_ms = 10000;
 	cfg->stats_interval_s = 60;
 	cfg->shutdown_timeout_ms = 30000;
+}
+
+/* libconfig's parse of ld->path into lc; its errors as "FILE:LINE: message" */
+static int
+parse_file(struct loader *ld, config_t *lc)
+{
+	if (config_read_file(lc, ld->path) == CONFIG_TRUE)
+		return 0;
+	if (config_error_type(lc) == CONFIG_ERR_FILE_IO &&
+	    config_error_line(lc) <= 0)
+		return fail(ld, NULL, "%s", config_error_text(lc));
+	return fail_at(ld, config_error_file(lc) != NULL ?
+	    config_error_file(lc) : ld->path,
+	    (unsigned int)config_error_line(lc), "%s", config_error_text(lc));
 }
 
 int
@@ -865,6 +891,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	memcpy(cfg->path, path, strlen(path) + 1);
+	memcpy(cfg->display_path, path, strlen(path) + 1);
 	/* kept absolute so a reload after chdir("/") reads the same file */
 	if (absolutize(&ld, NULL, "path", cfg->path, sizeof(cfg->path)) == -1) {
 		memset(cfg, 0, sizeof(*cfg));
@@ -881,17 +908,8 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	}
 
 	config_init(&lc);
-	if (config_read_file(&lc, path) != CONFIG_TRUE) {
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO &&
-		    config_error_line(&lc) <= 0)
-			fail(&ld, NULL, "%s", config_error_text(&lc));
-		else
-			fail_at(&ld, config_error_file(&lc) != NULL ?
-			    config_error_file(&lc) : path,
-			    (unsigned int)config_error_line(&lc), "%s",
-			    config_error_text(&lc));
+	if (parse_file(&ld, &lc) == -1)
 		goto out;
-	}
 	if (check_int_literals(&ld, text, len) == -1)
 		goto out;
 
@@ -910,6 +928,48 @@ out:
 		config_free(cfg);
 		memset(cfg, 0, sizeof(*cfg));
 	}
+	return rv;
+}
+
+int
+config_peek_paths(const char *path, char *pid_file, char *stats_path,
+    size_t len, char *err, size_t errlen)
+{
+	struct loader ld = { path, err, errlen, NULL };
+	char pid[CONFIG_PATH_MAX] = DEF_PID_FILE;
+	char stats[CONFIG_PATH_MAX] = DEF_STATS_PATH;
+	config_setting_t *root;
+	config_t lc;
+	char *text = NULL;
+	size_t tlen = 0;
+	int rv = -1;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	/* for config_load's messages about a missing file or a directory */
+	if (read_whole_file(&ld, &text, &tlen) == -1)
+		return -1;
+	free(text);
+	config_init(&lc);
+	if (parse_file(&ld, &lc) == -1)
+		goto out;
+	root = config_root_setting(&lc);
+	if (get_path(&ld, root, "pid_file", pid, sizeof(pid)) == -1 ||
+	    get_path(&ld, root, "stats_path", stats, sizeof(stats)) == -1)
+		goto out;
+	if ((pid_file != NULL && strlen(pid) >= len) ||
+	    (stats_path != NULL && strlen(stats) >= len)) {
+		fail(&ld, NULL, "pid_file or stats_path is longer than %zu bytes",
+		    len == 0 ? 0 : len - 1);
+		goto out;
+	}
+	if (pid_file != NULL)
+		memcpy(pid_file, pid, strlen(pid) + 1);
+	if (stats_path != NULL)
+		memcpy(stats_path, stats, strlen(stats) + 1);
+	rv = 0;
+out:
+	config_destroy(&lc);
 	return rv;
 }
 

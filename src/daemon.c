@@ -267,6 +267,67 @@ daemon_lookup_user(const struct config *cfg, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* "FILE:LINE: " or "FILE: " when line is 0 (a default) */
+static void __attribute__((format(printf, 5, 6)))
+runtime_err(const struct config *cfg, int line, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+	char msg[CONFIG_PATH_MAX + 128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(err, errlen, "%s:%d: %s", cfg->display_path, line, msg);
+	else
+		snprintf(err, errlen, "%s: %s", cfg->display_path, msg);
+}
+
+int
+daemon_check_runtime(const struct config *cfg, char *err, size_t errlen)
+{
+	int fd;
+
+	if (cfg->user[0] != '\0' && getpwnam(cfg->user) == NULL) {
+		runtime_err(cfg, cfg->user_line, err, errlen, "unknown user '%s'", cfg->user);
+		return -1;
+	}
+	if (cfg->group[0] != '\0' && getgrnam(cfg->group) == NULL) {
+		runtime_err(cfg, cfg->group_line, err, errlen, "unknown group '%s'",
+		    cfg->group);
+		return -1;
+	}
+	if (strcmp(cfg->log_target, "stderr") == 0 || strcmp(cfg->log_target, "syslog") == 0)
+		return 0;
+	/* the way log.c opens it; creating it now is what the server would do anyway */
+	fd = open(cfg->log_target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		runtime_err(cfg, cfg->log_target_line, err, errlen, "log target %s: %s",
+		    cfg->log_target, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+void
+daemon_close_inherited(void)
+{
+	struct rlimit rl;
+	long max;
+
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	/* kernels before 5.9: every possible descriptor, one by one */
+	max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY ?
+	    (long)rl.rlim_max : sysconf(_SC_OPEN_MAX);
+	if (max <= 0 || max > 1048576)
+		max = 1048576;
+	for (long fd = 3; fd < max; fd++)
+		close((int)fd);
+}
+
 int
 daemon_drop_privileges(const struct config *cfg)
 {

@@ -1,7 +1,8 @@
 /*
- * bench tests: the report arithmetic of sockserv-bench (benchstat).  The
- * histogram's error bound is checked against exact percentiles of the same
- * random samples; the random test prints its seed and BENCH_SEED=<n> replays it.
+ * bench tests: the report arithmetic of sockserv-bench (benchstat) and the
+ * rule behind its exit status.  The histogram's error bound is checked
+ * against exact percentiles of the same random samples; the random test
+ * prints its seed and BENCH_SEED=<n> replays it.
  */
 #include <CUnit/CUnit.h>
 #include <math.h>
@@ -321,6 +322,137 @@ test_rss_anon_of_this_process_grows_with_touched_memory(void)
 	free(p);
 }
 
+/* a run that went well: every rule test below breaks exactly one thing of it */
+static struct bs_outcome
+good_run(enum bs_mode mode)
+{
+	struct bs_outcome o = { .mode = mode, .asked = 4, .connected = 4, .msgs = 1000 };
+
+	if (mode == BS_CHURN)
+		o.connected = 1000;
+	return o;
+}
+
+static void
+test_run_ok_when_nothing_went_wrong(void)
+{
+	const enum bs_mode modes[] = { BS_ECHO, BS_IDLE, BS_CHURN };
+	const char *why = "not set";
+
+	for (size_t i = 0; i < 3; i++) {
+		struct bs_outcome o = good_run(modes[i]);
+
+		CU_ASSERT_TRUE(bs_run_ok(&o, &why));
+		CU_ASSERT_PTR_NULL(why);
+		CU_ASSERT_TRUE(bs_run_ok(&o, NULL));
+	}
+}
+
+static void
+test_run_fails_echo_and_churn_on_any_error(void)
+{
+	const enum bs_mode modes[] = { BS_ECHO, BS_CHURN };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct bs_outcome o;
+		const char *why = NULL;
+
+		o = good_run(modes[i]);
+		o.connect_failed = 1;
+		CU_ASSERT_FALSE(bs_run_ok(&o, &why));
+		CU_ASSERT_PTR_NOT_NULL(why);
+		o = good_run(modes[i]);
+		o.verify_errors = 1;
+		CU_ASSERT_FALSE(bs_run_ok(&o, &why));
+		o = good_run(modes[i]);
+		o.error_frames = 1;
+		CU_ASSERT_FALSE(bs_run_ok(&o, &why));
+		o = good_run(modes[i]);
+		o.msgs = 0;
+		CU_ASSERT_FALSE(bs_run_ok(&o, NULL));
+	}
+}
+
+static void
+test_run_fails_echo_with_every_connect_refused(void)
+{
+	/* the reviewer's case: "0 ok, 2 failed" used to exit 0 */
+	struct bs_outcome o = { .mode = BS_ECHO, .asked = 2, .connect_failed = 2 };
+	const char *why = NULL;
+
+	CU_ASSERT_FALSE(bs_run_ok(&o, &why));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "connect"));
+}
+
+static void
+test_run_fails_echo_and_idle_short_of_connections(void)
+{
+	struct bs_outcome o = good_run(BS_ECHO);
+
+	o.connected = 3;
+	CU_ASSERT_FALSE(bs_run_ok(&o, NULL));
+	o = good_run(BS_IDLE);
+	o.connected = 3;
+	CU_ASSERT_FALSE(bs_run_ok(&o, NULL));
+	/* churn's -c is slots: fewer connections than slots is no failure by itself */
+	o = good_run(BS_CHURN);
+	o.asked = 64;
+	o.connected = 10;
+	CU_ASSERT_TRUE(bs_run_ok(&o, NULL));
+}
+
+static void
+test_run_idle_without_timeout_fails_on_server_close(void)
+{
+	struct bs_outcome o = good_run(BS_IDLE);
+	const char *why = NULL;
+
+	o.server_closed = 1;
+	o.open_at_end = 3;
+	o.error_frames = 1;
+	CU_ASSERT_FALSE(bs_run_ok(&o, &why));
+	CU_ASSERT_PTR_NOT_NULL(why);
+	o = good_run(BS_IDLE);
+	o.connect_failed = 1;
+	CU_ASSERT_FALSE(bs_run_ok(&o, NULL));
+	o = good_run(BS_IDLE);
+	o.verify_errors = 1;
+	CU_ASSERT_FALSE(bs_run_ok(&o, NULL));
+	/* idle counts PONGs: none (e.g. --raw) is no failure */
+	o = good_run(BS_IDLE);
+	o.msgs = 0;
+	o.open_at_end = 4;
+	CU_ASSERT_TRUE(bs_run_ok(&o, NULL));
+}
+
+static void
+test_run_idle_with_timeout_needs_every_connection_closed(void)
+{
+	struct bs_outcome o = good_run(BS_IDLE);
+	const char *why = NULL;
+
+	/* every connection timed out: ERROR frames and closes are what was asked */
+	o.closes_expected = true;
+	o.server_closed = 4;
+	o.error_frames = 4;
+	o.open_at_end = 0;
+	CU_ASSERT_TRUE(bs_run_ok(&o, &why));
+	CU_ASSERT_PTR_NULL(why);
+	/* one left open at the end of the run */
+	o.server_closed = 3;
+	o.error_frames = 3;
+	o.open_at_end = 1;
+	CU_ASSERT_FALSE(bs_run_ok(&o, &why));
+	CU_ASSERT_PTR_NOT_NULL(why);
+	/* expected closes do not excuse a failed connect */
+	o = good_run(BS_IDLE);
+	o.closes_expected = true;
+	o.server_closed = 4;
+	o.connect_failed = 1;
+	CU_ASSERT_FALSE(bs_run_ok(&o, NULL));
+}
+
 #define ADD(f) CU_add_test(s, #f, f)
 
 void
@@ -344,4 +476,10 @@ test_bench_register(void)
 	ADD(test_proc_stat_of_this_process);
 	ADD(test_rss_anon_found_among_status_lines);
 	ADD(test_rss_anon_of_this_process_grows_with_touched_memory);
+	ADD(test_run_ok_when_nothing_went_wrong);
+	ADD(test_run_fails_echo_and_churn_on_any_error);
+	ADD(test_run_fails_echo_with_every_connect_refused);
+	ADD(test_run_fails_echo_and_idle_short_of_connections);
+	ADD(test_run_idle_without_timeout_fails_on_server_close);
+	ADD(test_run_idle_with_timeout_needs_every_connection_closed);
 }
