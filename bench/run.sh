@@ -144,14 +144,19 @@ stop_pid() {
 # bench ARGS...: one sockserv-bench run on the load CPU; prints its JSON line
 # (it runs in $(...): the command list goes to a file, not a variable)
 bench() {
-	local out
+	local out rc
 	echo "taskset -c $LOAD_CPU sockserv-bench $* --json" >>"$work/cmds"
 	out=$(taskset -c "$LOAD_CPU" "$BUILD/sockserv-bench" "$@" --json 2>>"$work/bench.err")
+	rc=$?
 	if [ -z "$out" ]; then
 		echo "run.sh: sockserv-bench $* failed:" >&2
 		tail -5 "$work/bench.err" >&2
 		exit 1
 	fi
+	# Exit 1 with a report is a run that broke sockserv-bench's own rules
+	# ("ok": false, see its EXIT STATUS).  The figures judge their numbers
+	# in the report ("met"), so it is noted here, not fatal.
+	[ "$rc" = 0 ] || log "  note: sockserv-bench $* exited $rc: $(jget failure "$out")"
 	echo "$out"
 }
 
@@ -235,6 +240,8 @@ for k in 1 2 3; do
 	victim=$(pgrep -P "$SRV_PID" | head -1)
 	t_kill=$(date +%s.%N)
 	kill -KILL "$victim"
+	# its exit status is 1: connects refused and connections reset by the kill
+	# are what this figure counts
 	wait "$bpid"
 	j=$(cat "$work/churn$k.json")
 	echo "taskset -c $LOAD_CPU sockserv-bench churn -p PORT -c 8 -t 3 -S 2 --json  # kill -9 of one worker after 1 s" >>"$work/cmds"

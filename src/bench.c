@@ -1957,6 +1957,7 @@ main(int argc, char **argv)
 		print_json(&rep);
 	else
 		print_table(&rep);
+	free(rep.late);
 	if (!rep.ok) {
 		/* on stderr too: with --json a script's stdout holds only the object */
 		fprintf(stderr, "sockserv-bench: run failed: %s\n", rep.why);
