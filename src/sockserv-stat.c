@@ -43,6 +43,12 @@ usage(FILE *f)
 	    "  -h, --help       this help\n", DEFAULT_CONFIG);
 }
 
+/*
+ * The segment a configuration names.  A file with a mistake the server
+ * would refuse still names the segment of the server that runs (an
+ * operator may be in the middle of editing it): a warning, then a parse
+ * that reads stats_path alone.  Only a file libconfig cannot parse fails.
+ */
 static int
 stats_path_from_config(const char *cfgpath, char *out, size_t outlen)
 {
@@ -50,12 +56,16 @@ stats_path_from_config(const char *cfgpath, char *out, size_t outlen)
 	char err[1024];
 
 	memset(&cfg, 0, sizeof(cfg));
-	if (config_load(cfgpath, &cfg, err, sizeof(err)) == -1) {
+	if (config_load(cfgpath, &cfg, err, sizeof(err)) == 0) {
+		snprintf(out, outlen, "%s", cfg.stats_path);
+		config_free(&cfg);
+		return 0;
+	}
+	if (config_peek_paths(cfgpath, NULL, out, outlen, NULL, 0) == -1) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
-	snprintf(out, outlen, "%s", cfg.stats_path);
-	config_free(&cfg);
+	fprintf(stderr, "sockserv-stat: warning: %s\n", err);
 	return 0;
 }
 

@@ -20,13 +20,20 @@
 #endif
 #define DEFAULT_CONFIG SYSCONFDIR "/sockserv/sockserv.cfg"
 
+static const struct {
+	const char *name;
+	int sig;
+} sigs[] = {
+	{ "stop", SIGTERM }, { "quit", SIGQUIT }, { "reload", SIGHUP }, { "reopen", SIGUSR1 },
+};
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sockserv [-c file] [-f] [-t] [-s stop|quit|reload|reopen] [-V] [-h]\n"
 	    "  -c file   configuration file (default %s)\n"
-	    "  -f        stay in the foreground, log to stderr\n"
+	    "  -f        stay in the foreground (logs go to log.target; stderr by default)\n"
 	    "  -t        check the configuration and exit\n"
 	    "  -s sig    signal the running server: stop (TERM), quit (graceful, QUIT),\n"
 	    "            reload (HUP), reopen (log files, USR1)\n"
@@ -34,38 +41,88 @@ usage(FILE *f)
 	    "  -h        this help\n", DEFAULT_CONFIG);
 }
 
+/* the signal -s name stands for, 0 (message printed) for a name we do not know */
 static int
-send_signal(const struct config *cfg, const char *name)
+signal_number(const char *name)
 {
-	static const struct { const char *name; int sig; } sigs[] = {
-		{ "stop", SIGTERM }, { "quit", SIGQUIT }, { "reload", SIGHUP }, { "reopen", SIGUSR1 },
-	};
-	pid_t pid;
-
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		if (strcmp(sigs[i].name, name) != 0)
-			continue;
-		pid = daemon_pidfile_read(cfg->pid_file);
-		if (pid == 0) {
-			if (access(cfg->pid_file, F_OK) == -1 && errno == ENOENT)
-				fprintf(stderr, "sockserv: not running (no pid file %s)\n",
-				    cfg->pid_file);
-			else if (access(cfg->pid_file, R_OK) == -1)
-				fprintf(stderr, "sockserv: cannot read %s: %s\n", cfg->pid_file,
-				    strerror(errno));
-			else
-				fprintf(stderr, "sockserv: not running (%s names no live "
-				    "sockserv)\n", cfg->pid_file);
-			return 1;
-		}
-		if (kill(pid, sigs[i].sig) == -1) {
-			fprintf(stderr, "sockserv: kill %ld: %s\n", (long)pid, strerror(errno));
-			return 1;
-		}
-		return 0;
-	}
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcmp(sigs[i].name, name) == 0)
+			return sigs[i].sig;
 	fprintf(stderr, "sockserv: -s takes stop, quit, reload or reopen, not '%s'\n", name);
-	return 1;
+	return 0;
+}
+
+/* 0 once sig went to the server that pid_file names, 1 (message printed) if not */
+static int
+send_signal(const char *pid_file, int sig)
+{
+	pid_t pid = daemon_pidfile_read(pid_file);
+
+	if (pid == 0) {
+		if (access(pid_file, F_OK) == -1 && errno == ENOENT)
+			fprintf(stderr, "sockserv: not running (no pid file %s)\n", pid_file);
+		else if (access(pid_file, R_OK) == -1)
+			fprintf(stderr, "sockserv: cannot read %s: %s\n", pid_file,
+			    strerror(errno));
+		else
+			fprintf(stderr, "sockserv: not running (%s names no live sockserv)\n",
+			    pid_file);
+		return 1;
+	}
+	if (kill(pid, sig) == -1) {
+		fprintf(stderr, "sockserv: kill %ld: %s\n", (long)pid, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * -s: the running server is found through the pid file, which must stay
+ * findable while the file has a mistake (an operator edits it, then wants
+ * to reopen the logs or stop): a file that does not load is only a warning
+ * then, and a cheaper parse finds pid_file.  A reload is sent even so, and
+ * the server keeps its configuration and logs why; the exit status says
+ * that nothing changed.
+ */
+static int
+signal_server(const char *path, const char *name)
+{
+	struct config *cfg;
+	char err[1024], pid_file[CONFIG_PATH_MAX];
+	int sig, valid, rc;
+
+	if ((sig = signal_number(name)) == 0)
+		return 1;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		fatalx("out of memory");
+	if (config_load(path, cfg, err, sizeof(err)) == 0) {
+		snprintf(pid_file, sizeof(pid_file), "%s", cfg->pid_file);
+		/* what the server would judge on a reload: the same verdict as -t */
+		valid = master_check_handlers(cfg, err, sizeof(err)) == 0 &&
+		    (sig != SIGHUP || daemon_check_runtime(cfg, err, sizeof(err)) == 0);
+		config_free(cfg);
+		if (!valid)
+			fprintf(stderr, "sockserv: warning: %s\n", err);
+	} else {
+		valid = 0;
+		/* a file libconfig cannot parse names no pid file: that is an error */
+		if (config_peek_paths(path, pid_file, NULL, sizeof(pid_file), NULL, 0) == -1) {
+			fprintf(stderr, "%s\n", err);
+			fprintf(stderr, "sockserv: no pid_file to be found in %s: nothing was "
+			    "signalled\n", path);
+			free(cfg);
+			return 1;
+		}
+		fprintf(stderr, "sockserv: warning: %s\n", err);
+	}
+	free(cfg);
+	rc = send_signal(pid_file, sig);
+	if (rc == 0 && sig == SIGHUP && !valid) {
+		fprintf(stderr, "sockserv: reload sent, but %s is invalid: the server keeps its "
+		    "current configuration\n", path);
+		rc = 1;
+	}
+	return rc;
 }
 
 int
@@ -75,7 +132,7 @@ main(int argc, char **argv)
 	struct master_opts opts = { 0 };
 	struct config *cfg;
 	char err[1024];
-	int ch, test = 0, rc;
+	int ch, test = 0;
 
 	while ((ch = getopt(argc, argv, "c:fts:Vh")) != -1) {
 		switch (ch) {
@@ -98,9 +155,14 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	/* before anything of ours is open: only the starter's leftovers go */
+	if (!opts.foreground && !test && sig == NULL)
+		daemon_close_inherited();
 	opts.config_path = path;
 	log_init("stderr", LOG_LVL_INFO, 0);
 	handler_register_builtins();
+	if (sig != NULL && !test)
+		return signal_server(path, sig);
 
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL)
@@ -110,19 +172,20 @@ main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
-	if (master_check_handlers(cfg, err, sizeof(err)) == -1) {
+	/* everything the server checks before it starts, so -t says ok only when it would start */
+	if (master_check_handlers(cfg, err, sizeof(err)) == -1 ||
+	    daemon_check_runtime(cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
-		rc = 1;
-	} else if (test) {
-		printf("configuration ok: %s\n", path);
-		rc = 0;
-	} else if (sig != NULL) {
-		rc = send_signal(cfg, sig);
-	} else {
-		log_set_level(cfg->log_level);
-		return master_run(cfg, &opts);
+		config_free(cfg);
+		free(cfg);
+		return 1;
 	}
-	config_free(cfg);
-	free(cfg);
-	return rc;
+	if (test) {
+		printf("configuration ok\n");
+		config_free(cfg);
+		free(cfg);
+		return 0;
+	}
+	log_set_level(cfg->log_level);
+	return master_run(cfg, &opts);
 }

@@ -244,6 +244,10 @@ test_minimal_config_gets_every_default(void)
 	CU_ASSERT_EQUAL(cfg.backlog, 4096);
 	CU_ASSERT_EQUAL(cfg.tick_ms, 100);
 	CU_ASSERT_EQUAL(cfg.slots, 512);
+	/* nothing written, no line to blame */
+	CU_ASSERT_EQUAL(cfg.user_line, 0);
+	CU_ASSERT_EQUAL(cfg.group_line, 0);
+	CU_ASSERT_EQUAL(cfg.log_target_line, 0);
 	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 3);
 
 	/* frame: heartbeat 30 s, and the first message inherits it */
@@ -740,6 +744,172 @@ test_listeners_are_required_and_bounded(void)
 	free(text);
 }
 
+/*
+ * user, group and log.target are judged at run time (does the user exist,
+ * does the log file open), so their lines are kept for the message then.
+ */
+static void
+test_runtime_keys_remember_their_lines(void)
+{
+	struct config cfg;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "workers = 1;\n"					/* 1 */
+	    "\n"						/* 2 */
+	    "group = \"daemon\";\n"				/* 3 */
+	    "log = {\n"						/* 4 */
+	    "  level = \"info\";\n"				/* 5 */
+	    "  target = \"/var/log/sockserv.log\";\n"		/* 6 */
+	    "};\n"						/* 7 */
+	    "user = \"nobody\";\n"				/* 8 */
+	    ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.user_line, 8);
+	CU_ASSERT_EQUAL(cfg.group_line, 3);
+	CU_ASSERT_EQUAL(cfg.log_target_line, 6);
+	config_free(&cfg);
+
+	/* a log group without a target: the target is the default, no line */
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "log = { level = \"debug\"; };\n"
+	    "user = \"nobody\";\n"
+	    ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.user_line, 2);
+	CU_ASSERT_EQUAL(cfg.group_line, 0);
+	CU_ASSERT_EQUAL(cfg.log_target_line, 0);
+	config_free(&cfg);
+}
+
+/* messages name the file as given; path is absolute for a reload after chdir("/") */
+static void
+test_display_path_is_the_path_as_given(void)
+{
+	struct config cfg;
+	char path[PATH_MAX], cwd[PATH_MAX], rel[PATH_MAX], want[PATH_MAX + 64];
+	char err[512] = "";
+	int loaded;
+
+	write_cfg(ONE_LISTENER, path, sizeof(path));
+	CU_ASSERT_FATAL(getcwd(cwd, sizeof(cwd)) != NULL);
+	CU_ASSERT_FATAL(chdir(tmpdir) == 0);
+	/* "./tN.cfg" relative to tmpdir */
+	snprintf(rel, sizeof(rel), ".%s", strrchr(path, '/'));
+	cwd_join(rel + 2, want, sizeof(want));
+	loaded = config_load(rel, &cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(chdir(cwd) == 0);
+	CU_ASSERT_EQUAL_FATAL(loaded, 0);
+	CU_ASSERT_STRING_EQUAL(cfg.display_path, rel);
+	CU_ASSERT_STRING_EQUAL(cfg.path, want);
+	config_free(&cfg);
+
+	/* and errors name it that way too */
+	write_cfg("junk = 1;\n" ONE_LISTENER, path, sizeof(path));
+	snprintf(rel, sizeof(rel), ".%s", strrchr(path, '/'));
+	snprintf(want, sizeof(want), "%s:1: unknown key 'junk'", rel);
+	CU_ASSERT_FATAL(chdir(tmpdir) == 0);
+	loaded = config_load(rel, &cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(chdir(cwd) == 0);
+	CU_ASSERT_EQUAL(loaded, -1);
+	CU_ASSERT_STRING_EQUAL(err, want);
+}
+
+static void
+test_peek_paths_reads_pid_file_and_stats_path(void)
+{
+	char path[PATH_MAX], pid[CONFIG_PATH_MAX], stats[CONFIG_PATH_MAX];
+	char want[PATH_MAX], err[512];
+
+	write_cfg(
+	    "pid_file = \"run/x.pid\";\n"
+	    "stats_path = \"/var/tmp/x.shm\";\n"
+	    ONE_LISTENER, path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(config_peek_paths(path, pid, stats, sizeof(pid), err,
+	    sizeof(err)), 0);
+	/* resolved against the cwd exactly as config_load does */
+	cwd_join("run/x.pid", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(pid, want);
+	CU_ASSERT_STRING_EQUAL(stats, "/var/tmp/x.shm");
+
+	/* absent: config_load's defaults; either output may be left out */
+	write_cfg(ONE_LISTENER, path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(config_peek_paths(path, pid, NULL, sizeof(pid), err,
+	    sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(pid, "/run/sockserv/sockserv.pid");
+	CU_ASSERT_EQUAL_FATAL(config_peek_paths(path, NULL, stats, sizeof(stats), err,
+	    sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(stats, "/run/sockserv/sockserv.shm");
+}
+
+/*
+ * An operator halfway through an edit: the file no longer loads, but it
+ * still names the running server's files.
+ */
+static void
+test_peek_paths_ignores_mistakes_the_server_would_refuse(void)
+{
+	static const char *const bad[] = {
+		"junk = 1;\n",
+		"workers = 9999;\n",
+		"log = { level = \"loud\"; };\n",
+		"listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 70000; } );\n",
+	};
+	char path[PATH_MAX], text[1024], pid[CONFIG_PATH_MAX], stats[CONFIG_PATH_MAX];
+	char err[512];
+	struct config cfg;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+		    "pid_file = \"/srv/a.pid\";\n"
+		    "stats_path = \"/srv/a.shm\";\n"
+		    "%s%s", bad[i], i == 3 ? "" : ONE_LISTENER);
+		write_cfg(text, path, sizeof(path));
+		CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+		pid[0] = stats[0] = '\0';
+		CU_ASSERT_EQUAL(config_peek_paths(path, pid, stats, sizeof(pid), err,
+		    sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(pid, "/srv/a.pid");
+		CU_ASSERT_STRING_EQUAL(stats, "/srv/a.shm");
+	}
+}
+
+static void
+test_peek_paths_fails_on_what_it_cannot_parse(void)
+{
+	char path[PATH_MAX], want[PATH_MAX + 64], pid[CONFIG_PATH_MAX], err[512];
+
+	/* libconfig's syntax error, with its line */
+	write_cfg(
+	    "pid_file = \"/srv/a.pid\";\n"
+	    "limits = { max_connections = ; };\n"
+	    ONE_LISTENER, path, sizeof(path));
+	CU_ASSERT_EQUAL(config_peek_paths(path, pid, NULL, sizeof(pid), err,
+	    sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: ", path);
+	CU_ASSERT_NSTRING_EQUAL(err, want, strlen(want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "syntax error"));
+
+	/* a pid_file that is not a path names nothing */
+	write_cfg(
+	    "workers = 1;\n"
+	    "pid_file = 42;\n"
+	    ONE_LISTENER, path, sizeof(path));
+	CU_ASSERT_EQUAL(config_peek_paths(path, pid, NULL, sizeof(pid), err,
+	    sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: 'pid_file' must be a string", path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+
+	/* no file */
+	snprintf(path, sizeof(path), "%s/does-not-exist.cfg", tmpdir);
+	snprintf(want, sizeof(want), "%s: %s", path, strerror(ENOENT));
+	CU_ASSERT_EQUAL(config_peek_paths(path, pid, NULL, sizeof(pid), err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, want);
+
+	/* an output buffer too small is an error, not a cut path */
+	write_cfg("pid_file = \"/a/rather/long/path.pid\";\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_peek_paths(path, pid, NULL, 8, err, sizeof(err)), -1);
+}
+
 void
 test_config_register(void)
 {
@@ -767,5 +937,10 @@ test_config_register(void)
 	T(test_bad_addresses_are_errors);
 	T(test_magic_only_on_headers_and_at_most_16_bytes);
 	T(test_listeners_are_required_and_bounded);
+	T(test_runtime_keys_remember_their_lines);
+	T(test_display_path_is_the_path_as_given);
+	T(test_peek_paths_reads_pid_file_and_stats_path);
+	T(test_peek_paths_ignores_mistakes_the_server_would_refuse);
+	T(test_peek_paths_fails_on_what_it_cannot_parse);
 #undef T
 }

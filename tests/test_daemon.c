@@ -427,6 +427,151 @@ test_detach_reports_failure_when_the_daemon_dies_first(void)
 	CU_ASSERT_EQUAL(WEXITSTATUS(st), 1);
 }
 
+/*
+ * Load text as dir/rt.cfg, named "rt.cfg" from inside dir, so messages
+ * show whether they use the path as given or the absolute one.
+ */
+static int
+load_relative(const char *text, struct config *cfg)
+{
+	char path[128], cwd[4096], err[512];
+	int rv;
+
+	snprintf(path, sizeof(path), "%s/rt.cfg", dir);
+	write_text(path, text);
+	CU_ASSERT_FATAL(getcwd(cwd, sizeof(cwd)) != NULL);
+	CU_ASSERT_FATAL(chdir(dir) == 0);
+	rv = config_load("rt.cfg", cfg, err, sizeof(err));
+	CU_ASSERT_FATAL(chdir(cwd) == 0);
+	unlink(path);
+	if (rv == -1)
+		fprintf(stderr, "\n  %s\n", err);
+	return rv;
+}
+
+#define RT_LISTENER "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000; } );\n"
+
+static void
+test_check_runtime_blames_unknown_user_and_group_at_their_lines(void)
+{
+	struct config cfg;
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(load_relative(
+	    "workers = 1;\n"
+	    "user = \"no-such-user-sockserv\";\n"
+	    RT_LISTENER, &cfg), 0);
+	CU_ASSERT_EQUAL(daemon_check_runtime(&cfg, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "rt.cfg:2: unknown user 'no-such-user-sockserv'");
+	config_free(&cfg);
+
+	CU_ASSERT_EQUAL_FATAL(load_relative(
+	    "user = \"root\";\n"
+	    "workers = 1;\n"
+	    "\n"
+	    "group = \"no-such-group-sockserv\";\n"
+	    RT_LISTENER, &cfg), 0);
+	CU_ASSERT_EQUAL(daemon_check_runtime(&cfg, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "rt.cfg:4: unknown group 'no-such-group-sockserv'");
+	config_free(&cfg);
+
+	/* names that exist pass */
+	CU_ASSERT_EQUAL_FATAL(load_relative(
+	    "user = \"root\";\n"
+	    "group = \"root\";\n"
+	    RT_LISTENER, &cfg), 0);
+	CU_ASSERT_EQUAL(daemon_check_runtime(&cfg, err, sizeof(err)), 0);
+	config_free(&cfg);
+}
+
+static void
+test_check_runtime_blames_a_log_file_that_cannot_be_opened(void)
+{
+	struct config cfg;
+	char err[512], text[512], logpath[128], want[512];
+	struct stat sb;
+
+	CU_ASSERT_EQUAL_FATAL(load_relative(
+	    "workers = 1;\n"
+	    "log = {\n"
+	    "  level = \"info\";\n"
+	    "  target = \"/nonexistent/dir/x.log\";\n"
+	    "};\n"
+	    RT_LISTENER, &cfg), 0);
+	CU_ASSERT_EQUAL(daemon_check_runtime(&cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "rt.cfg:4: log target /nonexistent/dir/x.log: %s",
+	    strerror(ENOENT));
+	CU_ASSERT_STRING_EQUAL(err, want);
+	config_free(&cfg);
+
+	/* a directory is no log file either */
+	snprintf(text, sizeof(text), "log = { target = \"%s\"; };\n" RT_LISTENER, dir);
+	CU_ASSERT_EQUAL_FATAL(load_relative(text, &cfg), 0);
+	CU_ASSERT_EQUAL(daemon_check_runtime(&cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "rt.cfg:1: log target %s: %s", dir, strerror(EISDIR));
+	CU_ASSERT_STRING_EQUAL(err, want);
+	config_free(&cfg);
+
+	/* one that can be opened is created, as the server would create it */
+	snprintf(logpath, sizeof(logpath), "%s/new.log", dir);
+	snprintf(text, sizeof(text), "log = { target = \"%s\"; };\n" RT_LISTENER, logpath);
+	CU_ASSERT_EQUAL_FATAL(load_relative(text, &cfg), 0);
+	CU_ASSERT_EQUAL(daemon_check_runtime(&cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(stat(logpath, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 0077 & ~(mode_t)0040, 0);
+	unlink(logpath);
+	config_free(&cfg);
+
+	/* stderr and syslog are no files */
+	CU_ASSERT_EQUAL_FATAL(load_relative("log = { target = \"syslog\"; };\n" RT_LISTENER,
+	    &cfg), 0);
+	CU_ASSERT_EQUAL(daemon_check_runtime(&cfg, err, sizeof(err)), 0);
+	config_free(&cfg);
+}
+
+/* fd is open (1) or closed (0) */
+static int
+fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+}
+
+/*
+ * In a child: descriptors left open by a caller, without close-on-exec and
+ * at any number, are closed; stdin, stdout and stderr stay as they were.
+ */
+static void
+test_close_inherited_closes_everything_above_stderr(void)
+{
+	pid_t pid;
+	int st;
+
+	fflush(NULL);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		int p[2], std[3], high;
+
+		for (int i = 0; i < 3; i++)
+			std[i] = fd_open(i);
+		if (pipe(p) == -1)
+			_exit(10);
+		high = dup2(p[1], 900);
+		if (high != 900)
+			_exit(11);
+		daemon_close_inherited();
+		if (fd_open(p[0]) || fd_open(p[1]) || fd_open(high))
+			_exit(1);
+		for (int i = 0; i < 3; i++)
+			if (fd_open(i) != std[i])
+				_exit(2);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st));
+	CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+}
+
 void
 test_daemon_register(void)
 {
@@ -459,4 +604,10 @@ test_daemon_register(void)
 	    test_detach_reports_status_and_leaves_the_session);
 	CU_add_test(s, "test_detach_reports_failure_when_the_daemon_dies_first",
 	    test_detach_reports_failure_when_the_daemon_dies_first);
+	CU_add_test(s, "test_check_runtime_blames_unknown_user_and_group_at_their_lines",
+	    test_check_runtime_blames_unknown_user_and_group_at_their_lines);
+	CU_add_test(s, "test_check_runtime_blames_a_log_file_that_cannot_be_opened",
+	    test_check_runtime_blames_a_log_file_that_cannot_be_opened);
+	CU_add_test(s, "test_close_inherited_closes_everything_above_stderr",
+	    test_close_inherited_closes_everything_above_stderr);
 }

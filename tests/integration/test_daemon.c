@@ -4,9 +4,11 @@
  * second start is refused; -s stop, quit, reload and reopen do what their
  * signals promise (a bad reload changes nothing, a good one refuses no
  * connection and drops none, a graceful quit lets a connection finish, a
- * moved log file is reopened); workers run as the configured user; a fast
- * stop sends frame clients ERROR 7; and the init script drives a server
- * installed with `make install DESTDIR=...`.
+ * moved log file is reopened), and keep working while the file has a
+ * mistake; the daemon keeps no descriptor its starter left open; workers
+ * run as the configured user; a fast stop sends frame clients ERROR 7; and
+ * the init script drives a server installed with `make install
+ * DESTDIR=...`.
  *
  * A daemon leaves the test's process group (setsid), so the runner cannot
  * kill it.  Every test therefore registers each pid file with a guardian:
@@ -763,16 +765,26 @@ test_reload_with_a_bad_config_keeps_serving_and_logs_the_line(void)
 	echo_once(a, "before");
 	write_cfg(s, &bad);
 	snprintf(want, sizeof(want), "%s:7:", s->cfg_path);
-	/* -s reload reads the file first and refuses to ask for a bad reload */
+	/*
+	 * -s reload asks anyway (the server is the judge and logs the
+	 * verdict), but says on the terminal and in its status that nothing
+	 * changes.
+	 */
 	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "reload", (char *)NULL);
 	IT_ASSERT(exited_with(st, 1));
 	IT_ASSERT_STR_HAS(out, want);
-	/* a plain SIGHUP (kill -HUP, systemctl reload) gets to the master */
-	IT_ASSERT(kill(s->pid, SIGHUP) == 0);
+	IT_ASSERT_STR_HAS(out, "keeps its current configuration");
 	if (srv_log_wait(s, 5000, NULL, 0,
 	    "error: reload failed, keeping the running configuration: %s:7: ", s->cfg_path) == -1) {
 		srv_dump_log(s, 20);
-		IT_FAIL("no \"reload failed ... %s\" line", want);
+		IT_FAIL("no \"reload failed ... %s\" line after -s reload", want);
+	}
+	/* a plain SIGHUP (kill -HUP, systemctl reload) gets the same answer */
+	IT_ASSERT(kill(s->pid, SIGHUP) == 0);
+	if (srv_log_wait_count(s, 2, 5000,
+	    "error: reload failed, keeping the running configuration: %s:7: ", s->cfg_path) != 2) {
+		srv_dump_log(s, 20);
+		IT_FAIL("no second \"reload failed ... %s\" line after kill -HUP", want);
 	}
 	/* nothing changed: the same workers, the old connection, new ones */
 	echo_once(a, "after");
@@ -783,8 +795,150 @@ test_reload_with_a_bad_config_keeps_serving_and_logs_the_line(void)
 	IT_ASSERT_INT(srv_log_count(s, "worker [0-9]+ started"), ==, 0);
 	close(a);
 	close(b);
-	/* -s stop needs a file it can read */
+	/* the bad file still names the pid file */
+	daemon_stop(s);
+}
+
+/* append a line to the configuration; its line number */
+static int
+append_cfg_line(struct srv *s, const char *text)
+{
+	FILE *f = fopen(s->cfg_path, "re+");
+	int ch, lines = 0;
+
+	if (f == NULL)
+		IT_FAIL("fopen %s: %s", s->cfg_path, strerror(errno));
+	while ((ch = getc(f)) != EOF)
+		lines += ch == '\n';
+	fprintf(f, "%s\n", text);
+	if (fclose(f) == EOF)
+		IT_FAIL("write %s: %s", s->cfg_path, strerror(errno));
+	return lines + 1;
+}
+
+/*
+ * The operator edits the file, makes a mistake, and then wants the logs
+ * reopened or the server stopped: those must still work (a warning names
+ * the mistake), and so must sockserv-stat -c.  A reload is refused by the
+ * server, which keeps serving.  Only a file libconfig cannot parse at all
+ * names no pid file; then nothing is signalled.
+ */
+static void
+test_signals_work_while_the_config_file_is_broken(void)
+{
+	struct dcfg c = { .workers = 1 };
+	struct srv *s = daemon_prepare(&c);
+	static char out[OUT_MAX];
+	char prog[PATH_MAX + 32], warn[sizeof(s->cfg_path) + 64];
+	char *stat_argv[] = { prog, (char *)"-c", s->cfg_path, (char *)"--json", NULL };
+	int line, st, fd;
+
+	daemon_start(s);
+	fd = connect_to(s, "long");
+	echo_once(fd, "before the edit");
+	line = append_cfg_line(s, "junk = 1;");
+	snprintf(warn, sizeof(warn), "warning: %s:%d: unknown key 'junk'", s->cfg_path, line);
+
+	srv_log_mark(s);
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "reopen", (char *)NULL);
+	if (!exited_with(st, 0))
+		IT_FAIL("sockserv -s reopen: %s, output:\n%s", it_status_str(st), out);
+	IT_ASSERT_STR_HAS(out, warn);
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "info: log reopened") == 0);
+
+	snprintf(prog, sizeof(prog), "%s/sockserv-stat", it_build_dir());
+	st = it_run(stat_argv, out, sizeof(out), RUN_TIMEOUT_MS);
+	if (!exited_with(st, 0))
+		IT_FAIL("sockserv-stat -c: %s, output:\n%s", it_status_str(st), out);
+	IT_ASSERT_STR_HAS(out, warn);
+	IT_ASSERT_STR_HAS(out, "\"config_generation\":1");
+
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "reload", (char *)NULL);
+	IT_ASSERT(exited_with(st, 1));
+	IT_ASSERT_STR_HAS(out, warn);
+	IT_ASSERT_STR_HAS(out, "keeps its current configuration");
+	if (srv_log_wait(s, 5000, NULL, 0, "error: reload failed, keeping the running "
+	    "configuration: %s:%d: unknown key 'junk'", s->cfg_path, line) == -1) {
+		srv_dump_log(s, 20);
+		IT_FAIL("no \"reload failed\" line naming %s:%d", s->cfg_path, line);
+	}
+	echo_once(fd, "after the refused reload");
+	IT_ASSERT_INT(srv_log_count(s, "reload done"), ==, 0);
+
+	/* a syntax error hides the pid file: an error, and the server is untouched */
+	line = append_cfg_line(s, "more junk");
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "stop", (char *)NULL);
+	IT_ASSERT(exited_with(st, 1));
+	snprintf(warn, sizeof(warn), "%s:%d: ", s->cfg_path, line);
+	IT_ASSERT_STR_HAS(out, warn);
+	IT_ASSERT_STR_HAS(out, "nothing was signalled");
+	IT_ASSERT(proc_alive(s->pid));
+	echo_once(fd, "still served");
+	close(fd);
+
+	/* back to the mistake libconfig can parse: stop works */
 	write_cfg(s, &c);
+	append_cfg_line(s, "junk = 1;");
+	daemon_stop(s);
+}
+
+/*
+ * A pipe the starter left open without close-on-exec (a shell's command
+ * substitution, a supervisor's status pipe) must not stay open in the
+ * daemon: whoever reads it waits for EOF, and would wait for as long as
+ * the server runs.
+ */
+static void
+test_daemon_closes_descriptors_its_starter_left_open(void)
+{
+	struct dcfg c = { .workers = 2 };
+	struct srv *s = daemon_prepare(&c);
+	pid_t procs[1 + SRV_MAX_WORKERS];
+	struct pollfd pfd;
+	struct stat sb;
+	char want[64], link[256], path[PATH_MAX];
+	int p[2], nprocs = 0, r;
+	char byte;
+
+	/* after daemon_prepare: the guardian it forks must not hold the pipe */
+	IT_ASSERT(pipe(p) == 0);
+	IT_ASSERT(fstat(p[0], &sb) == 0);
+	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)sb.st_ino);
+	daemon_start(s);
+	close(p[1]);
+
+	procs[nprocs++] = s->pid;
+	for (int i = 0; i < s->nworkers; i++)
+		procs[nprocs++] = s->workers[i];
+	for (int i = 0; i < nprocs; i++) {
+		char dpath[64];
+		DIR *d;
+		struct dirent *e;
+
+		snprintf(dpath, sizeof(dpath), "/proc/%ld/fd", (long)procs[i]);
+		IT_ASSERT((d = opendir(dpath)) != NULL);
+		while ((e = readdir(d)) != NULL) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "%s/%s", dpath, e->d_name);
+			if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+				continue;
+			link[n] = '\0';
+			if (strcmp(link, want) == 0)
+				IT_FAIL("%s %ld holds the starter's %s as fd %s",
+				    i == 0 ? "master" : "worker", (long)procs[i], want,
+				    e->d_name);
+		}
+		closedir(d);
+	}
+	/* the starter has exited, so the read end sees EOF at once */
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	IT_ASSERT_INT(poll(&pfd, 1, 5000), ==, 1);
+	r = (int)read(p[0], &byte, 1);
+	IT_ASSERT_INT(r, ==, 0);
+	close(p[0]);
 	daemon_stop(s);
 }
 
@@ -1539,6 +1693,10 @@ static const struct it_test daemon_tests[] = {
 	    test_start_failure_to_bind_is_reported_with_status_1, 0 },
 	{ "test_reload_with_a_bad_config_keeps_serving_and_logs_the_line",
 	    test_reload_with_a_bad_config_keeps_serving_and_logs_the_line, 0 },
+	{ "test_signals_work_while_the_config_file_is_broken",
+	    test_signals_work_while_the_config_file_is_broken, 0 },
+	{ "test_daemon_closes_descriptors_its_starter_left_open",
+	    test_daemon_closes_descriptors_its_starter_left_open, 0 },
 	{ "test_reload_to_three_workers_refuses_nothing_and_drops_nothing",
 	    test_reload_to_three_workers_refuses_nothing_and_drops_nothing, 0 },
 	{ "test_graceful_quit_lets_an_active_connection_finish",

@@ -2,7 +2,8 @@
  * The foundation's process behaviour: connections spread over the
  * pre-forked workers, one client's trouble stays its own, SIGTERM stops
  * the master and every worker, and `sockserv -t` judges configurations
- * with FILE:LINE messages.
+ * (including the user, group and log file, as a start would) with
+ * FILE:LINE messages that name the file as it was given.
  */
 #include <errno.h>
 #include <signal.h>
@@ -212,7 +213,9 @@ test_check_accepts_a_good_config(void)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		IT_FAIL("sockserv -t on a good config: %s, output:\n%s",
 		    it_status_str(st), out);
-	IT_ASSERT_STR_HAS(out, "configuration ok");
+	/* exactly that, on one line: scripts compare it */
+	if (strcmp(out, "configuration ok\n") != 0)
+		IT_FAIL("sockserv -t printed \"%s\", not \"configuration ok\\n\"", out);
 	/* a check starts nothing */
 	snprintf(pidfile, sizeof(pidfile), "%s/sockserv.pid", dir);
 	IT_ASSERT(access(pidfile, F_OK) == -1);
@@ -266,6 +269,56 @@ test_check_rejects_bad_syntax_at_its_line(void)
 	check_rejects(6, "limits = { max_connections = ; };");
 }
 
+/*
+ * What only the machine can judge, a user that does not exist and a log
+ * file that cannot be opened, fails the check as it would fail the start,
+ * and the message names the file as it was given: run from its directory
+ * as plain "sockserv.cfg".
+ */
+static void
+check_rejects_relative(int line, const char *text, const char *message)
+{
+	char *dir = it_mkdtemp(), out[4096], want[1200];
+	int st;
+
+	write_config(dir, line, text);
+	/* this test's own process: the directory change ends with it */
+	IT_ASSERT(chdir(dir) == 0);
+	st = check_config("sockserv.cfg", out, sizeof(out));
+
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 1)
+		IT_FAIL("sockserv -t with line %d \"%s\": %s (expected exit 1), "
+		    "output:\n%s", line, text, it_status_str(st), out);
+	snprintf(want, sizeof(want), "sockserv.cfg:%d: %s\n", line, message);
+	if (strcmp(out, want) != 0)
+		IT_FAIL("sockserv -t printed \"%s\", expected \"%s\"", out, want);
+	free(dir);
+}
+
+static void
+test_check_rejects_unknown_user_at_its_line(void)
+{
+	check_rejects_relative(2, "user = \"no-such-user-sockserv\";",
+	    "unknown user 'no-such-user-sockserv'");
+}
+
+static void
+test_check_rejects_unknown_group_at_its_line(void)
+{
+	check_rejects_relative(2, "group = \"no-such-group-sockserv\";",
+	    "unknown group 'no-such-group-sockserv'");
+}
+
+static void
+test_check_rejects_a_log_file_that_cannot_be_opened(void)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "log target /nonexistent/dir/x.log: %s",
+	    strerror(ENOENT));
+	check_rejects_relative(5, "log = { target = \"/nonexistent/dir/x.log\"; };", want);
+}
+
 static const struct it_test process_tests[] = {
 	{ "test_connections_spread_over_all_workers",
 	    test_connections_spread_over_all_workers, 0 },
@@ -284,6 +337,12 @@ static const struct it_test process_tests[] = {
 	    test_check_rejects_unknown_handler_at_its_line, 0 },
 	{ "test_check_rejects_bad_syntax_at_its_line",
 	    test_check_rejects_bad_syntax_at_its_line, 0 },
+	{ "test_check_rejects_unknown_user_at_its_line",
+	    test_check_rejects_unknown_user_at_its_line, 0 },
+	{ "test_check_rejects_unknown_group_at_its_line",
+	    test_check_rejects_unknown_group_at_its_line, 0 },
+	{ "test_check_rejects_a_log_file_that_cannot_be_opened",
+	    test_check_rejects_a_log_file_that_cannot_be_opened, 0 },
 	{ NULL, NULL, 0 }
 };
 
