@@ -457,7 +457,7 @@ master_check_handlers(const struct config *cfg, char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		if (handler_find(cfg->listeners[i].handler) == NULL) {
 			/* a result that is looked at lets a long path be cut without a warning */
-			int n = snprintf(err, errlen, "%s:%d: unknown handler '%s'", cfg->path,
+			int n = snprintf(err, errlen, "%s:%d: unknown handler '%s'", cfg->display_path,
 			    cfg->listeners[i].handler_line, cfg->listeners[i].handler);
 			(void)n;
 			return -1;
@@ -514,29 +514,21 @@ reload(struct master *m)
 	uid_t uid;
 	gid_t gid;
 
-	log_info("reloading %s", m->cfg->path);
+	log_info("reloading %s", m->cfg->display_path);
 	if (ncfg == NULL)
 		return;
-	if (config_load(m->cfg->path, ncfg, err, sizeof(err)) == -1 ||
-	    master_check_handlers(ncfg, err, sizeof(err)) == -1) {
-		log_error("reload failed, keeping the running configuration: %s", err);
-		config_free(ncfg);
-		free(ncfg);
-		return;
-	}
+	if (config_load(m->cfg->path, ncfg, err, sizeof(err)) == -1)
+		goto fail;
+	/* messages keep naming the file the way the operator gave it */
+	snprintf(ncfg->display_path, sizeof(ncfg->display_path), "%s", m->cfg->display_path);
+	if (master_check_handlers(ncfg, err, sizeof(err)) == -1 ||
+	    daemon_check_runtime(ncfg, err, sizeof(err)) == -1 ||
+	    daemon_lookup_user(ncfg, &uid, &gid) == -1)
+		goto fail;
 	if (ncfg->workers > STATS_MAX_WORKERS / 2) {
-		log_error("reload failed: %d workers leave no stats slots for draining ones",
+		snprintf(err, sizeof(err), "%d workers leave no stats slots for draining ones",
 		    ncfg->workers);
-		config_free(ncfg);
-		free(ncfg);
-		return;
-	}
-	if (daemon_lookup_user(ncfg, &uid, &gid) == -1) {
-		log_error("reload failed, keeping the running configuration: %s: no such "
-		    "user or group", ncfg->path);
-		config_free(ncfg);
-		free(ncfg);
-		return;
+		goto fail;
 	}
 	/*
 	 * The pid file and the stats segment are the running server's
@@ -551,12 +543,8 @@ reload(struct master *m)
 		snprintf(ncfg->stats_path, sizeof(ncfg->stats_path), "%s", m->cfg->stats_path);
 	}
 	nfds = open_sockets(ncfg, m->cfg, m->fds, err, sizeof(err));
-	if (nfds == NULL) {
-		log_error("reload failed, keeping the running configuration: %s", err);
-		config_free(ncfg);
-		free(ncfg);
-		return;
-	}
+	if (nfds == NULL)
+		goto fail;
 	/* the running workers become the old generation and drain */
 	for (int s = 0; s < m->cfg->workers; s++) {
 		struct wslot *w = &m->ws[s];
@@ -601,6 +589,11 @@ reload(struct master *m)
 		spawn(m, s);
 	log_info("reload done: generation %llu, %d workers, %zu draining",
 	    (unsigned long long)m->generation, m->cfg->workers, m->nold);
+	return;
+fail:
+	log_error("reload failed, keeping the running configuration: %s", err);
+	config_free(ncfg);
+	free(ncfg);
 }
 
 static void
