@@ -217,16 +217,16 @@ get_seconds(struct loader *ld, const config_setting_t *parent,
 	if (!ok) {
 		if (lo_open)
 			return fail(ld, s, "'%s' must be greater than %lld and at "
-			    "most %lld seconds (got %g)", name, lo, hi, v);
+			    "most %lld seconds (got %.15g)", name, lo, hi, v);
 		return fail(ld, s, "'%s' must be between %lld and %lld seconds "
-		    "(got %g)", name, lo, hi, v);
+		    "(got %.15g)", name, lo, hi, v);
 	}
 	/* hi is at most 30 days, so the product fits in uint32_t */
 	*out_ms = (uint32_t)(v * 1000.0 + 0.5);
 	/* 0 means "off": a tiny non-zero value must not turn a timer off */
 	if (v > 0 && *out_ms == 0)
 		return fail(ld, s, "'%s' must be 0 or at least 0.001 seconds "
-		    "(got %g)", name, v);
+		    "(got %.15g)", name, v);
 	return 1;
 }
 
