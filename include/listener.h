@@ -14,6 +14,8 @@
 
 /* bind + listen one socket for lc; -1 with err filled ("ADDR:PORT: reason") on failure */
 int listener_open(const struct listener_conf *lc, int backlog, char *err, size_t errlen);
+/* socket options that follow the listener's settings (re-applied to a socket handed over on reload) */
+int listener_tune(int fd, const struct listener_conf *lc);
 /* the port a listening socket is actually bound to */
 int listener_port(int fd);
 /* "ADDR:PORT" or "[ADDR]:PORT" for an address of any family */

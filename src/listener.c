@@ -44,6 +44,19 @@ resolve(const struct listener_conf *lc, struct sockaddr_storage *ss, socklen_t *
 }
 
 int
+listener_tune(int fd, const struct listener_conf *lc)
+{
+	/*
+	 * Message codecs answer small replies at once: no Nagle delay.  Set
+	 * on the listener, accepted sockets inherit it (one syscall per
+	 * listener instead of one per connection).  Raw streams keep Nagle.
+	 */
+	int nodelay = lc->codec != CODEC_RAW;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay));
+}
+
+int
 listener_open(const struct listener_conf *lc, int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -63,13 +76,7 @@ listener_open(const struct listener_conf *lc, int backlog, char *err, size_t err
 	if (ss.ss_family == AF_INET6 && strcmp(lc->address, "*") == 0 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == -1)
 		goto fail;
-	/*
-	 * Message codecs answer small replies at once: no Nagle delay.  Set
-	 * on the listener, accepted sockets inherit it (one syscall per
-	 * listener instead of one per connection).
-	 */
-	if (lc->codec != CODEC_RAW &&
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
+	if (listener_tune(fd, lc) == -1)
 		goto fail;
 	if (bind(fd, (struct sockaddr *)&ss, sl) == -1)
 		goto fail;

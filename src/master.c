@@ -164,8 +164,13 @@ open_sockets(const struct config *cfg, const struct config *oldcfg, const int *o
 				if (listener_same_endpoint(lc, &oldcfg->listeners[o])) {
 					fd = fcntl(oldfds[(size_t)s * oldcfg->nlisteners + o],
 					    F_DUPFD_CLOEXEC, 0);
+					/* the codec may have changed: options follow the new settings */
+					if (fd != -1 && listener_tune(fd, lc) == -1) {
+						close(fd);
+						fd = -1;
+					}
 					if (fd == -1)
-						snprintf(err, errlen, "dup: %s", strerror(errno));
+						snprintf(err, errlen, "%s: %s", lc->name, strerror(errno));
 					break;
 				}
 			}
