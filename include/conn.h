@@ -44,6 +44,7 @@ struct conn_env {
 	uint64_t nconns;
 	uint8_t *rbuf;		/* one read buffer for every connection */
 	size_t rbuf_size;
+	struct conn *active;	/* the connection whose event or open() is being handled */
 	struct conn *staged;	/* the connection whose output is being gathered in wbuf */
 	struct buffer *wbuf;	/* output gathered while handling one read, flushed once */
 	int draining;		/* graceful stop: idle connections may be closed */

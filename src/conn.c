@@ -324,6 +324,28 @@ conn_flush_staged(struct conn *c)
 	}
 }
 
+/*
+ * Something happened to c from outside its own event (another connection's
+ * handler sent to it or closed it): ask for a write event so conn_settle()
+ * runs for it soon.  Its own event settles it anyway.
+ */
+static void
+conn_poke(struct conn *c)
+{
+	struct conn_env *env = env_of(c);
+
+	if (env->active != c)
+		evloop_set(env->loop, c->fd, evloop_mask(env->loop, c->fd) | EV_WRITE);
+}
+
+static void
+conn_kill(struct conn *c, enum close_reason r)
+{
+	c->reason = (uint8_t)r;
+	c->flags |= F_DEAD;
+	conn_poke(c);
+}
+
 /* queue one message (header + payload) for c, in order with earlier output */
 static int
 conn_queue(struct conn *c, const uint8_t *hdr, size_t hlen, const void *data, size_t len)
@@ -336,8 +358,12 @@ conn_queue(struct conn *c, const uint8_t *hdr, size_t hlen, const void *data, si
 	stats_add(&env->stats->cur.messages_out, 1);
 	if (env->staged == c && c->out == NULL) {
 		if (buffer_append(&env->wbuf, hdr, hlen) == -1 ||
-		    buffer_append(&env->wbuf, data, len) == -1)
-			fatalx("out of memory");
+		    buffer_append(&env->wbuf, data, len) == -1) {
+			/* this client's reply does not fit in memory: it goes, the worker stays */
+			env->wbuf->off = env->wbuf->len = 0;
+			conn_kill(c, CLOSE_ERROR);
+			return -1;
+		}
 		if (env->wbuf->len >= STAGE_FLUSH) {
 			conn_flush_staged(c);
 			env->staged = c;
@@ -346,18 +372,18 @@ conn_queue(struct conn *c, const uint8_t *hdr, size_t hlen, const void *data, si
 	}
 	if (buffer_len(c->out) + hlen + len > cap) {
 		/* a client that never reads: drop it rather than grow without bound */
-		c->reason = CLOSE_TOO_LARGE;
-		c->flags |= F_DEAD;
+		conn_kill(c, CLOSE_TOO_LARGE);
 		return -1;
 	}
 	int was_empty = c->out == NULL;
 	if (buffer_append(&c->out, hdr, hlen) == -1 || buffer_append(&c->out, data, len) == -1) {
-		c->reason = CLOSE_ERROR;
-		c->flags |= F_DEAD;
+		conn_kill(c, CLOSE_ERROR);
 		return -1;
 	}
-	if (was_empty)
+	if (was_empty) {
 		conn_out_started(c);
+		conn_poke(c);
+	}
 	return 0;
 }
 
@@ -442,20 +468,14 @@ conn_begin_close(struct conn *c, enum close_reason r, int linger)
 	if (linger)
 		c->flags |= F_LINGER;
 	c->write_ms = rel_now(env_of(c));
-	buffer_free(&c->in);
+	/* c->in is freed by conn_settle(): a handler may still be reading from it */
+	conn_poke(c);
 }
 
 void
 conn_close(struct conn *c, enum close_reason reason)
 {
 	conn_begin_close(c, reason, 1);
-}
-
-static void
-conn_kill(struct conn *c, enum close_reason r)
-{
-	c->reason = (uint8_t)r;
-	c->flags |= F_DEAD;
 }
 
 static void
@@ -640,6 +660,8 @@ conn_settle(struct conn *c)
 	struct conn_env *env = env_of(c);
 	int mask;
 
+	if (c->state != CS_OPEN)
+		buffer_free(&c->in);	/* no more input is handled */
 	if (!(c->flags & F_DEAD) && c->state == CS_FLUSHING && c->out == NULL) {
 		if (c->flags & F_LINGER) {
 			shutdown(c->fd, SHUT_WR);
@@ -687,9 +709,11 @@ static void
 conn_event_cb(struct evloop *loop, int fd, int mask, void *data)
 {
 	struct conn *c = data;
+	struct conn_env *env = env_of(c);
 
 	(void)loop;
 	(void)fd;
+	env->active = c;
 	if ((mask & EV_WRITE) && c->out != NULL)
 		conn_flush(c);
 	if ((mask & (EV_READ | EV_ERROR)) && !(c->flags & F_DEAD)) {
@@ -707,6 +731,7 @@ conn_event_cb(struct evloop *loop, int fd, int mask, void *data)
 		}
 	}
 	conn_settle(c);
+	env->active = NULL;
 }
 
 /* ---- timer expiry ---- */
@@ -834,15 +859,18 @@ conn_new(struct wlistener *l, int fd, const struct sockaddr *peer)
 		char buf[64];
 		log_debug("accept %s %s", l->conf->name, conn_peer_str(c, buf, sizeof(buf)));
 	}
-	if (l->handler->open != NULL) {
-		if (l->handler->open(c) != 0) {
-			conn_kill(c, CLOSE_ERROR);
-			conn_destroy(c);
-			return;
-		}
+	env->active = c;
+	if (l->handler->open != NULL && l->handler->open(c) != 0) {
+		conn_kill(c, CLOSE_ERROR);
+		conn_destroy(c);
+		env->active = NULL;
+		return;
 	}
 	c->flags |= F_OPENED;
 	conn_timer_update(c);
+	/* open() may have sent a greeting or closed at once */
+	conn_settle(c);
+	env->active = NULL;
 }
 
 void

@@ -93,7 +93,13 @@ on_signal(int sig)
 	}
 }
 
-static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGALRM };
+/*
+ * SIGUSR2 is the workers' "drain" signal: the master ignores it but keeps it
+ * blocked like the others, so a child forked an instant before a reload
+ * holds it until its own handler is in place instead of dying of it.
+ */
+static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2,
+    SIGALRM };
 
 static void
 master_signals(void)
@@ -212,6 +218,17 @@ free_phys(struct master *m)
 			return (int)p;
 	}
 	return -1;
+}
+
+/* stats slots a reload could give to new workers */
+static int
+free_slots(const struct master *m)
+{
+	int n = 0;
+
+	for (uint32_t p = 0; p < m->seg.hdr->nslots; p++)
+		n += m->seg.slots[p].state == WS_EMPTY;
+	return n;
 }
 
 static void
@@ -518,7 +535,10 @@ reload(struct master *m)
 	int *nfds;
 	uid_t uid;
 	gid_t gid;
+	int orphan[STATS_MAX_WORKERS], oldworkers = m->cfg->workers;
 
+	for (int s = 0; s < oldworkers; s++)
+		orphan[s] = -1;
 	log_info("reloading %s", m->cfg->display_path);
 	if (ncfg == NULL)
 		return;
@@ -530,9 +550,11 @@ reload(struct master *m)
 	    daemon_check_runtime(ncfg, err, sizeof(err)) == -1 ||
 	    daemon_lookup_user(ncfg, &uid, &gid) == -1)
 		goto fail;
-	if (ncfg->workers > STATS_MAX_WORKERS / 2) {
-		snprintf(err, sizeof(err), "%d workers leave no stats slots for draining ones",
-		    ncfg->workers);
+	if (free_slots(m) < ncfg->workers) {
+		/* never run out half-way: the old sockets would be gone with the master */
+		snprintf(err, sizeof(err), "%d workers need %d free stats slots and %d are free "
+		    "(%zu old workers still draining)", ncfg->workers, ncfg->workers,
+		    free_slots(m), m->nold);
 		goto fail;
 	}
 	/*
@@ -562,8 +584,8 @@ reload(struct master *m)
 			    __ATOMIC_RELAXED);
 			kill(w->pid, SIGUSR2);
 		} else {
-			/* no process (awaiting respawn): its slot has nothing left to say */
-			memset(&m->seg.slots[w->phys], 0, sizeof(struct stats_slot));
+			/* no process (awaiting respawn): its totals go to the new slot below */
+			orphan[s] = w->phys;
 		}
 		memset(w, 0, sizeof(*w));
 		w->phys = -1;
@@ -582,10 +604,13 @@ reload(struct master *m)
 		log_warnx("workers run as root: set user in %s to drop privileges",
 		    m->cfg->path);
 	for (int s = 0; s < m->cfg->workers; s++) {
-		m->ws[s].phys = free_phys(m);
-		if (m->ws[s].phys == -1)
-			fatalx("no free stats slot");
+		m->ws[s].phys = free_phys(m);	/* there are enough: checked above */
 		memset(&m->seg.slots[m->ws[s].phys], 0, sizeof(struct stats_slot));
+	}
+	for (int s = 0; s < oldworkers; s++) {
+		int heir = s < m->cfg->workers ? s : 0;
+		if (orphan[s] != -1)
+			stats_slot_merge(&m->seg.slots[m->ws[heir].phys], &m->seg.slots[orphan[s]]);
 	}
 	__atomic_store_n(&m->seg.hdr->nworkers, (uint32_t)m->cfg->workers, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->seg.hdr->config_generation, m->generation, __ATOMIC_RELAXED);

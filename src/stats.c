@@ -180,6 +180,7 @@ stats_slot_merge(struct stats_slot *dst, struct stats_slot *s)
 	stats_set(&dst->dead.bytes_out, stats_get(&dst->dead.bytes_out) + life.bytes_out);
 	stats_set(&dst->dead.protocol_errors,
 	    stats_get(&dst->dead.protocol_errors) + life.protocol_errors);
+	stats_set(&dst->restarts, stats_get(&dst->restarts) + stats_get(&s->restarts));
 	memset(s, 0, sizeof(*s));
 }
 
