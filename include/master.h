@@ -22,6 +22,8 @@ int master_check_handlers(const struct config *cfg, char *err, size_t errlen);
 /*
  * Bind, (daemonize unless foreground), fork workers and supervise until
  * stopped.  Start-up errors are logged and return 1 before anything runs.
+ * cfg must have passed master_check_handlers() and daemon_check_runtime(),
+ * as sockserv -t does.
  * Takes ownership of cfg.  Returns the process exit code.
  */
 int master_run(struct config *cfg, const struct master_opts *opts);

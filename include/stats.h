@@ -29,16 +29,26 @@ enum worker_state {
 	WS_EXITED,	/* gone; the master will respawn it or has stopped */
 };
 
+#define STATS_NCOUNTERS (CLOSE_NREASONS + 6)
+
 /* counters one worker process accumulates */
 struct stats_counters {
-	uint64_t accepted;
-	uint64_t closed[CLOSE_NREASONS];
-	uint64_t messages_in;
-	uint64_t messages_out;
-	uint64_t bytes_in;
-	uint64_t bytes_out;
-	uint64_t protocol_errors;
+	union {
+		struct {
+			uint64_t accepted;
+			uint64_t closed[CLOSE_NREASONS];
+			uint64_t messages_in;
+			uint64_t messages_out;
+			uint64_t bytes_in;
+			uint64_t bytes_out;
+			uint64_t protocol_errors;
+		};
+		/* the same counters, for code that treats every one alike (sums, copies) */
+		uint64_t all[STATS_NCOUNTERS];
+	};
 };
+_Static_assert(sizeof(struct stats_counters) == STATS_NCOUNTERS * sizeof(uint64_t),
+    "every stats counter is in all[]");
 
 struct stats_slot {
 	int32_t pid;

@@ -404,22 +404,29 @@ conn_send(struct conn *c, const void *data, size_t len)
 	return conn_send_type(c, FRAME_DATA, data, len);
 }
 
-/* best effort, for a connection about to be closed: one write, no queueing */
-static void
-conn_write_error_now(struct conn *c, uint16_t code, const char *text)
+/* one ERROR frame in one write, best effort: for a socket about to be closed */
+static ssize_t
+write_error_frame(int fd, uint16_t code, const char *text)
 {
 	uint8_t buf[FRAME_HDR_LEN + 128];
 	size_t plen;
 
+	plen = proto_error_payload(buf + FRAME_HDR_LEN, sizeof(buf) - FRAME_HDR_LEN, code, text);
+	proto_frame_header(buf, FRAME_ERROR, (uint32_t)plen);
+	return write(fd, buf, FRAME_HDR_LEN + plen);
+}
+
+/* best effort, for a connection about to be closed: one write, no queueing */
+static void
+conn_write_error_now(struct conn *c, uint16_t code, const char *text)
+{
 	if (c->l->conf->codec != CODEC_FRAME)
 		return;
 	if (c->out != NULL && conn_flush(c) == -1)
 		return;
 	if (c->out != NULL)
 		return;
-	plen = proto_error_payload(buf + FRAME_HDR_LEN, sizeof(buf) - FRAME_HDR_LEN, code, text);
-	proto_frame_header(buf, FRAME_ERROR, (uint32_t)plen);
-	ssize_t n = write(c->fd, buf, FRAME_HDR_LEN + plen);
+	ssize_t n = write_error_frame(c->fd, code, text);
 	if (n > 0) {
 		count_out(c, (size_t)n);
 		stats_add(&env_of(c)->stats->cur.messages_out, 1);
@@ -797,14 +804,9 @@ conn_reject_full(struct wlistener *l, int fd, const struct sockaddr *peer)
 	struct conn_env *env = l->env;
 	static uint64_t last_warn;
 
-	if (l->conf->codec == CODEC_FRAME) {
-		uint8_t buf[FRAME_HDR_LEN + 64];
-		size_t plen = proto_error_payload(buf + FRAME_HDR_LEN, sizeof(buf) - FRAME_HDR_LEN,
-		    PERR_SERVER_FULL, "server full");
-		proto_frame_header(buf, FRAME_ERROR, (uint32_t)plen);
-		if (write(fd, buf, FRAME_HDR_LEN + plen) > 0)
-			stats_add(&env->stats->cur.messages_out, 1);
-	}
+	if (l->conf->codec == CODEC_FRAME &&
+	    write_error_frame(fd, PERR_SERVER_FULL, "server full") > 0)
+		stats_add(&env->stats->cur.messages_out, 1);
 	if (log_get_level() <= LOG_LVL_DEBUG) {
 		char buf[64];
 		log_debug("close %s %s reason %s age 0.00", l->conf->name,

@@ -668,10 +668,6 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	m->cfg = cfg;
 	m->opts = opts;
 	m->generation = 1;
-	if (master_check_handlers(cfg, err, sizeof(err)) == -1) {
-		log_error("%s", err);
-		return 1;
-	}
 	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1)
 		return 1;
 	/* the log first, so that the start-up warnings are in it too */

@@ -18,14 +18,8 @@
 static void
 copy_counters(struct stats_counters *d, const struct stats_counters *s)
 {
-	d->accepted = stats_get(&s->accepted);
-	for (int r = 0; r < CLOSE_NREASONS; r++)
-		d->closed[r] = stats_get(&s->closed[r]);
-	d->messages_in = stats_get(&s->messages_in);
-	d->messages_out = stats_get(&s->messages_out);
-	d->bytes_in = stats_get(&s->bytes_in);
-	d->bytes_out = stats_get(&s->bytes_out);
-	d->protocol_errors = stats_get(&s->protocol_errors);
+	for (int i = 0; i < STATS_NCOUNTERS; i++)
+		d->all[i] = stats_get(&s->all[i]);
 }
 
 /* field by field with atomic loads: the slot is being written while we read */

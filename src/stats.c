@@ -153,14 +153,8 @@ stats_slot_retire(struct stats_slot *s)
 		closed += stats_get(&s->cur.closed[r]);
 	if (accepted > closed)
 		stats_add(&s->cur.closed[CLOSE_ERROR], accepted - closed);
-	fold(&s->dead.accepted, &s->cur.accepted);
-	for (int r = 0; r < CLOSE_NREASONS; r++)
-		fold(&s->dead.closed[r], &s->cur.closed[r]);
-	fold(&s->dead.messages_in, &s->cur.messages_in);
-	fold(&s->dead.messages_out, &s->cur.messages_out);
-	fold(&s->dead.bytes_in, &s->cur.bytes_in);
-	fold(&s->dead.bytes_out, &s->cur.bytes_out);
-	fold(&s->dead.protocol_errors, &s->cur.protocol_errors);
+	for (int i = 0; i < STATS_NCOUNTERS; i++)
+		fold(&s->dead.all[i], &s->cur.all[i]);
 	stats_set(&s->connections, 0);
 }
 
@@ -171,15 +165,8 @@ stats_slot_merge(struct stats_slot *dst, struct stats_slot *s)
 
 	stats_slot_retire(s);
 	stats_slot_lifetime(s, &life);
-	stats_set(&dst->dead.accepted, stats_get(&dst->dead.accepted) + life.accepted);
-	for (int r = 0; r < CLOSE_NREASONS; r++)
-		stats_set(&dst->dead.closed[r], stats_get(&dst->dead.closed[r]) + life.closed[r]);
-	stats_set(&dst->dead.messages_in, stats_get(&dst->dead.messages_in) + life.messages_in);
-	stats_set(&dst->dead.messages_out, stats_get(&dst->dead.messages_out) + life.messages_out);
-	stats_set(&dst->dead.bytes_in, stats_get(&dst->dead.bytes_in) + life.bytes_in);
-	stats_set(&dst->dead.bytes_out, stats_get(&dst->dead.bytes_out) + life.bytes_out);
-	stats_set(&dst->dead.protocol_errors,
-	    stats_get(&dst->dead.protocol_errors) + life.protocol_errors);
+	for (int i = 0; i < STATS_NCOUNTERS; i++)
+		stats_set(&dst->dead.all[i], stats_get(&dst->dead.all[i]) + life.all[i]);
 	stats_set(&dst->restarts, stats_get(&dst->restarts) + stats_get(&s->restarts));
 	memset(s, 0, sizeof(*s));
 }
@@ -187,15 +174,8 @@ stats_slot_merge(struct stats_slot *dst, struct stats_slot *s)
 void
 stats_slot_lifetime(const struct stats_slot *s, struct stats_counters *out)
 {
-	out->accepted = stats_get(&s->dead.accepted) + stats_get(&s->cur.accepted);
-	for (int r = 0; r < CLOSE_NREASONS; r++)
-		out->closed[r] = stats_get(&s->dead.closed[r]) + stats_get(&s->cur.closed[r]);
-	out->messages_in = stats_get(&s->dead.messages_in) + stats_get(&s->cur.messages_in);
-	out->messages_out = stats_get(&s->dead.messages_out) + stats_get(&s->cur.messages_out);
-	out->bytes_in = stats_get(&s->dead.bytes_in) + stats_get(&s->cur.bytes_in);
-	out->bytes_out = stats_get(&s->dead.bytes_out) + stats_get(&s->cur.bytes_out);
-	out->protocol_errors = stats_get(&s->dead.protocol_errors) +
-	    stats_get(&s->cur.protocol_errors);
+	for (int i = 0; i < STATS_NCOUNTERS; i++)
+		out->all[i] = stats_get(&s->dead.all[i]) + stats_get(&s->cur.all[i]);
 }
 
 const char *
