@@ -9,6 +9,7 @@
  */
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
@@ -294,6 +295,26 @@ acceptor(struct srv *s, int port, int *nlines)
 	return pid;
 }
 
+/*
+ * The same, but of the accept lines written before the log had end bytes:
+ * the last of them.  Lines after end belong to later connections that
+ * reused the port.
+ */
+static pid_t
+acceptor_before(struct srv *s, int port, off_t end, int *nlines)
+{
+	int nall, nafter;
+	char **all = srv_log_grep(s, &nall, ACCEPT_RE, port);
+	char **after = it_file_grep(s->log_path, end, &nafter, ACCEPT_RE, port);
+	pid_t pid;
+
+	*nlines = nall - nafter;
+	pid = *nlines > 0 ? it_log_line_pid(all[*nlines - 1]) : -1;
+	it_strv_free(all);
+	it_strv_free(after);
+	return pid;
+}
+
 static struct srv *
 start_two_workers(const char *extra)
 {
@@ -392,6 +413,7 @@ struct loop_fail {
 	int port;		/* local port, to find who accepted it */
 	int stage;		/* 0 connect, 1 send, 2 echo */
 	int status;		/* cli status or errno */
+	off_t log_end;		/* server log size when the failure was seen */
 };
 
 struct loop_result {
@@ -437,7 +459,8 @@ loop_connect(const char *addr, int port, int *err)
 
 /* a client in its own process: connect, one frame, its echo, close, until told to stop */
 static void __attribute__((noreturn))
-client_loop(struct loop_shared *sh, int id, const char *addr, int port)
+client_loop(struct loop_shared *sh, int id, const char *addr, int port,
+    const char *log_path)
 {
 	struct loop_result *r = &sh->r[id];
 
@@ -447,7 +470,8 @@ client_loop(struct loop_shared *sh, int id, const char *addr, int port)
 		struct it_frame f;
 		char msg[64];
 		int err, fd, st, n;
-		struct loop_fail fail = { 0, 0, 0 };
+		struct loop_fail fail = { 0, 0, 0, 0 };
+		struct stat sb;
 
 		r->iterations++;
 		n = snprintf(msg, sizeof(msg), "loop %d round %d", id, r->iterations);
@@ -480,6 +504,7 @@ client_loop(struct loop_shared *sh, int id, const char *addr, int port)
 			}
 			close(fd);
 		}
+		fail.log_end = stat(log_path, &sb) == 0 ? sb.st_size : 0;
 		if (r->nfails < MAX_FAILS)
 			r->fails[r->nfails] = fail;
 		r->nfails++;
@@ -522,7 +547,8 @@ test_killed_worker_respawns_and_only_its_connections_fail(void)
 		loops[l] = fork();
 		IT_ASSERT(loops[l] != -1);
 		if (loops[l] == 0)
-			client_loop(sh, l, srv_addr(s, "long"), srv_port(s, "long"));
+			client_loop(sh, l, srv_addr(s, "long"), srv_port(s, "long"),
+			    s->log_path);
 	}
 	it_sleep_ms(300);
 	t_kill = it_now_ms();
@@ -561,9 +587,11 @@ test_killed_worker_respawns_and_only_its_connections_fail(void)
 			/*
 			 * Only the killed worker may have accepted it.  No accept line
 			 * at all is possible too: the kill can land between accept()
-			 * and the log line.
+			 * and the log line.  Only lines written before the failure
+			 * count: a reset connection leaves no TIME_WAIT, so a later
+			 * connection may reuse its port at once.
 			 */
-			who = acceptor(s, f->port, &nl);
+			who = acceptor_before(s, f->port, f->log_end, &nl);
 			if (nl > 0 && who != victim)
 				IT_FAIL("connection from port %d failed but worker pid %d (not "
 				    "the killed %d) accepted it", f->port, (int)who, (int)victim);
