@@ -803,10 +803,13 @@ conn_reject_full(struct wlistener *l, int fd, const struct sockaddr *peer)
 {
 	struct conn_env *env = l->env;
 	static uint64_t last_warn;
+	ssize_t n;
 
 	if (l->conf->codec == CODEC_FRAME &&
-	    write_error_frame(fd, PERR_SERVER_FULL, "server full") > 0)
+	    (n = write_error_frame(fd, PERR_SERVER_FULL, "server full")) > 0) {
 		stats_add(&env->stats->cur.messages_out, 1);
+		stats_add(&env->stats->cur.bytes_out, (uint64_t)n);
+	}
 	if (log_get_level() <= LOG_LVL_DEBUG) {
 		char buf[64];
 		log_debug("close %s %s reason %s age 0.00", l->conf->name,

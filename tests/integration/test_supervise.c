@@ -783,6 +783,53 @@ test_master_sigkill_leaves_no_worker_running(void)
 /* ------------------------------------------------------------------ */
 /* the counters match a client's traffic, across respawns              */
 
+/* a refused client's ERROR frame is counted like any other output */
+static void
+test_server_full_refusal_is_counted_in_the_totals(void)
+{
+	struct srv_opts o = {
+		.workers = 1,
+		.limits = "max_connections = 1;",
+		.listeners = { { .name = "long", .codec = "frame", .handler = "echo" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct mj *root = stat_json(s);
+	const struct mj *t = totals(root);
+	uint64_t mout0 = ju(t, "messages_out"), bout0 = ju(t, "bytes_out");
+	uint64_t full0 = closed_as(t, "server_full"), last;
+	struct it_frame f;
+	int a, c, i;
+
+	mj_free(root);
+	/* the probe connection of srv_start must be gone before a counts as the one */
+	IT_ASSERT(wait_conns(s, 0, 5000, &last) >= 0);
+	a = open_echoed(s);
+	c = cli_connect(srv_addr(s, "long"), srv_port(s, "long"));
+	IT_ASSERT(c >= 0);
+	IT_ASSERT_STATUS(cli_read_frame(c, &f, IT_IO_TIMEOUT_MS), CLI_OK);
+	IT_ASSERT_INT(f.type, ==, FRAME_ERROR);
+	IT_ASSERT_INT(frame_error_code(&f), ==, PERR_SERVER_FULL);
+	IT_EXPECT_EOF(c);
+	close(c);
+
+	/* the worker counts the refusal just after its close(), which we saw */
+	for (i = 0;; i++) {
+		root = stat_json(s);
+		t = totals(root);
+		if (closed_as(t, "server_full") > full0 || i == 500)
+			break;
+		mj_free(root);
+		it_sleep_ms(10);
+	}
+	IT_ASSERT_INT(closed_as(t, "server_full"), ==, full0 + 1);
+	/* the echo of "hello", then the ERROR frame */
+	IT_ASSERT_INT(ju(t, "messages_out"), ==, mout0 + 2);
+	IT_ASSERT_INT(ju(t, "bytes_out"), ==, bout0 + FRAME_HDR_LEN + 5 + FRAME_HDR_LEN + f.len);
+	it_frame_free(&f);
+	mj_free(root);
+	close(a);
+}
+
 static void
 test_totals_match_client_traffic_and_survive_kills(void)
 {
@@ -1173,6 +1220,8 @@ static const struct it_test supervise_tests[] = {
 	    test_worker_killed_in_a_loop_triggers_backoff, 0 },
 	{ "test_master_sigkill_leaves_no_worker_running",
 	    test_master_sigkill_leaves_no_worker_running, 0 },
+	{ "test_server_full_refusal_is_counted_in_the_totals",
+	    test_server_full_refusal_is_counted_in_the_totals, 0 },
 	{ "test_totals_match_client_traffic_and_survive_kills",
 	    test_totals_match_client_traffic_and_survive_kills, 0 },
 	{ "test_stat_prometheus_has_the_metrics", test_stat_prometheus_has_the_metrics, 0 },
