@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "crashloop.h"
 #include "daemon.h"
 #include "handler.h"
 #include "listener.h"
@@ -33,12 +34,6 @@
 #include "worker.h"
 
 #define TICK_MS 100
-#define CRASH_WINDOW_MS 10000	/* more than CRASH_LIMIT deaths in this window */
-#define CRASH_LIMIT 5		/* ... start the backoff */
-#define DEATH_RING 32		/* deaths remembered, to report how many fell in the window */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 30000
-#define BACKOFF_RESET_MS 60000	/* a worker that ran this long clears its slot's backoff */
 #define STOP_GRACE_MS 1500	/* fast stop: SIGKILL what is left after this */
 #define MAX_OLD 1024
 
@@ -47,9 +42,7 @@ struct wslot {
 	int phys;			/* its stats slot */
 	uint64_t started_ms;
 	uint64_t respawn_at;		/* pending respawn time, 0 = none */
-	uint32_t backoff_ms;
-	uint64_t deaths[DEATH_RING];	/* ring of recent death times */
-	unsigned ndeaths;
+	struct crashloop crash;		/* its respawn backoff */
 	int hung;			/* killed by us for hanging */
 };
 
@@ -305,19 +298,19 @@ schedule_respawn(struct master *m, int slot)
 	struct wslot *w = &m->ws[slot];
 	uint64_t now = stats_now_ms();
 	unsigned recent = 0;
+	uint32_t delay = crashloop_death(&w->crash, now, &recent);
 
-	w->deaths[w->ndeaths++ % DEATH_RING] = now;
-	for (unsigned i = 0; i < DEATH_RING && i < w->ndeaths; i++)
-		if (now - w->deaths[i] <= CRASH_WINDOW_MS)
-			recent++;
-	if (recent > CRASH_LIMIT) {
-		w->backoff_ms = w->backoff_ms == 0 ? BACKOFF_MIN_MS :
-		    (w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2);
-		w->respawn_at = now + w->backoff_ms;
-		wake_in(w->backoff_ms);
-		log_warnx("worker %d is crashing in a loop (%u%s deaths in %d s): "
-		    "respawn in %u ms", slot, recent, recent >= DEATH_RING ? "+" : "",
-		    CRASH_WINDOW_MS / 1000, w->backoff_ms);
+	if (delay != 0) {
+		w->respawn_at = now + delay;
+		wake_in(delay);
+		if (recent > CRASHLOOP_LIMIT)
+			log_warnx("worker %d is crashing in a loop (%u%s deaths in %d s): "
+			    "respawn in %u ms", slot, recent,
+			    recent >= CRASHLOOP_RING ? "+" : "", CRASHLOOP_WINDOW_MS / 1000, delay);
+		else
+			log_warnx("worker %d is crashing in a loop (died again before "
+			    "running %d s): respawn in %u ms", slot,
+			    CRASHLOOP_STABLE_MS / 1000, delay);
 	} else {
 		/*
 		 * Now, not at the next tick: until a worker is back, clients
@@ -422,11 +415,9 @@ supervise(struct master *m)
 			w->hung = 1;
 			kill(w->pid, SIGKILL);
 		}
-		if (w->backoff_ms != 0 && now - w->started_ms >= BACKOFF_RESET_MS) {
-			w->backoff_ms = 0;
+		if (crashloop_stable(&w->crash, w->started_ms, now))
 			log_info("worker %d stable for %d s: crash backoff reset", s,
-			    BACKOFF_RESET_MS / 1000);
-		}
+			    CRASHLOOP_STABLE_MS / 1000);
 	}
 	if (m->cfg->stats_interval_s != 0 &&
 	    now - m->last_stats_ms >= (uint64_t)m->cfg->stats_interval_s * 1000) {
