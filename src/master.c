@@ -233,8 +233,9 @@ spawn(struct master *m, int slot)
 	uint64_t share;
 	pid_t pid;
 
-	share = (m->cfg->max_connections + (uint64_t)m->cfg->workers - 1) /
-	    (uint64_t)m->cfg->workers;
+	/* exact shares, so the whole server never holds more than max_connections */
+	share = m->cfg->max_connections / (uint64_t)m->cfg->workers +
+	    ((uint64_t)slot < m->cfg->max_connections % (uint64_t)m->cfg->workers);
 	st->worker = (uint32_t)slot;
 	st->config_generation = m->generation;
 	stats_set(&st->generation, stats_get(&st->generation) + 1);
@@ -684,6 +685,10 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		    (unsigned long long)cfg->max_connections, cfg->workers,
 		    (unsigned long long)(cfg->max_connections / (uint64_t)cfg->workers), nofile,
 		    nofile > 64 ? nofile - 64 : 0);
+	if (cfg->max_connections < (uint64_t)cfg->workers)
+		daemon_startup_warn("max_connections %llu is less than the %d workers: %llu of "
+		    "them refuse every client", (unsigned long long)cfg->max_connections,
+		    cfg->workers, (unsigned long long)cfg->workers - cfg->max_connections);
 	m->fds = open_sockets(cfg, NULL, NULL, err, sizeof(err));
 	if (m->fds == NULL) {
 		daemon_startup_error("cannot listen: %s", err);

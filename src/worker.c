@@ -1,12 +1,15 @@
 /*
  * worker: the per-process event loop.  Each round: read the clock once,
- * expire due timers, sleep until the next non-empty wheel tick (at most one
- * tick, so the stats loop stamp stays fresh for the master's hang check),
- * then dispatch ready sockets.
+ * expire due timers, sleep until the next non-empty wheel tick but at most
+ * one tick (the stats loop stamp is promised fresh to a tick even when idle,
+ * for the master's hang check and sockserv-stat's loop_age), then dispatch
+ * ready sockets.  Signals wake the sleep through a self-pipe: a flag set
+ * just before the wait would otherwise wait out the sleep.
  */
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +25,17 @@
 #include "twheel.h"
 
 static volatile sig_atomic_t want_stop, want_quit, want_drain, want_reopen;
+static int wake_fd[2] = { -1, -1 };	/* signal handler -> event loop */
 
 static void
 on_signal(int sig)
 {
+	int saved = errno;
+
+	/* a full pipe already holds a wake-up; nothing to do then */
+	if (wake_fd[1] != -1)
+		(void)!write(wake_fd[1], "", 1);
+	errno = saved;
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
@@ -66,6 +76,19 @@ worker_signals(void)
 	/* the master sleeps with these blocked; the worker must see them */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* the flags are read at the top of the loop; this only ends the sleep */
+static void
+wake_cb(struct evloop *loop, int fd, int mask, void *data)
+{
+	char buf[64];
+
+	(void)loop;
+	(void)mask;
+	(void)data;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
 }
 
 static void
@@ -118,6 +141,8 @@ worker_main(const struct worker_spec *ws)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != ws->master_pid)
 		_exit(0);	/* the master died before we could ask to be told */
+	if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("worker %d: pipe", ws->slot);
 	worker_signals();
 	if (daemon_drop_privileges(cfg) == -1)
 		fatalx("worker %d: cannot drop privileges", ws->slot);
@@ -135,6 +160,8 @@ worker_main(const struct worker_spec *ws)
 		fatalx("worker %d: out of memory", ws->slot);
 	conn_env_init(&env, loop, wheel, ws->stats, cfg->max_output, ws->max_conns);
 	evloop_set_aftersleep(loop, refresh_now, &env);
+	if (evloop_add(loop, wake_fd[0], EV_READ, wake_cb, NULL) == -1)
+		fatal("worker %d: watch the wake-up pipe", ws->slot);
 
 	wl = calloc(cfg->nlisteners, sizeof(*wl));
 	if (wl == NULL)
@@ -194,6 +221,8 @@ worker_main(const struct worker_spec *ws)
 		timeout = twheel_next_timeout(wheel, env.now_ms);
 		if (timeout < 0 || timeout > cfg->tick_ms)
 			timeout = cfg->tick_ms;
+		if (quit_deadline != 0 && (int64_t)(quit_deadline - env.now_ms) < timeout)
+			timeout = (int64_t)(quit_deadline - env.now_ms);
 		for (size_t i = 0; i < cfg->nlisteners; i++) {
 			if (!wl[i].paused || wl[i].fd == -1)
 				continue;

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,6 +452,49 @@ test_server_full_gets_error_6_on_frame_and_eof_on_raw(void)
 	close(a);
 }
 
+/*
+ * max_connections is for the whole server: 3 over 2 workers is 2 + 1, never
+ * 2 + 2.  Twenty clients spread over both workers by SO_REUSEPORT (all on one
+ * is a 1 in 50000 chance); exactly 3 are served, the rest get ERROR 6.
+ * Nothing is sent before the refusals are in: a refused socket closed with
+ * our bytes unread would be reset.
+ */
+static void
+test_max_connections_caps_the_whole_server_over_its_workers(void)
+{
+	enum { NCLI = 20, CAP = 3 };
+	struct srv_opts o = {
+		.workers = 2,
+		.limits = "max_connections = 3;",
+		.listeners = { { .name = "long", .codec = "frame", .handler = "echo" } },
+	};
+	struct srv *s = srv_start(&o);
+	int fds[NCLI], i, held = 0, refused = 0;
+
+	for (i = 0; i < NCLI; i++)
+		fds[i] = connect_to(s, "long");
+	/* the log line follows the ERROR frame's write */
+	IT_ASSERT_INT(srv_log_wait_count(s, NCLI - CAP, 10000,
+	    "close long .* reason server_full"), ==, NCLI - CAP);
+	for (i = 0; i < NCLI; i++) {
+		struct pollfd p = { fds[i], POLLIN, 0 };
+
+		if (poll(&p, 1, 300) == 1) {
+			IT_EXPECT_ERROR_EOF(fds[i], PERR_SERVER_FULL);
+			refused++;
+		} else {
+			IT_ASSERT_STATUS(cli_send_frame(fds[i], FRAME_DATA, "x", 1), CLI_OK);
+			IT_EXPECT_FRAME(fds[i], FRAME_DATA, "x", 1);
+			held++;
+		}
+	}
+	IT_ASSERT_INT(held, ==, CAP);
+	IT_ASSERT_INT(refused, ==, NCLI - CAP);
+	IT_ASSERT_INT(srv_log_count(s, "close long .* reason server_full"), ==, NCLI - CAP);
+	for (i = 0; i < NCLI; i++)
+		close(fds[i]);
+}
+
 static int
 have_ipv6_loopback(char *why, size_t len)
 {
@@ -525,6 +569,8 @@ static const struct it_test basic_tests[] = {
 	{ "test_log_handler_logs_byte_count_and_text",
 	    test_log_handler_logs_byte_count_and_text, 0 },
 	{ "test_log_lines_name_a_client_that_reset", test_log_lines_name_a_client_that_reset, 0 },
+	{ "test_max_connections_caps_the_whole_server_over_its_workers",
+	    test_max_connections_caps_the_whole_server_over_its_workers, 0 },
 	{ "test_server_full_gets_error_6_on_frame_and_eof_on_raw",
 	    test_server_full_gets_error_6_on_frame_and_eof_on_raw, 0 },
 	{ "test_ipv6_loopback_listener_echoes", test_ipv6_loopback_listener_echoes, 0 },

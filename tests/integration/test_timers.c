@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1104,7 +1105,89 @@ test_thousands_of_connections_silent_half_closed_talking_half_kept(void)
 	free(who);
 }
 
+/* voluntary context switches of pid: each is a sleep it woke from; -1 if unknown */
+static long
+wakeups(pid_t pid)
+{
+	char path[64], line[256];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* the first worker's loop_age_ms in `sockserv-stat --json` */
+static long
+loop_age_ms(struct srv *s)
+{
+	static char out[65536];
+	char prog[PATH_MAX + 32];
+	char *argv[] = { prog, (char *)"-c", s->cfg_path, (char *)"--json", NULL };
+	const char *p;
+	int st;
+
+	snprintf(prog, sizeof(prog), "%s/sockserv-stat", it_build_dir());
+	st = it_run(argv, out, sizeof(out), 5000);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		IT_FAIL("sockserv-stat --json failed:\n%s", out);
+	if ((p = strstr(out, "\"loop_age_ms\":")) == NULL)
+		IT_FAIL("no loop_age_ms in:\n%s", out);
+	return strtol(p + strlen("\"loop_age_ms\":"), NULL, 10);
+}
+
+/*
+ * An idle worker sleeps a tick at a time: the wait comes from the wheel
+ * (the only timer is 30 s away) but is held to one tick so the loop stamp
+ * stays fresh (loop_age below a tick, plus scheduling).  It neither spins
+ * (a 100 ms tick is 20 wake-ups in 2 s) nor sleeps for seconds, and it
+ * answers at once.
+ */
+static void
+test_an_idle_worker_wakes_once_a_tick_and_keeps_its_stamp_fresh(void)
+{
+	struct srv_opts o = {
+		.workers = 1,
+		.listeners = { { .name = "t", .codec = "frame",
+		    .extra = "heartbeat_timeout = 30;" } },
+	};
+	struct srv *s = srv_start(&o);
+	pid_t w = s->workers[0];
+	long before, after, age, max_age = 0;
+	int fd, port, i;
+
+	IT_ASSERT(w > 0);
+	fd = connect_t(s, &port);
+	IT_ASSERT_STATUS(cli_send_frame(fd, FRAME_PING, "p", 1), CLI_OK);
+	IT_EXPECT_FRAME(fd, FRAME_PONG, "p", 1);
+	before = wakeups(w);
+	IT_ASSERT(before >= 0);
+	it_sleep_ms(2000);
+	after = wakeups(w);
+	for (i = 0; i < 10; i++) {
+		age = loop_age_ms(s);
+		if (age > max_age)
+			max_age = age;
+		it_sleep_ms(37);
+	}
+	fprintf(stderr, "%ld wake-ups in 2 s, loop_age at most %ld ms ", after - before,
+	    max_age);
+	IT_ASSERT_INT(after - before, <=, 40);
+	IT_ASSERT_INT(max_age, <=, TICK_MS + 250);
+	IT_ASSERT_STATUS(cli_send_frame(fd, FRAME_DATA, "x", 1), CLI_OK);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "x", 1);
+	close(fd);
+}
+
 static const struct it_test timers_tests[] = {
+	{ "test_an_idle_worker_wakes_once_a_tick_and_keeps_its_stamp_fresh",
+	    test_an_idle_worker_wakes_once_a_tick_and_keeps_its_stamp_fresh, 0 },
 	{ "test_raw_messages_1s_apart_keep_the_connection",
 	    test_raw_messages_1s_apart_keep_the_connection, 0 },
 	{ "test_raw_messages_4s_apart_are_closed_3s_after_the_first",
