@@ -42,6 +42,8 @@ int daemon_pidfile_write(const char *path, char *err, size_t errlen);
 void daemon_pidfile_remove(const char *path);
 /* the pid recorded in path if that process is a live (not zombie) sockserv, else 0 */
 pid_t daemon_pidfile_read(const char *path);
+/* 1 if pid is a running (not zombie) process named sockserv* */
+int daemon_pid_is_sockserv(pid_t pid);
 
 /* soft RLIMIT_NOFILE up to the hard limit; returns the new soft limit */
 long daemon_raise_nofile(void);

@@ -131,8 +131,8 @@ daemon_startup_warn(const char *fmt, ...)
  * state in /proc decides.  The name check keeps a recycled pid from
  * passing for a server.
  */
-static int
-pid_is_sockserv(pid_t pid)
+int
+daemon_pid_is_sockserv(pid_t pid)
 {
 	char path[64], st[512], *lp, *rp;
 	ssize_t n;
@@ -176,7 +176,7 @@ daemon_pidfile_read(const char *path)
 		return 0;
 	buf[n] = '\0';
 	pid = strtol(buf, NULL, 10);
-	if (pid <= 0 || !pid_is_sockserv((pid_t)pid))
+	if (pid <= 0 || !daemon_pid_is_sockserv((pid_t)pid))
 		return 0;
 	return (pid_t)pid;
 }
@@ -196,12 +196,14 @@ daemon_pidfile_write(const char *path, char *err, size_t errlen)
 	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		snprintf(err, errlen, "cannot write pid file %s: %s", path, strerror(errno));
 		return -1;
 	}
+	/* readable by all, like other daemons' pid files, whatever the umask */
+	(void)fchmod(fd, 0644);
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (write(fd, buf, (size_t)n) != n || close(fd) == -1 || rename(tmp, path) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write pid file %s: %s", path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}

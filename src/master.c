@@ -629,9 +629,15 @@ make_parent_dir(const char *path)
 	if (slash == NULL || slash == dir)
 		return;
 	*slash = '\0';
-	/* /run is a tmpfs: /run/sockserv is gone after every boot */
-	if (mkdir(dir, 0755) == 0)
+	/*
+	 * /run is a tmpfs: /run/sockserv is gone after every boot.  0755
+	 * whatever the umask (027 once detached): workers and sockserv-stat
+	 * run as the configured user and must reach the segment inside.
+	 */
+	if (mkdir(dir, 0755) == 0) {
+		(void)chmod(dir, 0755);
 		log_info("created %s", dir);
+	}
 }
 
 static void

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
+
 uint64_t
 stats_now_ms(void)
 {
@@ -106,7 +108,8 @@ stats_open(struct stats_seg *seg, const char *path, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	if (kill(h->master_pid, 0) == -1 && errno == ESRCH) {
+	/* dead, a zombie nobody reaped yet, or a recycled pid: no master writes here */
+	if (!daemon_pid_is_sockserv((pid_t)h->master_pid)) {
 		snprintf(err, errlen, "%s: stale: master pid %d is not running", path,
 		    (int)h->master_pid);
 		munmap(p, (size_t)st.st_size);

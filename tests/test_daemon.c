@@ -204,11 +204,17 @@ test_pidfile_write_replaces_a_stale_file(void)
 	char err[256] = "";
 	struct stat sb;
 
+	mode_t old;
+
 	end_process(pid);
 	pid_write_text(pid);
+	/* the daemon's umask: the pid file is still readable by all */
+	old = umask(027);
 	CU_ASSERT_EQUAL(daemon_pidfile_write(pidpath, err, sizeof(err)), 0);
+	umask(old);
 	CU_ASSERT_EQUAL(read_pid(pidpath), getpid());
 	CU_ASSERT_EQUAL(stat(pidpath, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 0777, 0644);
 	CU_ASSERT_EQUAL(sb.st_size, snprintf(err, sizeof(err), "%ld\n", (long)getpid()));
 	unlink(pidpath);
 }
@@ -219,8 +225,10 @@ test_pidfile_write_reports_an_unwritable_directory(void)
 	char err[256] = "";
 
 	CU_ASSERT_EQUAL(daemon_pidfile_write("/nonexistent-dir/x.pid", err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent-dir/x.pid"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "pid file /nonexistent-dir/x.pid:"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
+	/* the file named is the configured one, not the temporary it is written through */
+	CU_ASSERT_PTR_NULL(strstr(err, "x.pid."));
 }
 
 static void

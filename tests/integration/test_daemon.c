@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -1330,6 +1331,57 @@ test_workers_drop_privileges_to_the_configured_user(void)
 	daemon_stop(s);
 }
 
+/*
+ * pid_file and stats_path in a directory that does not exist yet (as
+ * /run/sockserv after a boot): the daemon creates it 0755 despite its umask
+ * 027, the pid file is 0644, and the workers' user can run sockserv-stat.
+ */
+static void
+test_created_run_directory_lets_the_workers_user_read_stats(void)
+{
+	struct dcfg c = { .workers = 1, .top = "user = \"nobody\";" };
+	char prog[PATH_MAX + 32], rundir[PATH_MAX];
+	struct srv *s;
+	struct stat sb;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	int st;
+
+	need_root_and_nobody(&uid, &gid);
+	s = daemon_prepare(&c);
+	open_dir_to_all(s);
+	snprintf(rundir, sizeof(rundir), "%s/run", s->dir);
+	snprintf(s->pid_path, sizeof(s->pid_path), "%s/run/sockserv.pid", s->dir);
+	snprintf(s->stats_path, sizeof(s->stats_path), "%s/run/sockserv.shm", s->dir);
+	write_cfg(s, &c);
+	guard_say("file %s", s->pid_path);
+	daemon_start(s);
+
+	IT_ASSERT(stat(rundir, &sb) == 0);
+	IT_ASSERT_INT(sb.st_mode & 07777, ==, 0755);
+	IT_ASSERT(stat(s->pid_path, &sb) == 0);
+	IT_ASSERT_INT(sb.st_mode & 07777, ==, 0644);
+
+	snprintf(prog, sizeof(prog), "%s/sockserv-stat", it_build_dir());
+	fflush(NULL);
+	pid = fork();
+	IT_ASSERT(pid != -1);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null == -1 || dup2(null, 1) == -1 || dup2(null, 2) == -1 ||
+		    setgroups(0, NULL) == -1 || setgid(gid) == -1 || setuid(uid) == -1)
+			_exit(100);
+		execl(prog, prog, "-s", s->stats_path, (char *)NULL);
+		_exit(101);
+	}
+	IT_ASSERT(waitpid(pid, &st, 0) == pid);
+	if (!exited_with(st, 0))
+		IT_FAIL("sockserv-stat -s %s as nobody: %s", s->stats_path, it_status_str(st));
+	daemon_stop(s);
+}
+
 static void
 test_root_workers_are_allowed_with_a_warning(void)
 {
@@ -1707,6 +1759,8 @@ static const struct it_test daemon_tests[] = {
 	    test_reopen_after_moving_the_log_writes_a_new_file, 0 },
 	{ "test_workers_drop_privileges_to_the_configured_user",
 	    test_workers_drop_privileges_to_the_configured_user, 0 },
+	{ "test_created_run_directory_lets_the_workers_user_read_stats",
+	    test_created_run_directory_lets_the_workers_user_read_stats, 0 },
 	{ "test_root_workers_are_allowed_with_a_warning",
 	    test_root_workers_are_allowed_with_a_warning, 0 },
 	{ "test_make_install_lays_out_the_files_and_uninstall_removes_them",
