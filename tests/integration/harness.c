@@ -1764,6 +1764,24 @@ it_suites(void)
 	return suites_head;
 }
 
+/* the running test's process group (it and the servers it started), 0 between tests */
+static volatile sig_atomic_t current_pgid;
+
+/*
+ * The runner itself is stopped (^C, a CI timeout, kill): take the running
+ * test's servers down with it instead of leaving them listening.
+ */
+static void
+on_runner_signal(int sig)
+{
+	pid_t g = (pid_t)current_pgid;
+
+	if (g > 0)
+		kill(-g, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int
 it_runner_init(void)
 {
@@ -1792,6 +1810,9 @@ it_runner_init(void)
 	 * lingering as zombies that still answer kill(pid, 0).
 	 */
 	subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+	signal(SIGTERM, on_runner_signal);
+	signal(SIGINT, on_runner_signal);
+	signal(SIGHUP, on_runner_signal);
 	return 0;
 }
 
@@ -1839,6 +1860,9 @@ static void __attribute__((noreturn))
 run_child(const struct it_test *t)
 {
 	setpgid(0, 0);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	it_failures = 0;
 	t->fn();
 	check_sanitizer_reports();
@@ -1872,6 +1896,7 @@ run_test(const struct it_test *t, char *msg, size_t msglen)
 		run_child(t);
 	/* from both sides, so the group exists before anyone signals it */
 	setpgid(pid, pid);
+	current_pgid = pid;
 	deadline = it_now_ms() + (int64_t)timeout_s * 1000;
 	for (;;) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
@@ -1891,6 +1916,7 @@ run_test(const struct it_test *t, char *msg, size_t msglen)
 		it_sleep_ms(5);
 	}
 	kill_group(pid);
+	current_pgid = 0;
 	ok = !timed_out && st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	if (ok) {
 		nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
