@@ -3,6 +3,8 @@
  */
 #include "crashloop.h"
 
+#include <stddef.h>
+
 uint32_t
 crashloop_death(struct crashloop *cl, uint64_t now, unsigned *recent)
 {
@@ -12,7 +14,7 @@ crashloop_death(struct crashloop *cl, uint64_t now, unsigned *recent)
 	for (unsigned i = 0; i < CRASHLOOP_RING && i < cl->ndeaths; i++)
 		if (now - cl->deaths[i] <= CRASHLOOP_WINDOW_MS)
 			n++;
-	if (recent != 0)
+	if (recent != NULL)
 		*recent = n;
 	/*
 	 * Once backing off, every death doubles the wait until a worker has
