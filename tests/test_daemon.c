@@ -23,6 +23,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "fakeproc.h"
 
 void test_daemon_register(void);
 
@@ -74,34 +75,10 @@ read_pid(const char *path)
 static pid_t
 fake_process(const char *name)
 {
-	int p[2];
-	char c;
-	pid_t pid;
+	pid_t pid = fakeproc_start(name);
 
-	CU_ASSERT_FATAL(pipe(p) == 0);
-	pid = fork();
-	CU_ASSERT_FATAL(pid != -1);
-	if (pid == 0) {
-		close(p[0]);
-		prctl(PR_SET_NAME, name);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (write(p[1], "x", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(p[1]);
-	/* renamed before anyone looks */
-	CU_ASSERT_FATAL(read(p[0], &c, 1) == 1);
-	close(p[0]);
+	CU_ASSERT_FATAL(pid > 0);
 	return pid;
-}
-
-static void
-end_process(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
 }
 
 static void
@@ -120,7 +97,7 @@ test_pidfile_names_a_live_sockserv(void)
 
 	pid_write_text(pid);
 	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), pid);
-	end_process(pid);
+	fakeproc_end(pid);
 	/* the same file once the process is gone: stale */
 	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
 	unlink(pidpath);
@@ -130,25 +107,10 @@ static void
 test_pidfile_ignores_a_zombie(void)
 {
 	pid_t pid = fake_process("sockserv");
-	char path[64], st[256] = "";
-	int fd, i;
-	ssize_t n = 0;
 
 	pid_write_text(pid);
-	kill(pid, SIGKILL);
 	/* not reaped: it answers kill(pid, 0) but /proc says Z */
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	for (i = 0; i < 500; i++) {
-		fd = open(path, O_RDONLY);
-		CU_ASSERT_FATAL(fd != -1);
-		n = read(fd, st, sizeof(st) - 1);
-		close(fd);
-		st[n > 0 ? n : 0] = '\0';
-		if (strstr(st, ") Z ") != NULL)
-			break;
-		usleep(2000);
-	}
-	CU_ASSERT_PTR_NOT_NULL(strstr(st, ") Z "));
+	CU_ASSERT_EQUAL_FATAL(fakeproc_kill_to_zombie(pid, 1000), 0);
 	CU_ASSERT_EQUAL(kill(pid, 0), 0);
 	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
 	waitpid(pid, NULL, 0);
@@ -162,7 +124,7 @@ test_pidfile_ignores_a_live_process_of_another_name(void)
 
 	pid_write_text(pid);
 	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
-	end_process(pid);
+	fakeproc_end(pid);
 	unlink(pidpath);
 }
 
@@ -193,7 +155,7 @@ test_pidfile_write_refuses_a_running_sockserv(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, pidpath));
 	/* the file is left alone */
 	CU_ASSERT_EQUAL(read_pid(pidpath), pid);
-	end_process(pid);
+	fakeproc_end(pid);
 	unlink(pidpath);
 }
 
@@ -206,7 +168,7 @@ test_pidfile_write_replaces_a_stale_file(void)
 
 	mode_t old;
 
-	end_process(pid);
+	fakeproc_end(pid);
 	pid_write_text(pid);
 	/* the daemon's umask: the pid file is still readable by all */
 	old = umask(027);

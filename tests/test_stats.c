@@ -14,12 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "stats.h"
+#include "fakeproc.h"
 
 void test_stats_register(void);
 
@@ -27,58 +27,6 @@ void test_stats_register(void);
 
 static char tmpdir[512];
 static char segpath[600];
-
-/* a child that calls itself sockserv (as a master's comm reads) and waits to be killed */
-static pid_t
-fake_master(void)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		prctl(PR_SET_NAME, "sockserv");
-		for (;;)
-			pause();
-	}
-	/* back only once it has its name */
-	for (int i = 0; pid > 0 && i < 500; i++) {
-		char path[64], comm[32] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		if ((f = fopen(path, "r")) != NULL) {
-			if (fgets(comm, sizeof(comm), f) == NULL)
-				comm[0] = '\0';
-			fclose(f);
-		}
-		if (strncmp(comm, "sockserv", 8) == 0)
-			break;
-		usleep(10000);
-	}
-	return pid;
-}
-
-/* wait until pid (our child, not reaped) is a zombie */
-static int
-wait_zombie(pid_t pid)
-{
-	char path[64], st[256], *rp;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	for (int i = 0; i < 500; i++) {
-		FILE *f = fopen(path, "r");
-		size_t n;
-
-		if (f == NULL)
-			return -1;
-		n = fread(st, 1, sizeof(st) - 1, f);
-		fclose(f);
-		st[n] = '\0';
-		if ((rp = strrchr(st, ')')) != NULL && rp[1] == ' ' && rp[2] == 'Z')
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
 
 static pid_t suite_master;	/* a live "sockserv" the segments name as their master */
 
@@ -92,7 +40,7 @@ suite_init(void)
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
 	snprintf(segpath, sizeof(segpath), "%s/test.shm", tmpdir);
-	if ((suite_master = fake_master()) == -1)
+	if ((suite_master = fakeproc_start("sockserv")) == -1)
 		return -1;
 	return 0;
 }
@@ -100,10 +48,7 @@ suite_init(void)
 static int
 suite_clean(void)
 {
-	int st;
-
-	kill(suite_master, SIGKILL);
-	waitpid(suite_master, &st, 0);
+	fakeproc_end(suite_master);
 	unlink(segpath);
 	return rmdir(tmpdir);
 }
@@ -332,7 +277,6 @@ test_open_detects_stale_segment_of_dead_master(void)
 	struct stats_seg w, r;
 	char err[1024] = "";
 	pid_t gone = dead_pid(), master;
-	int st;
 
 	CU_ASSERT_FATAL(gone > 0);
 	CU_ASSERT_FATAL(create_seg(&w, 2) == 0);
@@ -342,17 +286,16 @@ test_open_detects_stale_segment_of_dead_master(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, segpath));
 
 	/* a live sockserv opens */
-	master = fake_master();
+	master = fakeproc_start("sockserv");
 	CU_ASSERT_FATAL(master > 0);
 	w.hdr->master_pid = (int32_t)master;
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), 0);
 	stats_close(&r);
 	/* killed but not yet reaped (a slow init): a zombie is no master */
-	kill(master, SIGKILL);
-	CU_ASSERT_FATAL(wait_zombie(master) == 0);
+	CU_ASSERT_FATAL(fakeproc_kill_to_zombie(master, 5000) == 0);
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stale"));
-	waitpid(master, &st, 0);
+	waitpid(master, NULL, 0);
 
 	/* a live process that is not sockserv (a recycled pid) is no master either */
 	w.hdr->master_pid = (int32_t)getpid();
