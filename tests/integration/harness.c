@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "../minijson.h"
 
 #define MAX_SERVERS 32
 #define START_ATTEMPTS 5
@@ -1121,6 +1122,72 @@ srv_log_grep(struct srv *s, int *n, const char *refmt, ...)
 	v = vfile_grep(s->log_path, s->mark, n, refmt, ap);
 	va_end(ap);
 	return v;
+}
+
+int
+it_proc_status_line(pid_t pid, const char *name, char *line, size_t len)
+{
+	char path[64], buf[256];
+	size_t nl = strlen(name);
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (!found && fgets(buf, sizeof(buf), f) != NULL) {
+		if (strncmp(buf, name, nl) == 0 && buf[nl] == ':') {
+			snprintf(line, len, "%s", buf + nl + 1);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+#define STAT_TIMEOUT_MS 10000
+#define STAT_OUT_MAX (256 * 1024)
+
+const char *
+it_stat_prog(void)
+{
+	static char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/sockserv-stat", build_dir);
+	if (access(path, X_OK) == -1)
+		IT_FAIL("%s: %s", path, strerror(errno));
+	return path;
+}
+
+int
+it_stat_run(char *out, size_t outlen, ...)
+{
+	char *argv[16];
+	int n = 0;
+	va_list ap;
+
+	argv[n++] = (char *)it_stat_prog();
+	va_start(ap, outlen);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	return it_run(argv, out, outlen, STAT_TIMEOUT_MS);
+}
+
+struct mj *
+srv_stat_json(struct srv *s)
+{
+	static char out[STAT_OUT_MAX];
+	char err[200];
+	struct mj *root;
+	int st = it_stat_run(out, sizeof(out), "-c", s->cfg_path, "--json", (char *)NULL);
+
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		IT_FAIL("sockserv-stat --json: %s, output:\n%s", it_status_str(st), out);
+	if ((root = mj_parse(out, err, sizeof(err))) == NULL)
+		IT_FAIL("sockserv-stat --json printed bad JSON (%s):\n%s", err, out);
+	return root;
 }
 
 /* at the end of a test: a sanitizer report in any server log is a failure */

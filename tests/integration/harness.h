@@ -202,6 +202,13 @@ const char *it_status_str(int wstatus);
  * timeout_ms (it is killed then); the note says which.
  */
 int it_run(char *const argv[], char *out, size_t outlen, int timeout_ms);
+/* the value of field name ("Uid", ...) in /proc/PID/status, after the colon; 0 or -1 */
+int it_proc_status_line(pid_t pid, const char *name, char *line, size_t len);
+
+/* the path of build/sockserv-stat (the test fails if it is not there) */
+const char *it_stat_prog(void);
+/* it_run of sockserv-stat with the NULL-terminated arguments after it */
+int it_stat_run(char *out, size_t outlen, ...);
 
 /* ------------------------------------------------------------------ */
 /* servers                                                             */
@@ -311,6 +318,10 @@ int srv_log_wait_count(struct srv *s, int n, int timeout_ms, const char *refmt, 
 /* the matching lines, NULL-terminated, *n of them (free with it_strv_free) */
 char **srv_log_grep(struct srv *s, int *n, const char *refmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* `sockserv-stat -c CFG --json` of s, parsed (mj_free it); the test fails on anything else */
+struct mj;
+struct mj *srv_stat_json(struct srv *s);
 
 /* the same on any file, from byte offset from */
 int it_file_wait(const char *path, off_t from, int timeout_ms, char *buf,

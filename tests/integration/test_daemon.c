@@ -144,28 +144,6 @@ proc_children(pid_t pid, pid_t *out, int max)
 	return n;
 }
 
-/* a "Name:\tA\tB..." line of /proc/PID/status, fields copied into line */
-static int
-proc_status_line(pid_t pid, const char *name, char *line, size_t len)
-{
-	char path[64], buf[256];
-	size_t nl = strlen(name);
-	FILE *f;
-	int found = 0;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (!found && fgets(buf, sizeof(buf), f) != NULL) {
-		if (strncmp(buf, name, nl) == 0 && buf[nl] == ':') {
-			snprintf(line, len, "%s", buf + nl + 1);
-			found = 1;
-		}
-	}
-	fclose(f);
-	return found ? 0 : -1;
-}
-
 static pid_t
 read_pidfile(const char *path)
 {
@@ -830,8 +808,7 @@ test_signals_work_while_the_config_file_is_broken(void)
 	struct dcfg c = { .workers = 1 };
 	struct srv *s = daemon_prepare(&c);
 	static char out[OUT_MAX];
-	char prog[PATH_MAX + 32], warn[sizeof(s->cfg_path) + 64];
-	char *stat_argv[] = { prog, (char *)"-c", s->cfg_path, (char *)"--json", NULL };
+	char warn[sizeof(s->cfg_path) + 64];
 	int line, st, fd;
 
 	daemon_start(s);
@@ -847,8 +824,7 @@ test_signals_work_while_the_config_file_is_broken(void)
 	IT_ASSERT_STR_HAS(out, warn);
 	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "info: log reopened") == 0);
 
-	snprintf(prog, sizeof(prog), "%s/sockserv-stat", it_build_dir());
-	st = it_run(stat_argv, out, sizeof(out), RUN_TIMEOUT_MS);
+	st = it_stat_run(out, sizeof(out), "-c", s->cfg_path, "--json", (char *)NULL);
 	if (!exited_with(st, 0))
 		IT_FAIL("sockserv-stat -c: %s, output:\n%s", it_status_str(st), out);
 	IT_ASSERT_STR_HAS(out, warn);
@@ -1006,25 +982,6 @@ connect_loop(const char *addr, int port, int ctl, int res)
 	_exit(0);
 }
 
-static int
-stats_json(struct srv *s, struct mj **root)
-{
-	static char out[OUT_MAX];
-	char prog[PATH_MAX + 32], err[256];
-	char *argv[] = { prog, (char *)"-c", s->cfg_path, (char *)"--json", NULL };
-	int st;
-
-	snprintf(prog, sizeof(prog), "%s/sockserv-stat", it_build_dir());
-	if (access(prog, X_OK) == -1)
-		IT_FAIL("%s: %s", prog, strerror(errno));
-	st = it_run(argv, out, sizeof(out), RUN_TIMEOUT_MS);
-	if (!exited_with(st, 0))
-		IT_FAIL("sockserv-stat --json: %s, output:\n%s", it_status_str(st), out);
-	if ((*root = mj_parse(out, err, sizeof(err))) == NULL)
-		IT_FAIL("sockserv-stat --json is not JSON (%s):\n%s", err, out);
-	return 0;
-}
-
 /*
  * 2 -> 3 workers, a shorter heartbeat and a new listener, while a client
  * connects in a loop: no attempt is refused or fails, the connection made
@@ -1109,7 +1066,7 @@ test_reload_to_three_workers_refuses_nothing_and_drops_nothing(void)
 	/* the old one (30 s heartbeat, draining worker) is still served */
 	echo_once(e, "old worker, old heartbeat");
 
-	stats_json(s, &root);
+	root = srv_stat_json(s);
 	IT_ASSERT(mj_uint(root, "config_generation", &gen) == 0);
 	IT_ASSERT_INT(gen, ==, 2);
 	IT_ASSERT(mj_uint(root, "workers_configured", &v) == 0);
@@ -1299,23 +1256,23 @@ test_workers_drop_privileges_to_the_configured_user(void)
 		pid_t w = s->workers[i];
 
 		IT_ASSERT(proc_ppid(w) == s->pid);
-		IT_ASSERT(proc_status_line(w, "Uid", line, sizeof(line)) == 0);
+		IT_ASSERT(it_proc_status_line(w, "Uid", line, sizeof(line)) == 0);
 		snprintf(want, sizeof(want), "\t%u\t%u\t%u\t%u\n", uid, uid, uid, uid);
 		if (strcmp(line, want) != 0)
 			IT_FAIL("worker %ld Uid:%s, expected nobody (%u) everywhere", (long)w,
 			    line, uid);
-		IT_ASSERT(proc_status_line(w, "Gid", line, sizeof(line)) == 0);
+		IT_ASSERT(it_proc_status_line(w, "Gid", line, sizeof(line)) == 0);
 		snprintf(want, sizeof(want), "\t%u\t%u\t%u\t%u\n", gid, gid, gid, gid);
 		if (strcmp(line, want) != 0)
 			IT_FAIL("worker %ld Gid:%s, expected %u everywhere", (long)w, line, gid);
 		/* setgroups: the one group, none of root's left */
-		IT_ASSERT(proc_status_line(w, "Groups", line, sizeof(line)) == 0);
+		IT_ASSERT(it_proc_status_line(w, "Groups", line, sizeof(line)) == 0);
 		snprintf(want, sizeof(want), "%u", gid);
 		if (strcmp(strtok(line, " \t\n"), want) != 0 || strtok(NULL, " \t\n") != NULL)
 			IT_FAIL("worker %ld Groups: not just %u", (long)w, gid);
 	}
 	/* the master stays root: it must bind again on reload */
-	IT_ASSERT(proc_status_line(s->pid, "Uid", line, sizeof(line)) == 0);
+	IT_ASSERT(it_proc_status_line(s->pid, "Uid", line, sizeof(line)) == 0);
 	IT_ASSERT(strncmp(line, "\t0\t", 3) == 0);
 	/* the files the workers write are theirs */
 	IT_ASSERT(stat(s->stats_path, &sb) == 0);
@@ -1340,7 +1297,8 @@ static void
 test_created_run_directory_lets_the_workers_user_read_stats(void)
 {
 	struct dcfg c = { .workers = 1, .top = "user = \"nobody\";" };
-	char prog[PATH_MAX + 32], rundir[PATH_MAX];
+	const char *prog = it_stat_prog();
+	char rundir[PATH_MAX];
 	struct srv *s;
 	struct stat sb;
 	uid_t uid;
@@ -1363,7 +1321,6 @@ test_created_run_directory_lets_the_workers_user_read_stats(void)
 	IT_ASSERT(stat(s->pid_path, &sb) == 0);
 	IT_ASSERT_INT(sb.st_mode & 07777, ==, 0644);
 
-	snprintf(prog, sizeof(prog), "%s/sockserv-stat", it_build_dir());
 	fflush(NULL);
 	pid = fork();
 	IT_ASSERT(pid != -1);

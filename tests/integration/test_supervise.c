@@ -28,61 +28,16 @@
 #include "harness.h"
 #include "../minijson.h"
 
-#define STAT_TIMEOUT_MS 10000
 #define OUT_MAX (256 * 1024)
 #define ACCEPT_RE "accept long 127\\.0\\.0\\.1:%d$"
 
 /* ------------------------------------------------------------------ */
 /* sockserv-stat                                                       */
 
-static const char *
-stat_prog(void)
-{
-	static char path[PATH_MAX + 32];
-
-	snprintf(path, sizeof(path), "%s/sockserv-stat", it_build_dir());
-	if (access(path, X_OK) == -1)
-		IT_FAIL("%s: %s", path, strerror(errno));
-	return path;
-}
-
-/* run sockserv-stat with the NULL-terminated arguments; its wait status */
-static int
-stat_run(char *out, size_t outlen, ...)
-{
-	char *argv[16];
-	int n = 0;
-	va_list ap;
-
-	argv[n++] = (char *)stat_prog();
-	va_start(ap, outlen);
-	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	return it_run(argv, out, outlen, STAT_TIMEOUT_MS);
-}
-
 static int
 exited_with(int st, int code)
 {
 	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
-}
-
-/* `sockserv-stat -c CFG --json`, parsed; the test fails on anything else */
-static struct mj *
-stat_json(struct srv *s)
-{
-	static char out[OUT_MAX];
-	char err[200];
-	struct mj *root;
-	int st = stat_run(out, sizeof(out), "-c", s->cfg_path, "--json", (char *)NULL);
-
-	if (!exited_with(st, 0))
-		IT_FAIL("sockserv-stat --json: %s, output:\n%s", it_status_str(st), out);
-	if ((root = mj_parse(out, err, sizeof(err))) == NULL)
-		IT_FAIL("sockserv-stat --json printed bad JSON (%s):\n%s", err, out);
-	return root;
 }
 
 static uint64_t
@@ -144,7 +99,7 @@ jworker(const struct mj *root, int slot)
 static pid_t
 worker_pid(struct srv *s, int slot)
 {
-	struct mj *root = stat_json(s);
+	struct mj *root = srv_stat_json(s);
 	const struct mj *w = jworker(root, slot);
 	pid_t pid;
 
@@ -187,7 +142,7 @@ wait_conns(struct srv *s, uint64_t want, int within_ms, uint64_t *last)
 
 	for (;;) {
 		int64_t started = it_now_ms();
-		struct mj *root = stat_json(s);
+		struct mj *root = srv_stat_json(s);
 
 		*last = conns_by_pid(root, NULL, NULL, 0);
 		mj_free(root);
@@ -208,7 +163,7 @@ wait_new_worker(struct srv *s, int slot, pid_t old, int64_t t0, int within_ms, i
 {
 	for (;;) {
 		int64_t started = it_now_ms();
-		struct mj *root = stat_json(s);
+		struct mj *root = srv_stat_json(s);
 		const struct mj *w = jworker(root, slot);
 		pid_t pid = -1;
 
@@ -335,7 +290,7 @@ test_connection_counts_follow_open_and_close(void)
 {
 	enum { NOPEN = 100, NCLOSE = 40 };
 	struct srv *s = start_two_workers(NULL);
-	struct mj *root = stat_json(s);
+	struct mj *root = srv_stat_json(s);
 	uint64_t acc0 = ju(totals(root), "accepted"), closed0 = closed_sum(totals(root));
 	uint64_t peer0 = closed_as(totals(root), "peer"), last, conns[8];
 	int fds[NOPEN], port[NOPEN], nl, i, k;
@@ -360,7 +315,7 @@ test_connection_counts_follow_open_and_close(void)
 		owner[i] = acceptor(s, port[i], &nl);
 		IT_ASSERT_INT(nl, ==, 1);
 	}
-	root = stat_json(s);
+	root = srv_stat_json(s);
 	IT_ASSERT_INT(conns_by_pid(root, pids, conns, 8), ==, NOPEN);
 	for (k = 0; k < 2; k++) {
 		int held = 0;
@@ -377,7 +332,7 @@ test_connection_counts_follow_open_and_close(void)
 	if (took < 0)
 		IT_FAIL("1 s after closing %d of %d connections sockserv-stat counts %llu",
 		    NCLOSE, NOPEN, (unsigned long long)last);
-	root = stat_json(s);
+	root = srv_stat_json(s);
 	conns_by_pid(root, pids, conns, 8);
 	for (k = 0; k < 2; k++) {
 		int held = 0;
@@ -616,7 +571,7 @@ test_killed_worker_respawns_and_only_its_connections_fail(void)
 	IT_ASSERT(srv_log_count(s, "worker 0 \\(pid %d\\) killed by signal 9", (int)victim) == 1);
 	IT_ASSERT(worker_pid(s, 1) == survivor);
 
-	root = stat_json(s);
+	root = srv_stat_json(s);
 	w = jworker(root, 0);
 	IT_ASSERT(w != NULL);
 	IT_ASSERT_INT(ju(w, "restarts"), ==, 1);
@@ -727,7 +682,7 @@ test_worker_killed_in_a_loop_triggers_backoff(void)
 	IT_ASSERT(wait_new_worker(s, 0, 0, it_now_ms(), 5000, &killed_at[0]) == pid);
 	fd = open_echoed(s);
 	close(fd);
-	root = stat_json(s);
+	root = srv_stat_json(s);
 	IT_ASSERT_INT(ju(jworker(root, 0), "restarts"), ==, KILLS);
 	IT_ASSERT_INT(ju(totals(root), "restarts"), ==, KILLS);
 	mj_free(root);
@@ -793,7 +748,7 @@ test_server_full_refusal_is_counted_in_the_totals(void)
 		.listeners = { { .name = "long", .codec = "frame", .handler = "echo" } },
 	};
 	struct srv *s = srv_start(&o);
-	struct mj *root = stat_json(s);
+	struct mj *root = srv_stat_json(s);
 	const struct mj *t = totals(root);
 	uint64_t mout0 = ju(t, "messages_out"), bout0 = ju(t, "bytes_out");
 	uint64_t full0 = closed_as(t, "server_full"), last;
@@ -814,7 +769,7 @@ test_server_full_refusal_is_counted_in_the_totals(void)
 
 	/* the worker counts the refusal just after its close(), which we saw */
 	for (i = 0;; i++) {
-		root = stat_json(s);
+		root = srv_stat_json(s);
 		t = totals(root);
 		if (closed_as(t, "server_full") > full0 || i == 500)
 			break;
@@ -835,7 +790,7 @@ test_totals_match_client_traffic_and_survive_kills(void)
 {
 	enum { NCONN = 10, NMSG = 5 };
 	struct srv *s = start_two_workers(NULL);
-	struct mj *root = stat_json(s);
+	struct mj *root = srv_stat_json(s);
 	const struct mj *t = totals(root);
 	uint64_t acc0 = ju(t, "accepted"), closed0 = closed_sum(t), min0 = ju(t, "messages_in");
 	uint64_t mout0 = ju(t, "messages_out"), bin0 = ju(t, "bytes_in");
@@ -863,7 +818,7 @@ test_totals_match_client_traffic_and_survive_kills(void)
 	/* the closes are counted once the workers have seen them */
 	IT_ASSERT(wait_conns(s, 0, 5000, &last) >= 0);
 
-	root = stat_json(s);
+	root = srv_stat_json(s);
 	t = totals(root);
 	IT_ASSERT_INT(ju(t, "accepted"), ==, acc0 + NCONN);
 	IT_ASSERT_INT(closed_sum(t), ==, closed0 + NCONN);
@@ -885,7 +840,7 @@ test_totals_match_client_traffic_and_survive_kills(void)
 	IT_ASSERT(kill(p, SIGKILL) == 0);
 	IT_ASSERT(wait_new_worker(s, 0, p, it_now_ms(), 5000, &after) > 0);
 
-	root = stat_json(s);
+	root = srv_stat_json(s);
 	t = totals(root);
 	IT_ASSERT_INT(ju(t, "restarts"), ==, 3);
 	IT_ASSERT_INT(ju(jworker(root, 0), "restarts"), ==, 1);
@@ -944,8 +899,8 @@ test_stat_prometheus_has_the_metrics(void)
 
 	close(fd);
 	IT_ASSERT(wait_conns(s, 0, 5000, &last) >= 0);
-	root = stat_json(s);
-	st = stat_run(out, sizeof(out), "-s", s->stats_path, "--prometheus", (char *)NULL);
+	root = srv_stat_json(s);
+	st = it_stat_run(out, sizeof(out), "-s", s->stats_path, "--prometheus", (char *)NULL);
 	if (!exited_with(st, 0))
 		IT_FAIL("sockserv-stat --prometheus: %s:\n%s", it_status_str(st), out);
 	IT_ASSERT_STR_HAS(out, "# TYPE sockserv_accepted_total counter\n");
@@ -987,7 +942,7 @@ test_stat_table_shows_each_worker_and_a_total(void)
 	char want[64];
 	int fd = open_echoed(s), st;
 
-	st = stat_run(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
+	st = it_stat_run(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
 	if (!exited_with(st, 0))
 		IT_FAIL("sockserv-stat: %s:\n%s", it_status_str(st), out);
 	IT_ASSERT_STR_HAS(out, "slot");
@@ -1009,7 +964,7 @@ test_stat_works_while_master_is_stopped(void)
 	struct mj *root;
 
 	IT_ASSERT(kill(s->pid, SIGSTOP) == 0);
-	root = stat_json(s);
+	root = srv_stat_json(s);
 	IT_ASSERT_INT(ju(root, "master_pid"), ==, s->pid);
 	IT_ASSERT(jworker(root, 0) != NULL && jworker(root, 1) != NULL);
 	IT_ASSERT_STR_HAS(mj_str(jworker(root, 1), "state"), "running");
@@ -1026,7 +981,7 @@ test_stat_reports_missing_segment(void)
 	int st;
 
 	snprintf(path, sizeof(path), "%s/nothing.shm", dir);
-	st = stat_run(out, sizeof(out), "-s", path, (char *)NULL);
+	st = it_stat_run(out, sizeof(out), "-s", path, (char *)NULL);
 	if (!exited_with(st, 1))
 		IT_FAIL("sockserv-stat on a missing segment: %s:\n%s", it_status_str(st), out);
 	IT_ASSERT_STR_HAS(out, path);
@@ -1043,7 +998,7 @@ test_stat_reports_missing_segment_after_clean_stop(void)
 	IT_ASSERT(exited_with(st, 0));
 	/* a clean exit removes the file */
 	IT_ASSERT(access(s->stats_path, F_OK) == -1);
-	st = stat_run(out, sizeof(out), "-c", s->cfg_path, "--json", (char *)NULL);
+	st = it_stat_run(out, sizeof(out), "-c", s->cfg_path, "--json", (char *)NULL);
 	if (!exited_with(st, 1))
 		IT_FAIL("sockserv-stat after a clean stop: %s:\n%s", it_status_str(st), out);
 	IT_ASSERT_STR_HAS(out, s->stats_path);
@@ -1064,7 +1019,7 @@ test_stat_reports_stale_segment_after_master_sigkill(void)
 	IT_ASSERT(wait_gone(w, 2, 2000) >= 0);
 	/* nobody removed the file: it names a dead master now */
 	IT_ASSERT(access(s->stats_path, F_OK) == 0);
-	st = stat_run(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
+	st = it_stat_run(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
 	if (!exited_with(st, 1))
 		IT_FAIL("sockserv-stat on a stale segment: %s:\n%s", it_status_str(st), out);
 	IT_ASSERT_STR_HAS(out, "stale");
@@ -1086,7 +1041,7 @@ test_stat_reports_config_error_with_its_line(void)
 	IT_ASSERT(it_write_file(path, "workers = 1;\nstats_path = 42;\n"
 	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;"
 	    " codec = \"frame\"; handler = \"echo\"; } );\n") == 0);
-	st = stat_run(out, sizeof(out), "-c", path, (char *)NULL);
+	st = it_stat_run(out, sizeof(out), "-c", path, (char *)NULL);
 	if (!exited_with(st, 1))
 		IT_FAIL("sockserv-stat -c with a bad config: %s:\n%s", it_status_str(st), out);
 	snprintf(want, sizeof(want), "%s:2: ", path);
@@ -1101,7 +1056,7 @@ stat_spawn(const char *path, char *const args[])
 	int n = 0;
 	pid_t pid;
 
-	argv[n++] = (char *)stat_prog();
+	argv[n++] = (char *)it_stat_prog();
 	while (n < 15 && args[n - 1] != NULL) {
 		argv[n] = args[n - 1];
 		n++;

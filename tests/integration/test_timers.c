@@ -34,6 +34,7 @@
 #include "conn.h"
 #include "handler.h"
 #include "harness.h"
+#include "../minijson.h"
 #include "log.h"
 
 #define TICK_MS 100		/* timer.tick_ms the servers here run with (the default) */
@@ -1109,37 +1110,25 @@ test_thousands_of_connections_silent_half_closed_talking_half_kept(void)
 static long
 wakeups(pid_t pid)
 {
-	char path[64], line[256];
-	long n = -1;
-	FILE *f;
+	char line[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
+	if (it_proc_status_line(pid, "voluntary_ctxt_switches", line, sizeof(line)) == -1)
 		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
+	return strtol(line, NULL, 10);
 }
 
 /* the first worker's loop_age_ms in `sockserv-stat --json` */
 static long
 loop_age_ms(struct srv *s)
 {
-	static char out[65536];
-	char prog[PATH_MAX + 32];
-	char *argv[] = { prog, (char *)"-c", s->cfg_path, (char *)"--json", NULL };
-	const char *p;
-	int st;
+	struct mj *root = srv_stat_json(s);
+	const struct mj *w = mj_at(mj_get(root, "workers"), 0);
+	uint64_t age;
 
-	snprintf(prog, sizeof(prog), "%s/sockserv-stat", it_build_dir());
-	st = it_run(argv, out, sizeof(out), 5000);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		IT_FAIL("sockserv-stat --json failed:\n%s", out);
-	if ((p = strstr(out, "\"loop_age_ms\":")) == NULL)
-		IT_FAIL("no loop_age_ms in:\n%s", out);
-	return strtol(p + strlen("\"loop_age_ms\":"), NULL, 10);
+	if (w == NULL || mj_uint(w, "loop_age_ms", &age) == -1)
+		IT_FAIL("no workers[0].loop_age_ms in sockserv-stat --json");
+	mj_free(root);
+	return (long)age;
 }
 
 /*
