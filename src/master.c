@@ -317,7 +317,6 @@ schedule_respawn(struct master *m, int slot)
 		 * Now, not at the next tick: until a worker is back, clients
 		 * wait in its slot's accept queue (up to 100 ms otherwise).
 		 */
-		w->respawn_at = now;
 		spawn(m, slot);
 	}
 }
@@ -333,6 +332,15 @@ log_exit(const char *what, int slot, pid_t pid, int status)
 		    WEXITSTATUS(status));
 	else
 		log_info("%s %d (pid %ld) exited with status 0", what, slot, (long)pid);
+}
+
+/* the totals of a process gone for good live on in the slot that succeeds it */
+static void
+merge_into_heir(struct master *m, int slot, int phys)
+{
+	int heir = slot < m->cfg->workers ? slot : 0;
+
+	stats_slot_merge(&m->seg.slots[m->ws[heir].phys], &m->seg.slots[phys]);
 }
 
 static void
@@ -364,11 +372,8 @@ reap(struct master *m)
 				continue;
 			found = 1;
 			log_exit("old worker", m->old[i].slot, pid, status);
-			/* its numbers live on in the totals of its successor slot */
-			int heir = m->old[i].slot < m->cfg->workers ? m->old[i].slot : 0;
-			stats_slot_merge(&m->seg.slots[m->ws[heir].phys], &m->seg.slots[m->old[i].phys]);
+			merge_into_heir(m, m->old[i].slot, m->old[i].phys);
 			m->old[i] = m->old[--m->nold];
-			memset(&m->old[m->nold], 0, sizeof(m->old[0]));
 		}
 	}
 }
@@ -513,6 +518,15 @@ open_log(const struct master *m, int reopen)
 	return rc;
 }
 
+/* logged, and shown on the terminal while starting */
+static void
+warn_root_workers(const struct config *cfg)
+{
+	if (cfg->user[0] == '\0' && geteuid() == 0)
+		daemon_startup_warn("workers run as root: set user in %s to drop privileges",
+		    cfg->path);
+}
+
 /*
  * SIGHUP: a new configuration.  An invalid one is logged and changes
  * nothing.  A valid one gets new workers; the old ones drain (SIGUSR2): they
@@ -568,10 +582,8 @@ reload(struct master *m)
 	for (int s = 0; s < m->cfg->workers; s++) {
 		struct wslot *w = &m->ws[s];
 		if (w->pid != 0 && m->nold < MAX_OLD) {
-			m->old[m->nold].pid = w->pid;
-			m->old[m->nold].phys = w->phys;
-			m->old[m->nold].slot = s;
-			m->nold++;
+			m->old[m->nold++] = (struct old_worker){ .pid = w->pid, .phys = w->phys,
+			    .slot = s };
 			__atomic_store_n(&m->seg.slots[w->phys].state, WS_DRAINING,
 			    __ATOMIC_RELAXED);
 			kill(w->pid, SIGUSR2);
@@ -592,18 +604,14 @@ reload(struct master *m)
 	m->generation++;
 	if (open_log(m, 0) == -1)
 		log_warn("reload: log target %s", m->cfg->log_target);
-	if (m->cfg->user[0] == '\0' && geteuid() == 0)
-		log_warnx("workers run as root: set user in %s to drop privileges",
-		    m->cfg->path);
+	warn_root_workers(m->cfg);
 	for (int s = 0; s < m->cfg->workers; s++) {
 		m->ws[s].phys = free_phys(m);	/* there are enough: checked above */
 		memset(&m->seg.slots[m->ws[s].phys], 0, sizeof(struct stats_slot));
 	}
-	for (int s = 0; s < oldworkers; s++) {
-		int heir = s < m->cfg->workers ? s : 0;
+	for (int s = 0; s < oldworkers; s++)
 		if (orphan[s] != -1)
-			stats_slot_merge(&m->seg.slots[m->ws[heir].phys], &m->seg.slots[orphan[s]]);
-	}
+			merge_into_heir(m, s, orphan[s]);
 	__atomic_store_n(&m->seg.hdr->nworkers, (uint32_t)m->cfg->workers, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->seg.hdr->config_generation, m->generation, __ATOMIC_RELAXED);
 	announce_listeners(m);
@@ -700,9 +708,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		daemon_startup_error("cannot listen: %s", err);
 		return 1;
 	}
-	if (cfg->user[0] == '\0' && geteuid() == 0)
-		daemon_startup_warn("workers run as root: set user in %s to drop privileges",
-		    cfg->path);
+	warn_root_workers(cfg);
 	if (!opts->foreground && daemon_detach() == -1) {
 		daemon_startup_error("cannot become a daemon: %s", strerror(errno));
 		goto fail;
