@@ -404,16 +404,20 @@ conn_send(struct conn *c, const void *data, size_t len)
 	return conn_send_type(c, FRAME_DATA, data, len);
 }
 
-/* one ERROR frame in one write, best effort: for a socket about to be closed */
-static ssize_t
-write_error_frame(int fd, uint16_t code, const char *text)
+/* one ERROR frame in one write, best effort, counted if sent: for a socket about to be closed */
+static void
+write_error_frame(struct stats_slot *st, int fd, uint16_t code, const char *text)
 {
 	uint8_t buf[FRAME_HDR_LEN + 128];
 	size_t plen;
+	ssize_t n;
 
 	plen = proto_error_payload(buf + FRAME_HDR_LEN, sizeof(buf) - FRAME_HDR_LEN, code, text);
 	proto_frame_header(buf, FRAME_ERROR, (uint32_t)plen);
-	return write(fd, buf, FRAME_HDR_LEN + plen);
+	if ((n = write(fd, buf, FRAME_HDR_LEN + plen)) > 0) {
+		stats_add(&st->cur.messages_out, 1);
+		stats_add(&st->cur.bytes_out, (uint64_t)n);
+	}
 }
 
 /* best effort, for a connection about to be closed: one write, no queueing */
@@ -426,11 +430,14 @@ conn_write_error_now(struct conn *c, uint16_t code, const char *text)
 		return;
 	if (c->out != NULL)
 		return;
-	ssize_t n = write_error_frame(c->fd, code, text);
-	if (n > 0) {
-		count_out(c, (size_t)n);
-		stats_add(&env_of(c)->stats->cur.messages_out, 1);
-	}
+	write_error_frame(env_of(c)->stats, c->fd, code, text);
+}
+
+/* the debug line of every close; the tests and operators grep its form */
+static void
+conn_log_close(const char *listener, const char *peer, enum close_reason r, double age_s)
+{
+	log_debug("close %s %s reason %s age %.2f", listener, peer, reason_name(r), age_s);
 }
 
 /* ---- closing ---- */
@@ -449,8 +456,7 @@ conn_destroy(struct conn *c)
 		c->l->handler->close(c, r);
 	if (log_get_level() <= LOG_LVL_DEBUG) {
 		char peer[64];
-		log_debug("close %s %s reason %s age %.2f", c->l->conf->name,
-		    conn_peer_str(c, peer, sizeof(peer)), reason_name(r),
+		conn_log_close(c->l->conf->name, conn_peer_str(c, peer, sizeof(peer)), r,
 		    (double)(rel_now(env) - c->accept_ms) / 1000.0);
 	}
 	twheel_stop(env->wheel, &c->timer);
@@ -803,17 +809,13 @@ conn_reject_full(struct wlistener *l, int fd, const struct sockaddr *peer)
 {
 	struct conn_env *env = l->env;
 	static uint64_t last_warn;
-	ssize_t n;
 
-	if (l->conf->codec == CODEC_FRAME &&
-	    (n = write_error_frame(fd, PERR_SERVER_FULL, "server full")) > 0) {
-		stats_add(&env->stats->cur.messages_out, 1);
-		stats_add(&env->stats->cur.bytes_out, (uint64_t)n);
-	}
+	if (l->conf->codec == CODEC_FRAME)
+		write_error_frame(env->stats, fd, PERR_SERVER_FULL, "server full");
 	if (log_get_level() <= LOG_LVL_DEBUG) {
 		char buf[64];
-		log_debug("close %s %s reason %s age 0.00", l->conf->name,
-		    listener_addr_str(peer, buf, sizeof(buf)), reason_name(CLOSE_SERVER_FULL));
+		conn_log_close(l->conf->name, listener_addr_str(peer, buf, sizeof(buf)),
+		    CLOSE_SERVER_FULL, 0.0);
 	}
 	shutdown(fd, SHUT_WR);
 	close(fd);
@@ -866,13 +868,12 @@ conn_new(struct wlistener *l, int fd, const struct sockaddr *peer)
 	}
 	env->active = c;
 	if (l->handler->open != NULL && l->handler->open(c) != 0) {
+		/* never opened, so no close() call: settling destroys it */
 		conn_kill(c, CLOSE_ERROR);
-		conn_destroy(c);
-		env->active = NULL;
-		return;
+	} else {
+		c->flags |= F_OPENED;
+		conn_timer_update(c);
 	}
-	c->flags |= F_OPENED;
-	conn_timer_update(c);
 	/* open() may have sent a greeting or closed at once */
 	conn_settle(c);
 	env->active = NULL;
