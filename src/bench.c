@@ -112,7 +112,6 @@ static struct opts O = {
 
 /* live counters of one child, for the progress line (written by the child only) */
 struct progress {
-	uint64_t connected;	/* connections established (churn: completed) */
 	uint64_t open;
 	uint64_t msgs;		/* echo: echoes verified; idle: PONGs; churn: completed */
 	uint64_t failed;	/* connects that failed */
@@ -138,7 +137,6 @@ struct result {
 	uint64_t open_at_end;
 	uint64_t heartbeats;	/* idle: PINGs sent */
 	uint64_t error_frames;	/* ERROR frames received */
-	double ramp_s;		/* idle/echo: time to open every connection */
 	double elapsed_s;	/* go .. last counted message */
 	double max_lat_end;	/* churn: CLOCK_REALTIME when the slowest connection ended */
 	uint64_t nlate;
@@ -383,7 +381,6 @@ struct cconn {
 enum phase { PH_RAMP, PH_WAIT_GO, PH_RUN, PH_DRAIN, PH_WAIT_RELEASE };
 
 struct child {
-	int idx;
 	uint32_t first_id;
 	uint32_t n;
 	int ctl, res, ep;
@@ -394,7 +391,7 @@ struct child {
 	uint64_t event_at;	/* when the event being handled happened: now, or the
 				 * kernel's receive timestamp of the bytes just read */
 	uint64_t real_off;	/* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
-	uint64_t t_start, t_go, t_stop, t_last, t_done;
+	uint64_t t_start, t_go, t_stop, t_last;
 	uint64_t limit;		/* fallback deadline of the current phase */
 	uint32_t next_connect;	/* echo/idle: next connection to open */
 	uint32_t inflight;	/* connecting, or waiting for the first PONG */
@@ -937,10 +934,10 @@ on_readable(struct child *ch, struct cconn *c)
 	default: {
 		int rc;
 
-		/* churn keeps the whole reply until it is complete */
-		if (buffer_len(c->rx) == 0)
+		/* churn keeps the whole reply until it is complete (p is rx once it holds some) */
+		rc = churn_process(ch, c, p, len);
+		if (rc == 0 && buffer_len(c->rx) == 0)
 			append(&c->rx, p, len);
-		rc = churn_process(ch, c, buffer_head(c->rx), buffer_len(c->rx));
 		if (rc == 1) {
 			churn_done(ch, c);
 		} else if (rc == -1) {
@@ -1053,7 +1050,6 @@ child_done(struct child *ch)
 	child_send_record(ch, REC_DONE, &ch->r, sizeof(ch->r), ch->late,
 	    ch->nlate * sizeof(double));
 	ch->phase = PH_WAIT_RELEASE;
-	ch->t_done = ch->now;
 	ch->limit = ch->now + (uint64_t)(RECORD_LIMIT_S * 2e9);
 }
 
@@ -1152,8 +1148,6 @@ child_progress(struct child *ch)
 {
 	struct progress *p = ch->prog;
 
-	__atomic_store_n(&p->connected, O.mode == M_CHURN ? ch->r.msgs : ch->r.connected,
-	    __ATOMIC_RELAXED);
 	__atomic_store_n(&p->open, ch->open, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->msgs, ch->r.msgs, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->failed, ch->r.connect_failed, __ATOMIC_RELAXED);
@@ -1217,17 +1211,11 @@ child_main(struct child *ch)
 		}
 		switch (ch->phase) {
 		case PH_RAMP:
-			if (O.mode == M_CHURN) {
-				ch->r.ramp_s = 0;
-				child_send_record(ch, REC_READY, &ch->r, sizeof(ch->r), NULL, 0);
-				ch->phase = PH_WAIT_GO;
-				ch->limit = ch->now + (uint64_t)((RECORD_LIMIT_S + CHILD_SLACK_S) * 1e9);
-				break;
-			}
-			ramp(ch);
-			if (ch->settled >= ch->n ||
+			/* churn opens its connections as it runs: ready at once */
+			if (O.mode != M_CHURN)
+				ramp(ch);
+			if (O.mode == M_CHURN || ch->settled >= ch->n ||
 			    ch->now - ch->t_start > (uint64_t)(RAMP_LIMIT_S * 1e9)) {
-				ch->r.ramp_s = (double)(ch->now - ch->t_start) / 1e9;
 				child_send_record(ch, REC_READY, &ch->r, sizeof(ch->r), NULL, 0);
 				ch->phase = PH_WAIT_GO;
 				ch->limit = ch->now +
@@ -1287,7 +1275,6 @@ progress_sum(struct progress *sum)
 	for (long i = 0; i < O.procs; i++) {
 		struct progress *p = &progs[i];
 
-		sum->connected += __atomic_load_n(&p->connected, __ATOMIC_RELAXED);
 		sum->open += __atomic_load_n(&p->open, __ATOMIC_RELAXED);
 		sum->msgs += __atomic_load_n(&p->msgs, __ATOMIC_RELAXED);
 		sum->failed += __atomic_load_n(&p->failed, __ATOMIC_RELAXED);
@@ -1434,7 +1421,6 @@ spawn_children(void)
 			close(ctl[1]);
 			close(res[0]);
 			memset(&ch, 0, sizeof(ch));
-			ch.idx = (int)i;
 			ch.first_id = first;
 			ch.n = n;
 			ch.ctl = ctl[0];
@@ -1511,8 +1497,6 @@ aggregate(struct report *rep)
 		t->open_at_end += r->open_at_end;
 		t->heartbeats += r->heartbeats;
 		t->error_frames += r->error_frames;
-		if (r->ramp_s > t->ramp_s)
-			t->ramp_s = r->ramp_s;
 		if (r->elapsed_s > t->elapsed_s)
 			t->elapsed_s = r->elapsed_s;
 		if (r->lat.max >= t->lat.max && r->lat.count > 0)
