@@ -184,15 +184,6 @@ value_sum(const struct row *r, const struct field *f)
 	return sum;
 }
 
-/* the same field of the process now in the slot */
-static uint64_t
-value_cur(const struct row *r, const struct field *f, int reason)
-{
-	const char *p = (const char *)r + f->off - R(life) + R(cur);
-
-	return ((const uint64_t *)(const void *)p)[reason];
-}
-
 static void
 make_row(struct row *r, const struct render_snapshot *snap, const struct stats_slot *s)
 {
@@ -426,18 +417,20 @@ json_fields(FILE *f, const struct row *r, unsigned need, int *first)
 static void
 json_this_worker(FILE *f, const struct row *r)
 {
+	/* the counting fields read life; this row reads the current process's instead */
+	struct row cur = *r;
 	int first = 1;
+
+	cur.life = r->cur;
 
 	fputs(",\"this_worker\":{", f);
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *fl = &fields[i];
-		uint64_t v = 0;
 
 		if (fl->key == NULL || !(fl->flags & F_COUNTS))
 			continue;
-		for (int k = 0; k < (fl->flags & F_REASONS ? CLOSE_NREASONS : 1); k++)
-			v += value_cur(r, fl, k);
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", fl->key, (unsigned long long)v);
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", fl->key,
+		    (unsigned long long)value_sum(&cur, fl));
 		first = 0;
 	}
 	fputc('}', f);
