@@ -244,29 +244,43 @@ daemon_raise_nofile(void)
 	return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
 }
 
-int
-daemon_lookup_user(const struct config *cfg, uid_t *uid, gid_t *gid)
+enum ids_result { IDS_OK, IDS_NO_USER, IDS_NO_GROUP };
+
+/* the configured user's uid and gid (the group's if one is set), ours by default */
+static enum ids_result
+resolve_ids(const struct config *cfg, uid_t *uid, gid_t *gid)
 {
 	*uid = geteuid();
 	*gid = getegid();
 	if (cfg->user[0] != '\0') {
 		struct passwd *pw = getpwnam(cfg->user);
-		if (pw == NULL) {
-			log_error("unknown user '%s'", cfg->user);
-			return -1;
-		}
+		if (pw == NULL)
+			return IDS_NO_USER;
 		*uid = pw->pw_uid;
 		*gid = pw->pw_gid;
 	}
 	if (cfg->group[0] != '\0') {
 		struct group *gr = getgrnam(cfg->group);
-		if (gr == NULL) {
-			log_error("unknown group '%s'", cfg->group);
-			return -1;
-		}
+		if (gr == NULL)
+			return IDS_NO_GROUP;
 		*gid = gr->gr_gid;
 	}
-	return 0;
+	return IDS_OK;
+}
+
+int
+daemon_lookup_user(const struct config *cfg, uid_t *uid, gid_t *gid)
+{
+	switch (resolve_ids(cfg, uid, gid)) {
+	case IDS_NO_USER:
+		log_error("unknown user '%s'", cfg->user);
+		return -1;
+	case IDS_NO_GROUP:
+		log_error("unknown group '%s'", cfg->group);
+		return -1;
+	default:
+		return 0;
+	}
 }
 
 /* "FILE:LINE: " or "FILE: " when line is 0 (a default) */
@@ -289,16 +303,20 @@ runtime_err(const struct config *cfg, int line, char *err, size_t errlen,
 int
 daemon_check_runtime(const struct config *cfg, char *err, size_t errlen)
 {
+	uid_t uid;
+	gid_t gid;
 	int fd;
 
-	if (cfg->user[0] != '\0' && getpwnam(cfg->user) == NULL) {
+	switch (resolve_ids(cfg, &uid, &gid)) {
+	case IDS_NO_USER:
 		runtime_err(cfg, cfg->user_line, err, errlen, "unknown user '%s'", cfg->user);
 		return -1;
-	}
-	if (cfg->group[0] != '\0' && getgrnam(cfg->group) == NULL) {
+	case IDS_NO_GROUP:
 		runtime_err(cfg, cfg->group_line, err, errlen, "unknown group '%s'",
 		    cfg->group);
 		return -1;
+	default:
+		break;
 	}
 	if (strcmp(cfg->log_target, "stderr") == 0 || strcmp(cfg->log_target, "syslog") == 0)
 		return 0;
