@@ -79,10 +79,8 @@
 static const double late_edges[] = { 0, 10, 25, 50, 75, 100, 105, 110, 125, 150, 200, 500, 1000 };
 #define NLATE_EDGES (sizeof(late_edges) / sizeof(late_edges[0]))
 
-enum mode { M_ECHO, M_IDLE, M_CHURN };
-
 struct opts {
-	enum mode mode;
+	enum bs_mode mode;
 	const char *host;
 	struct in_addr addr;
 	uint16_t port;
@@ -541,7 +539,7 @@ static void churn_next(struct child *ch, struct cconn *c);
 static bool
 stamp_closes(void)
 {
-	return O.mode == M_IDLE && O.interval == 0 && O.timeout > 0 && !O.raw;
+	return O.mode == BS_IDLE && O.interval == 0 && O.timeout > 0 && !O.raw;
 }
 
 /* the server ended c (EOF, reset or an ERROR frame followed by EOF) */
@@ -566,7 +564,7 @@ server_closed(struct child *ch, struct cconn *c)
 		ch->r.server_closed++;
 	}
 	cconn_close(ch, c);
-	if (O.mode == M_CHURN)
+	if (O.mode == BS_CHURN)
 		churn_next(ch, c);
 }
 
@@ -574,7 +572,7 @@ static void
 connect_failed(struct child *ch, struct cconn *c)
 {
 	ch->r.connect_failed++;
-	if (O.mode != M_CHURN) {
+	if (O.mode != BS_CHURN) {
 		if (ch->inflight > 0)
 			ch->inflight--;
 		ch->settled++;
@@ -666,12 +664,12 @@ on_connected(struct child *ch, struct cconn *c)
 	ch->r.connected++;
 	set_events(ch, c, EPOLLIN);
 	switch (O.mode) {
-	case M_ECHO:
+	case BS_ECHO:
 		c->ready = true;
 		ch->inflight--;
 		ch->settled++;
 		break;
-	case M_IDLE:
+	case BS_IDLE:
 		if (O.raw) {
 			c->ready = true;
 			ch->inflight--;
@@ -679,7 +677,7 @@ on_connected(struct child *ch, struct cconn *c)
 		}
 		send_heartbeat(ch, c);
 		break;
-	case M_CHURN:
+	case BS_CHURN:
 		c->ready = true;
 		stage_message(ch, c, FRAME_DATA);
 		if (flush_stage(ch, c) == -1)
@@ -896,7 +894,7 @@ on_readable(struct child *ch, struct cconn *c)
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
-		if (O.mode == M_CHURN) {
+		if (O.mode == BS_CHURN) {
 			ch->r.server_closed++;
 			cconn_close(ch, c);
 			churn_next(ch, c);
@@ -914,7 +912,7 @@ on_readable(struct child *ch, struct cconn *c)
 		len = (size_t)n;
 	}
 	switch (O.mode) {
-	case M_ECHO:
+	case BS_ECHO:
 		used = echo_process(ch, c, p, len);
 		if (used >= 0 && flush_stage(ch, c) == -1)
 			used = -1;
@@ -924,7 +922,7 @@ on_readable(struct child *ch, struct cconn *c)
 			return;
 		}
 		break;
-	case M_IDLE:
+	case BS_IDLE:
 		used = idle_process(ch, c, p, len);
 		if (used < 0) {
 			server_closed(ch, c);
@@ -965,7 +963,7 @@ on_event(struct child *ch, struct cconn *c, uint32_t ev)
 			err = errno;
 		if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) {
 			connect_failed(ch, c);
-			if (O.mode == M_CHURN)
+			if (O.mode == BS_CHURN)
 				churn_next(ch, c);
 			return;
 		}
@@ -1025,13 +1023,13 @@ echo_go(struct child *ch)
 static bool
 drained(const struct child *ch)
 {
-	if (O.mode == M_ECHO) {
+	if (O.mode == BS_ECHO) {
 		for (uint32_t i = 0; i < ch->n; i++)
 			if (ch->c[i].st == CS_OPEN && ch->c[i].recv < ch->c[i].sent)
 				return false;
 		return true;
 	}
-	if (O.mode == M_CHURN) {
+	if (O.mode == BS_CHURN) {
 		for (uint32_t i = 0; i < ch->n; i++)
 			if (ch->c[i].st == CS_CONNECTING || ch->c[i].st == CS_OPEN)
 				return false;
@@ -1059,7 +1057,7 @@ child_stop(struct child *ch)
 	ch->phase = PH_DRAIN;
 	ch->t_stop = ch->now;
 	ch->limit = ch->now + (uint64_t)(DRAIN_LIMIT_S * 1e9);
-	if (O.mode == M_CHURN) {
+	if (O.mode == BS_CHURN) {
 		/* connections still connecting will not finish a cycle: drop them */
 		for (uint32_t i = 0; i < ch->n; i++)
 			if (ch->c[i].st == CS_CONNECTING)
@@ -1094,9 +1092,9 @@ child_ctl(struct child *ch)
 			ch->phase = PH_RUN;
 			ch->t_go = ch->now;
 			ch->limit = ch->now + (uint64_t)((O.seconds + CHILD_SLACK_S) * 1e9);
-			if (O.mode == M_ECHO)
+			if (O.mode == BS_ECHO)
 				echo_go(ch);
-			else if (O.mode == M_CHURN)
+			else if (O.mode == BS_CHURN)
 				for (uint32_t k = 0; k < ch->n; k++)
 					churn_next(ch, &ch->c[k]);
 			break;
@@ -1133,7 +1131,7 @@ child_timeout_ms(const struct child *ch)
 
 	if (ch->restart_pending || (O.rate > 0 && ch->phase == PH_RAMP))
 		return 1;
-	if (O.mode == M_IDLE && ch->hbq_len > 0) {
+	if (O.mode == BS_IDLE && ch->hbq_len > 0) {
 		const struct cconn *c = &ch->c[ch->hbq[ch->hbq_head]];
 		int64_t left = c->next_hb > ch->now ? (int64_t)((c->next_hb - ch->now) / 1000000) + 1 : 0;
 
@@ -1177,10 +1175,10 @@ child_main(struct child *ch)
 		ch->c[i].fd = -1;
 		ch->c[i].id = ch->first_id + i;
 	}
-	if (O.mode == M_ECHO &&
+	if (O.mode == BS_ECHO &&
 	    (ch->sent_ns = calloc((size_t)(ch->n ? ch->n : 1) * (size_t)O.depth, sizeof(uint64_t))) == NULL)
 		die("out of memory");
-	if (O.mode == M_IDLE && ((ch->hbq = calloc(ch->n ? ch->n : 1, sizeof(uint32_t))) == NULL ||
+	if (O.mode == BS_IDLE && ((ch->hbq = calloc(ch->n ? ch->n : 1, sizeof(uint32_t))) == NULL ||
 	    (ch->late = calloc(ch->n ? ch->n : 1, sizeof(double))) == NULL))
 		die("out of memory");
 	bs_hist_init(&ch->r.lat);
@@ -1212,9 +1210,9 @@ child_main(struct child *ch)
 		switch (ch->phase) {
 		case PH_RAMP:
 			/* churn opens its connections as it runs: ready at once */
-			if (O.mode != M_CHURN)
+			if (O.mode != BS_CHURN)
 				ramp(ch);
-			if (O.mode == M_CHURN || ch->settled >= ch->n ||
+			if (O.mode == BS_CHURN || ch->settled >= ch->n ||
 			    ch->now - ch->t_start > (uint64_t)(RAMP_LIMIT_S * 1e9)) {
 				child_send_record(ch, REC_READY, &ch->r, sizeof(ch->r), NULL, 0);
 				ch->phase = PH_WAIT_GO;
@@ -1227,13 +1225,13 @@ child_main(struct child *ch)
 		case PH_RUN:
 			break;
 		case PH_DRAIN:
-			if (O.mode == M_IDLE || drained(ch) || ch->now >= ch->limit)
+			if (O.mode == BS_IDLE || drained(ch) || ch->now >= ch->limit)
 				child_done(ch);
 			break;
 		case PH_WAIT_RELEASE:
 			break;
 		}
-		if (O.mode == M_IDLE)
+		if (O.mode == BS_IDLE)
 			heartbeats_due(ch);
 		child_progress(ch);
 		if (ch->now >= ch->limit) {
@@ -1457,7 +1455,7 @@ judge(struct report *rep)
 {
 	const struct result *t = &rep->r;
 	struct bs_outcome o = {
-		.mode = O.mode == M_ECHO ? BS_ECHO : O.mode == M_IDLE ? BS_IDLE : BS_CHURN,
+		.mode = O.mode,
 		.asked = (uint64_t)O.conns,
 		.connected = t->connected,
 		.connect_failed = t->connect_failed,
@@ -1579,14 +1577,14 @@ print_json(struct report *rep)
 	    r->connected, r->connect_failed, r->server_closed, r->verify_errors,
 	    r->error_frames, r->msgs);
 	switch (O.mode) {
-	case M_ECHO:
+	case BS_ECHO:
 		printf(", \"elapsed\": %.3f, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f",
 		    rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s),
 		    bs_rate(r->bytes, rep->elapsed_s) / 1e6);
 		json_hist(&r->lat, "lat_us");
 		d = srv_delta(rep, &rep->s1, &rep->s2, r->msgs);
 		break;
-	case M_CHURN:
+	case BS_CHURN:
 		printf(", \"elapsed\": %.3f, \"conns_per_s\": %.1f, \"max_lat_end_unix\": %.6f",
 		    rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s), r->max_lat_end);
 		json_hist(&r->lat, "lat_us");
@@ -1656,24 +1654,24 @@ print_table(struct report *rep)
 
 	printf("sockserv-bench %s %s:%u %s, %ld connections, %ld process%s", mode_names[O.mode],
 	    O.host, O.port, O.raw ? "raw" : "frame", O.conns, O.procs, O.procs == 1 ? "" : "es");
-	if (O.mode == M_ECHO)
+	if (O.mode == BS_ECHO)
 		printf(", depth %ld, %ld B", O.depth, O.size);
-	if (O.mode == M_IDLE)
+	if (O.mode == BS_IDLE)
 		printf(", heartbeat %s", O.interval > 0 ? "" : "none after the first");
-	if (O.mode == M_IDLE && O.interval > 0)
+	if (O.mode == BS_IDLE && O.interval > 0)
 		printf("%g s", O.interval);
 	printf("\n");
 	printf("  %-16s %" PRIu64 " ok, %" PRIu64 " failed\n", "connections", r->connected,
 	    r->connect_failed);
 	switch (O.mode) {
-	case M_ECHO:
+	case BS_ECHO:
 		printf("  %-16s %" PRIu64 " in %.2f s = %.0f msgs/s, %.2f MB/s payload\n",
 		    "messages", r->msgs, rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s),
 		    bs_rate(r->bytes, rep->elapsed_s) / 1e6);
 		print_lat("latency", &r->lat);
 		d = srv_delta(rep, &rep->s1, &rep->s2, r->msgs);
 		break;
-	case M_CHURN:
+	case BS_CHURN:
 		printf("  %-16s %" PRIu64 " in %.2f s = %.0f conns/s\n", "completed", r->msgs,
 		    rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s));
 		print_lat("connect-to-echo", &r->lat);
@@ -1721,8 +1719,8 @@ print_table(struct report *rep)
 	if (d.ok)
 		printf("  %-16s pid %d (%d processes): %.2f s CPU = %.1f %% of a core, "
 		    "%.3f us per %s\n", "server", O.server_pid, d.nprocs, d.cpu_s, d.cpu_pct,
-		    d.cpu_us_per_msg, O.mode == M_IDLE ? "heartbeat" :
-		    O.mode == M_CHURN ? "connection" : "message");
+		    d.cpu_us_per_msg, O.mode == BS_IDLE ? "heartbeat" :
+		    O.mode == BS_CHURN ? "connection" : "message");
 	if (rep->ok)
 		printf("  %-16s ok\n", "result");
 	else
@@ -1803,11 +1801,11 @@ parse_args(int argc, char **argv)
 		exit(0);
 	}
 	if (strcmp(argv[1], "echo") == 0)
-		O.mode = M_ECHO;
+		O.mode = BS_ECHO;
 	else if (strcmp(argv[1], "idle") == 0)
-		O.mode = M_IDLE;
+		O.mode = BS_IDLE;
 	else if (strcmp(argv[1], "churn") == 0)
-		O.mode = M_CHURN;
+		O.mode = BS_CHURN;
 	else
 		usage_error("unknown mode %s", argv[1]);
 	optind = 2;
@@ -1844,8 +1842,8 @@ parse_args(int argc, char **argv)
 	if (O.sources > 0 && (ntohl(O.addr.s_addr) >> 24) != 127)
 		usage_error("-S spreads over 127.0.0.1..N: the host must be a loopback address");
 	if (O.conns < 0)
-		O.conns = O.mode == M_ECHO ? 100 : O.mode == M_IDLE ? 1000 : 16;
-	if (O.raw && O.size == 0 && O.mode != M_IDLE)
+		O.conns = O.mode == BS_ECHO ? 100 : O.mode == BS_IDLE ? 1000 : 16;
+	if (O.raw && O.size == 0 && O.mode != BS_IDLE)
 		usage_error("-s: --raw needs at least 1 byte per message");
 	if (O.procs > O.conns)
 		O.procs = O.conns;
@@ -1914,7 +1912,7 @@ main(int argc, char **argv)
 
 		if (now >= t_end)
 			break;
-		if (O.mode == M_IDLE && O.interval == 0) {
+		if (O.mode == BS_IDLE && O.interval == 0) {
 			/* silent: done once the server has closed them all */
 			progress_sum(&s);
 			if (s.open == 0)
@@ -1924,14 +1922,14 @@ main(int argc, char **argv)
 			progress_line(t0, "run", &last_msgs, &last_t);
 			next_progress += 1;
 		}
-		usleep(O.mode == M_IDLE && O.interval == 0 ? 5000 : 20000);
+		usleep(O.mode == BS_IDLE && O.interval == 0 ? 5000 : 20000);
 	}
 	rep.run_s = mono_s() - t_go;
-	if (O.server_pid > 0 && O.mode == M_IDLE)
+	if (O.server_pid > 0 && O.mode == BS_IDLE)
 		sample_server(O.server_pid, &rep.s2);
 	send_all('s');
 	wait_records(REC_DONE, DRAIN_LIMIT_S + RECORD_LIMIT_S, t0, "drain", tty);
-	if (O.server_pid > 0 && O.mode != M_IDLE)
+	if (O.server_pid > 0 && O.mode != BS_IDLE)
 		sample_server(O.server_pid, &rep.s2);
 	send_all('r');
 	reap_all();
