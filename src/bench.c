@@ -1548,6 +1548,14 @@ srv_delta(const struct report *rep, const struct srv_sample *a, const struct srv
 	return d;
 }
 
+/* the server's CPU over the measured interval, per message of the mode (idle: heartbeat) */
+static struct srv_delta
+run_srv_delta(const struct report *rep)
+{
+	return srv_delta(rep, &rep->s1, &rep->s2,
+	    O.mode == BS_IDLE ? rep->r.heartbeats : rep->r.msgs);
+}
+
 static void
 json_hist(const struct bs_hist *h, const char *unit_key)
 {
@@ -1561,7 +1569,7 @@ static void
 print_json(struct report *rep)
 {
 	const struct result *r = &rep->r;
-	struct srv_delta d;
+	struct srv_delta d = run_srv_delta(rep);
 
 	printf("{\"mode\": \"%s\", \"host\": \"%s\", \"port\": %u, \"codec\": \"%s\", "
 	    "\"conns\": %ld, \"depth\": %ld, \"size\": %ld, \"seconds\": %.3f, "
@@ -1582,13 +1590,11 @@ print_json(struct report *rep)
 		    rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s),
 		    bs_rate(r->bytes, rep->elapsed_s) / 1e6);
 		json_hist(&r->lat, "lat_us");
-		d = srv_delta(rep, &rep->s1, &rep->s2, r->msgs);
 		break;
 	case BS_CHURN:
 		printf(", \"elapsed\": %.3f, \"conns_per_s\": %.1f, \"max_lat_end_unix\": %.6f",
 		    rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s), r->max_lat_end);
 		json_hist(&r->lat, "lat_us");
-		d = srv_delta(rep, &rep->s1, &rep->s2, r->msgs);
 		break;
 	default:
 		printf(", \"ramp_s\": %.3f, \"connect_rate\": %.1f, \"hold_s\": %.3f"
@@ -1596,7 +1602,6 @@ print_json(struct report *rep)
 		    rep->ramp_wall_s, bs_rate(r->connected, rep->ramp_wall_s), rep->run_s,
 		    r->open_at_end, r->heartbeats);
 		json_hist(&r->lat, "first_pong_us");
-		d = srv_delta(rep, &rep->s1, &rep->s2, r->heartbeats);
 		if (rep->s0.ok && rep->s1.ok)
 			printf(", \"rss_before_kb\": %" PRIu64 ", \"rss_after_kb\": %" PRIu64
 			    ", \"rss_bytes_per_conn\": %.1f", rep->s0.rss_kb, rep->s1.rss_kb,
@@ -1650,7 +1655,7 @@ static void
 print_table(struct report *rep)
 {
 	const struct result *r = &rep->r;
-	struct srv_delta d = { 0 };
+	struct srv_delta d = run_srv_delta(rep);
 
 	printf("sockserv-bench %s %s:%u %s, %ld connections, %ld process%s", mode_names[O.mode],
 	    O.host, O.port, O.raw ? "raw" : "frame", O.conns, O.procs, O.procs == 1 ? "" : "es");
@@ -1669,13 +1674,11 @@ print_table(struct report *rep)
 		    "messages", r->msgs, rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s),
 		    bs_rate(r->bytes, rep->elapsed_s) / 1e6);
 		print_lat("latency", &r->lat);
-		d = srv_delta(rep, &rep->s1, &rep->s2, r->msgs);
 		break;
 	case BS_CHURN:
 		printf("  %-16s %" PRIu64 " in %.2f s = %.0f conns/s\n", "completed", r->msgs,
 		    rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s));
 		print_lat("connect-to-echo", &r->lat);
-		d = srv_delta(rep, &rep->s1, &rep->s2, r->msgs);
 		break;
 	default:
 		printf("  %-16s %.2f s = %.0f conns/s\n", "ramp-up", rep->ramp_wall_s,
@@ -1683,7 +1686,6 @@ print_table(struct report *rep)
 		print_lat("first PONG", &r->lat);
 		printf("  %-16s %" PRIu64 " after %.1f s, %" PRIu64 " heartbeats sent, %" PRIu64
 		    " PONGs\n", "open at end", r->open_at_end, rep->run_s, r->heartbeats, r->msgs);
-		d = srv_delta(rep, &rep->s1, &rep->s2, r->heartbeats);
 		if (rep->s0.ok && rep->s1.ok)
 			printf("  %-16s %" PRIu64 " kB -> %" PRIu64 " kB = %.1f bytes/connection\n",
 			    "server RssAnon", rep->s0.rss_kb, rep->s1.rss_kb,
