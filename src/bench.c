@@ -305,7 +305,6 @@ static void
 sample_server(int root, struct srv_sample *s)
 {
 	enum { MAXP = 8192 };
-	static int pid[MAXP], ppid[MAXP];
 	static struct bs_procstat ps[MAXP];
 	static bool in[MAXP];
 	char path[300], buf[4096];
@@ -324,9 +323,7 @@ sample_server(int root, struct srv_sample *s)
 		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
 		if (read_text(path, buf, sizeof(buf)) == -1 || bs_parse_proc_stat(buf, &ps[n]) == -1)
 			continue;
-		pid[n] = ps[n].pid;
-		ppid[n] = ps[n].ppid;
-		in[n] = pid[n] == root;
+		in[n] = ps[n].pid == root;
 		n++;
 	}
 	closedir(d);
@@ -336,7 +333,7 @@ sample_server(int root, struct srv_sample *s)
 			if (in[i])
 				continue;
 			for (size_t j = 0; j < n; j++) {
-				if (in[j] && pid[j] == ppid[i]) {
+				if (in[j] && ps[j].pid == ps[i].ppid) {
 					in[i] = grew = true;
 					break;
 				}
@@ -351,9 +348,9 @@ sample_server(int root, struct srv_sample *s)
 		s->ok = true;
 		s->nprocs++;
 		s->ticks += ps[i].utime + ps[i].stime;
-		if (pid[i] == root)
+		if (ps[i].pid == root)
 			s->ticks += ps[i].cutime + ps[i].cstime;
-		snprintf(path, sizeof(path), "/proc/%d/status", pid[i]);
+		snprintf(path, sizeof(path), "/proc/%d/status", ps[i].pid);
 		if (read_text(path, buf, sizeof(buf)) == 0 && bs_parse_rss_anon(buf, &kb) == 0)
 			s->rss_kb += kb;
 	}
