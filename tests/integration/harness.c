@@ -1160,19 +1160,28 @@ it_stat_prog(void)
 }
 
 int
-it_stat_run(char *out, size_t outlen, ...)
+it_run_va(const char *prog, char *out, size_t outlen, int timeout_ms, va_list ap)
 {
 	char *argv[16];
 	int n = 0;
-	va_list ap;
 
-	argv[n++] = (char *)it_stat_prog();
-	va_start(ap, outlen);
+	argv[n++] = (char *)prog;
 	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
 		n++;
-	va_end(ap);
 	argv[n] = NULL;
-	return it_run(argv, out, outlen, STAT_TIMEOUT_MS);
+	return it_run(argv, out, outlen, timeout_ms);
+}
+
+int
+it_stat_run(char *out, size_t outlen, ...)
+{
+	va_list ap;
+	int st;
+
+	va_start(ap, outlen);
+	st = it_run_va(it_stat_prog(), out, outlen, STAT_TIMEOUT_MS, ap);
+	va_end(ap);
+	return st;
 }
 
 struct mj *

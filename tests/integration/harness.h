@@ -59,6 +59,7 @@
 
 #include <sys/types.h>
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -204,6 +205,9 @@ const char *it_status_str(int wstatus);
 int it_run(char *const argv[], char *out, size_t outlen, int timeout_ms);
 /* the value of field name ("Uid", ...) in /proc/PID/status, after the colon; 0 or -1 */
 int it_proc_status_line(pid_t pid, const char *name, char *line, size_t len);
+
+/* it_run of prog with the NULL-terminated char * arguments in ap (at most 14) */
+int it_run_va(const char *prog, char *out, size_t outlen, int timeout_ms, va_list ap);
 
 /* the path of build/sockserv-stat (the test fails if it is not there) */
 const char *it_stat_prog(void);

@@ -438,17 +438,13 @@ daemon_prepare(const struct dcfg *c)
 static int
 run_sockserv(char *out, size_t outlen, ...)
 {
-	char *argv[16];
-	int n = 0;
 	va_list ap;
+	int st;
 
-	argv[n++] = (char *)it_sockserv_path();
 	va_start(ap, outlen);
-	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
+	st = it_run_va(it_sockserv_path(), out, outlen, RUN_TIMEOUT_MS, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	return it_run(argv, out, outlen, RUN_TIMEOUT_MS);
+	return st;
 }
 
 static int
