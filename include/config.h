@@ -9,14 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evloop.h"
 #include "log.h"
+#include "proto.h"
 
 #define CONFIG_NAME_MAX 64
 #define CONFIG_PATH_MAX 1024
-#define CONFIG_MAGIC_MAX 16
-
-enum codec { CODEC_FRAME, CODEC_RAW, CODEC_HEADERS };
-enum ev_backend { EVB_EPOLL, EVB_POLL };
+#define CONFIG_MAGIC_MAX PROTO_MAGIC_MAX
 
 struct listener_conf {
 	char name[CONFIG_NAME_MAX];

@@ -7,7 +7,8 @@
 #ifndef SOCKSERV_EVLOOP_H
 #define SOCKSERV_EVLOOP_H
 
-#include "config.h"
+/* the readiness backend (config key event_backend) */
+enum ev_backend { EVB_EPOLL, EVB_POLL };
 
 #define EV_NONE 0
 #define EV_READ 1

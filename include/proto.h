@@ -12,12 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+/* the codec a listener speaks (config key codec) */
+enum codec { CODEC_FRAME, CODEC_RAW, CODEC_HEADERS };
 
 #define FRAME_MAGIC0 0x53
 #define FRAME_MAGIC1 0x53
 #define FRAME_VERSION 1
 #define FRAME_HDR_LEN 8
+/* longest headers-codec magic, and so the longest header any codec writes */
+#define PROTO_MAGIC_MAX 16
+#define PROTO_HDR_MAX (PROTO_MAGIC_MAX + 4)
 
 enum frame_type {
 	FRAME_DATA = 1,

@@ -85,8 +85,6 @@ struct stats_seg {
 	int fd;
 };
 
-uint64_t stats_now_ms(void);	/* CLOCK_MONOTONIC in ms */
-
 /* master: create (or truncate) the file, map it, fill the header; owner/mode 0600 */
 int stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, uid_t uid, gid_t gid);
 /* sockserv-stat: map read-only; -1 with a message in err when missing or invalid */

@@ -246,7 +246,7 @@ queue(struct client *c, const void *p, size_t len)
 static void
 queue_msg(struct client *c, uint8_t type, const void *payload, size_t len)
 {
-	uint8_t hdr[CONFIG_MAGIC_MAX + FRAME_HDR_LEN];
+	uint8_t hdr[PROTO_MAGIC_MAX + FRAME_HDR_LEN];
 
 	queue(c, hdr, proto_header(&c->pc, type, len, hdr));
 	if (len > 0)
@@ -750,8 +750,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->codec = raw ? CODEC_RAW : headers ? CODEC_HEADERS : CODEC_FRAME;
 	if (o->magic == NULL)
 		o->magic = DEFAULT_MAGIC;
-	if (strlen(o->magic) < 1 || strlen(o->magic) > CONFIG_MAGIC_MAX)
-		usage_error("--magic must be 1 to %d bytes", CONFIG_MAGIC_MAX);
+	if (strlen(o->magic) < 1 || strlen(o->magic) > PROTO_MAGIC_MAX)
+		usage_error("--magic must be 1 to %d bytes", PROTO_MAGIC_MAX);
 	if (strlen(o->text) > UINT32_MAX - 32)
 		usage_error("-m text too long");
 }

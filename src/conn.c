@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "listener.h"
 #include "log.h"
 
@@ -105,7 +106,7 @@ conn_env_init(struct conn_env *env, struct evloop *loop, struct twheel *wheel,
 	env->loop = loop;
 	env->wheel = wheel;
 	env->stats = stats;
-	env->now_ms = env->epoch_ms = stats_now_ms();
+	env->now_ms = env->epoch_ms = clock_now_ms();
 	env->max_output = max_output;
 	env->max_conns = max_conns;
 	env->rbuf_size = 64 * 1024;
@@ -390,7 +391,7 @@ conn_queue(struct conn *c, const uint8_t *hdr, size_t hlen, const void *data, si
 static int
 conn_send_type(struct conn *c, uint8_t type, const void *data, size_t len)
 {
-	uint8_t hdr[FRAME_HDR_LEN + CONFIG_MAGIC_MAX + 4];
+	uint8_t hdr[PROTO_HDR_MAX];
 	size_t hlen = proto_header(&c->l->codec, type, len, hdr);
 
 	return conn_queue(c, hdr, hlen, data, len);

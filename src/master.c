@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crashloop.h"
 #include "daemon.h"
 #include "handler.h"
@@ -240,12 +241,12 @@ spawn(struct master *m, int slot)
 	st->config_generation = m->generation;
 	stats_set(&st->generation, stats_get(&st->generation) + 1);
 	stats_set(&st->loop_ms, 0);
-	stats_set(&st->started_ms, stats_now_ms());
+	stats_set(&st->started_ms, clock_now_ms());
 	__atomic_store_n(&st->state, WS_STARTING, __ATOMIC_RELAXED);
 	pid = fork();
 	if (pid == -1) {
 		log_warn("worker %d: fork", slot);
-		w->respawn_at = stats_now_ms() + 1000;
+		w->respawn_at = clock_now_ms() + 1000;
 		__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
 		return;
 	}
@@ -267,7 +268,7 @@ spawn(struct master *m, int slot)
 		worker_main(&spec);
 	}
 	w->pid = pid;
-	w->started_ms = stats_now_ms();
+	w->started_ms = clock_now_ms();
 	w->respawn_at = 0;
 	w->hung = 0;
 	__atomic_store_n(&st->pid, (int32_t)pid, __ATOMIC_RELAXED);
@@ -297,7 +298,7 @@ static void
 schedule_respawn(struct master *m, int slot)
 {
 	struct wslot *w = &m->ws[slot];
-	uint64_t now = stats_now_ms();
+	uint64_t now = clock_now_ms();
 	unsigned recent = 0;
 	uint32_t delay = crashloop_death(&w->crash, now, &recent);
 
@@ -393,7 +394,7 @@ silent_ms(const struct master *m, const struct stats_slot *st, uint64_t started,
 static void
 supervise(struct master *m)
 {
-	uint64_t now = stats_now_ms(), quiet;
+	uint64_t now = clock_now_ms(), quiet;
 
 	for (size_t i = 0; i < m->nold; i++) {
 		struct old_worker *o = &m->old[i];
@@ -740,7 +741,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		m->ws[s].phys = s;
 		spawn(m, s);
 	}
-	m->last_stats_ms = stats_now_ms();
+	m->last_stats_ms = clock_now_ms();
 
 	sigemptyset(&empty);
 	for (;;) {
@@ -753,7 +754,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 			sig_term = 0;
 			log_info("stopping (fast)");
 			m->stopping = 1;
-			m->stop_deadline = stats_now_ms() + STOP_GRACE_MS;
+			m->stop_deadline = clock_now_ms() + STOP_GRACE_MS;
 			signal_all(m, SIGTERM);
 		}
 		if (sig_quit && !m->stopping) {
@@ -761,7 +762,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 			log_info("stopping gracefully (at most %u s)",
 			    m->cfg->shutdown_timeout_ms / 1000);
 			m->stopping = 2;
-			m->stop_deadline = stats_now_ms() + m->cfg->shutdown_timeout_ms + STOP_GRACE_MS;
+			m->stop_deadline = clock_now_ms() + m->cfg->shutdown_timeout_ms + STOP_GRACE_MS;
 			signal_all(m, SIGQUIT);
 		}
 		if (m->stopping && m->fds != NULL) {
@@ -793,7 +794,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		if (m->stopping) {
 			if (live_workers(m) == 0)
 				break;
-			if (stats_now_ms() >= m->stop_deadline) {
+			if (clock_now_ms() >= m->stop_deadline) {
 				log_warnx("%d workers still running: killing them", live_workers(m));
 				signal_all(m, SIGKILL);
 				while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)

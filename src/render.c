@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #define SNAPSHOT_TRIES 5
 
 /* ---- snapshot ---- */
@@ -61,7 +62,7 @@ take_once(struct render_snapshot *snap, const struct stats_seg *seg)
 		snap->phys[n++] = p;
 	}
 	snap->nslots = n;
-	snap->now_ms = stats_now_ms();
+	snap->now_ms = clock_now_ms();
 
 	if (snap->config_generation != stats_get(&h->config_generation))
 		return 0;

@@ -13,16 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
-
-uint64_t
-stats_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static size_t
 seg_size(uint32_t nslots)
@@ -59,7 +51,7 @@ stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, uid_t uid
 	seg->hdr->master_pid = (int32_t)getpid();
 	seg->hdr->nslots = nslots;
 	seg->hdr->start_time = (uint64_t)time(NULL);
-	seg->hdr->start_mono_ms = stats_now_ms();
+	seg->hdr->start_mono_ms = clock_now_ms();
 	/* the magic last: a reader that sees it sees a filled header */
 	__atomic_store_n(&seg->hdr->magic, STATS_MAGIC, __ATOMIC_RELEASE);
 	return 0;

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "evloop.h"
 #include "handler.h"
@@ -96,7 +97,7 @@ refresh_now(void *arg)
 {
 	struct conn_env *env = arg;
 
-	env->now_ms = stats_now_ms();
+	env->now_ms = clock_now_ms();
 }
 
 /* stop accepting: close this worker's copies of the listening sockets (the master keeps its own) */
@@ -155,7 +156,7 @@ worker_main(const struct worker_spec *ws)
 	loop = evloop_create(cfg->backend, setsize);
 	if (loop == NULL)
 		fatal("worker %d: event loop", ws->slot);
-	wheel = twheel_create(cfg->tick_ms, cfg->slots, stats_now_ms());
+	wheel = twheel_create(cfg->tick_ms, cfg->slots, clock_now_ms());
 	if (wheel == NULL)
 		fatalx("worker %d: out of memory", ws->slot);
 	conn_env_init(&env, loop, wheel, ws->stats, cfg->max_output, ws->max_conns);
@@ -188,7 +189,7 @@ worker_main(const struct worker_spec *ws)
 	for (;;) {
 		int64_t timeout;
 
-		env.now_ms = stats_now_ms();
+		env.now_ms = clock_now_ms();
 		stats_set(&ws->stats->loop_ms, env.now_ms);
 		twheel_advance(wheel, env.now_ms, conn_timer_cb, &env);
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "listener.h"
 
@@ -78,7 +79,7 @@ setup(struct fixture *f, enum codec codec)
 	f->lc.port = 0;	/* any free port: the kernel picks */
 	f->lc.codec = codec;
 	f->loop = evloop_create(EVB_EPOLL, 1024);
-	f->wheel = twheel_create(100, 64, stats_now_ms());
+	f->wheel = twheel_create(100, 64, clock_now_ms());
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f->loop);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f->wheel);
 	conn_env_init(&f->env, f->loop, f->wheel, &slot, 1 << 20, 100);
@@ -129,7 +130,7 @@ static void
 pump(struct fixture *f)
 {
 	for (int i = 0; i < 10; i++) {
-		f->env.now_ms = stats_now_ms();
+		f->env.now_ms = clock_now_ms();
 		evloop_run_once(f->loop, 20);
 	}
 }

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "stats.h"
 #include "fakeproc.h"
 
@@ -146,7 +147,7 @@ test_create_writes_header_mode_0600(void)
 {
 	struct stats_seg seg;
 	struct stat sb;
-	uint64_t before = stats_now_ms();
+	uint64_t before = clock_now_ms();
 
 	CU_ASSERT_FATAL(stats_create(&seg, segpath, 8, getuid(), getgid()) == 0);
 	CU_ASSERT_EQUAL_FATAL(stat(segpath, &sb), 0);
@@ -159,7 +160,7 @@ test_create_writes_header_mode_0600(void)
 	CU_ASSERT_EQUAL(seg.hdr->master_pid, getpid());
 	CU_ASSERT_EQUAL(seg.hdr->nslots, 8);
 	CU_ASSERT_EQUAL(seg.hdr->nworkers, 0);
-	CU_ASSERT(seg.hdr->start_mono_ms >= before && seg.hdr->start_mono_ms <= stats_now_ms());
+	CU_ASSERT(seg.hdr->start_mono_ms >= before && seg.hdr->start_mono_ms <= clock_now_ms());
 	CU_ASSERT(seg.hdr->start_time > 0);
 	/* every slot starts empty and zero */
 	for (int i = 0; i < 8; i++) {
@@ -411,10 +412,10 @@ test_state_names(void)
 static void
 test_now_ms_is_monotonic(void)
 {
-	uint64_t a = stats_now_ms(), b;
+	uint64_t a = clock_now_ms(), b;
 
 	usleep(2000);
-	b = stats_now_ms();
+	b = clock_now_ms();
 	CU_ASSERT(b >= a + 1);
 	CU_ASSERT(a > 0);
 }

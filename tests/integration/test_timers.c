@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "handler.h"
 #include "harness.h"
@@ -667,7 +668,7 @@ static uint64_t wrap_offset;
 static uint64_t
 wrap_now(void)
 {
-	return stats_now_ms() + wrap_offset;
+	return clock_now_ms() + wrap_offset;
 }
 
 static void
@@ -695,7 +696,7 @@ wrap_worker(int lfd, const char *log_path)
 	loop = evloop_create(strcmp(it_backend(), "poll") == 0 ? EVB_POLL : EVB_EPOLL,
 	    1024);
 	/* up 2^32 ms less WRAP_AHEAD_MS: the 32-bit stamps wrap that much later */
-	wrap_offset = WRAP_EPOCH_MS + UINT32_MAX - WRAP_AHEAD_MS - stats_now_ms();
+	wrap_offset = WRAP_EPOCH_MS + UINT32_MAX - WRAP_AHEAD_MS - clock_now_ms();
 	wheel = twheel_create(TICK_MS, 512, wrap_now());
 	if (loop == NULL || wheel == NULL)
 		_exit(3);
