@@ -21,12 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "proto.h"
 
 #define DEFAULT_TEXT	"This is a test for long conn"
 #define DEFAULT_MAGIC	"Headers"
 #define SHOW_MAX	200	/* payload bytes printed before "... (N bytes)" */
-#define SHOWBUF		(SHOW_MAX * 4 + 32)	/* show()'s worst case, every byte \xHH */
+#define SHOWBUF		(ESCAPE_SIZE(SHOW_MAX) + 32)	/* and "... (N bytes)" */
 #define RX_CHUNK	65536
 #define CLOSE_WAIT_S	1.0	/* how long our CLOSE waits for the server's */
 #define EXIT_USAGE	2
@@ -165,27 +166,10 @@ say(const struct client *c, const char *fmt, ...)
 static const char *
 show(char *out, const uint8_t *p, size_t len)
 {
-	size_t n = len > SHOW_MAX ? SHOW_MAX : len, o = 0;
+	size_t o = escape_bytes(out, SHOWBUF, p, len > SHOW_MAX ? SHOW_MAX : len);
 
-	for (size_t i = 0; i < n; i++) {
-		uint8_t b = p[i];
-
-		if (b == '\\') {
-			out[o++] = '\\';
-			out[o++] = '\\';
-		} else if (b == '\n' || b == '\r' || b == '\t') {
-			out[o++] = '\\';
-			out[o++] = b == '\n' ? 'n' : b == '\r' ? 'r' : 't';
-		} else if (b >= 0x20 && b < 0x7f) {
-			out[o++] = (char)b;
-		} else {
-			o += (size_t)sprintf(out + o, "\\x%02x", b);
-		}
-	}
-	if (len > n)
-		sprintf(out + o, "... (%zu bytes)", len);
-	else
-		out[o] = '\0';
+	if (len > SHOW_MAX)
+		snprintf(out + o, SHOWBUF - o, "... (%zu bytes)", len);
 	return out;
 }
 
