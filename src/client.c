@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "listener.h"
 #include "proto.h"
 
 #define DEFAULT_TEXT	"This is a test for long conn"
@@ -35,7 +36,8 @@
 
 struct opts {
 	const char *host;
-	const char *port;
+	const char *port;	/* as given, for getaddrinfo */
+	int portnum;		/* the same, for printing */
 	enum codec codec;
 	const char *magic;
 	long count;
@@ -546,16 +548,6 @@ print_end(const struct client *c)
 	putchar('\n');
 }
 
-/* "host:port", "[v6]:port" */
-static void
-hostport(char *buf, size_t len, const char *host, const char *port)
-{
-	if (strchr(host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%s", host, port);
-	else
-		snprintf(buf, len, "%s:%s", host, port);
-}
-
 /* non-blocking connect bounded by timeout; -1 with errno set */
 static int
 connect_one(const struct addrinfo *ai, double timeout)
@@ -605,7 +597,7 @@ open_conn(const struct opts *o)
 	char where[512];
 	int fd = -1, rc, err = 0;
 
-	hostport(where, sizeof(where), o->host, o->port);
+	listener_hostport_str(o->host, o->portnum, where, sizeof(where));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -673,6 +665,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (end == optarg || *end != '\0' || errno != 0 || v < 1 || v > 65535)
 				usage_error("bad port: %s", optarg);
 			o->port = optarg;
+			o->portnum = (int)v;
 			break;
 		case 'R':
 			raw = true;
@@ -744,7 +737,7 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = {
-		.host = "127.0.0.1", .port = NULL, .codec = CODEC_FRAME,
+		.host = "127.0.0.1", .port = NULL, .portnum = 0, .codec = CODEC_FRAME,
 		.magic = NULL, .count = 1, .interval = 1.0, .text = DEFAULT_TEXT,
 		.wait = 2.0, .ping = false, .quiet = false,
 	};
