@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buffer.h"
 #include "escape.h"
 #include "listener.h"
 #include "proto.h"
@@ -53,10 +54,8 @@ struct client {
 	struct proto_codec pc;
 	int fd;
 	double t0;		/* monotonic time of connect */
-	uint8_t *rx;		/* received, not yet parsed */
-	size_t rxlen, rxcap;
-	uint8_t *tx;		/* queued for sending: tx[txoff..txlen) */
-	size_t txoff, txlen, txcap;
+	struct buffer *rx;	/* received, not yet parsed */
+	struct buffer *tx;	/* queued for sending */
 	long sent;		/* messages queued so far */
 	long answered;		/* replies matched to them, in order */
 	bool eof;		/* nothing more will come: EOF, reset, CLOSE, write failure */
@@ -175,22 +174,6 @@ show(char *out, const uint8_t *p, size_t len)
 	return out;
 }
 
-static void
-grow(uint8_t **buf, size_t *cap, size_t need)
-{
-	size_t ncap = *cap > 0 ? *cap : 4096;
-	uint8_t *nb;
-
-	if (need <= *cap)
-		return;
-	while (ncap < need)
-		ncap *= 2;
-	if ((nb = realloc(*buf, ncap)) == NULL)
-		die_nomem();
-	*buf = nb;
-	*cap = ncap;
-}
-
 /* the connection is over from the read side; the first cause wins */
 static void
 set_eof(struct client *c, const char *why)
@@ -220,13 +203,11 @@ start_close(struct client *c, const char *why)
 static void
 queue(struct client *c, const void *p, size_t len)
 {
+	/* an empty payload must not allocate a buffer: is_flushed() would still hold */
 	if (len == 0)
 		return;
-	if (c->txoff == c->txlen)
-		c->txoff = c->txlen = 0;
-	grow(&c->tx, &c->txcap, c->txlen + len);
-	memcpy(c->tx + c->txlen, p, len);
-	c->txlen += len;
+	if (buffer_append(&c->tx, p, len) == -1)
+		die_nomem();
 }
 
 static void
@@ -299,7 +280,7 @@ got_frame(struct client *c, const struct proto_msg *m)
 
 /* raw has no boundaries: a reply is as many bytes as the message had */
 static size_t
-parse_raw(struct client *c)
+parse_raw(struct client *c, const uint8_t *rx, size_t rxlen)
 {
 	size_t pos = 0;
 	char buf[SHOWBUF];
@@ -307,26 +288,26 @@ parse_raw(struct client *c)
 	while (c->answered < c->sent) {
 		size_t want = (size_t)msg_len(c, c->answered + 1);
 
-		if (c->rxlen - pos < want)
+		if (rxlen - pos < want)
 			return pos;
-		got_reply(c, c->rx + pos, want);
+		got_reply(c, rx + pos, want);
 		pos += want;
 	}
-	if (pos < c->rxlen) {
-		say(c, "unexpected data: %s", show(buf, c->rx + pos, c->rxlen - pos));
-		pos = c->rxlen;
+	if (pos < rxlen) {
+		say(c, "unexpected data: %s", show(buf, rx + pos, rxlen - pos));
+		pos = rxlen;
 	}
 	return pos;
 }
 
 static size_t
-parse_framed(struct client *c)
+parse_framed(struct client *c, const uint8_t *rx, size_t rxlen)
 {
 	struct proto_msg m;
 	size_t pos = 0;
 
-	while (!c->eof && pos < c->rxlen) {
-		switch (proto_decode(&c->pc, c->rx + pos, c->rxlen - pos, &m)) {
+	while (!c->eof && pos < rxlen) {
+		switch (proto_decode(&c->pc, rx + pos, rxlen - pos, &m)) {
 		case PROTO_NEED_MORE:
 			return pos;
 		case PROTO_ERROR: {
@@ -336,7 +317,7 @@ parse_framed(struct client *c)
 			say(c, "%s", why);
 			start_close(c, why);
 			c->eof = true;
-			return c->rxlen;
+			return rxlen;
 		}
 		case PROTO_MSG:
 			pos += m.consumed;
@@ -350,32 +331,36 @@ parse_framed(struct client *c)
 	return pos;
 }
 
+/* c->rx stays put while it is parsed: replies only ever queue to c->tx */
 static void
 parse(struct client *c)
 {
-	size_t pos;
+	size_t len = buffer_len(c->rx), pos;
 
-	if (c->rxlen == 0)
+	if (len == 0)
 		return;
-	pos = c->pc.codec == CODEC_RAW ? parse_raw(c) : parse_framed(c);
-	memmove(c->rx, c->rx + pos, c->rxlen - pos);
-	c->rxlen -= pos;
+	if (c->pc.codec == CODEC_RAW)
+		pos = parse_raw(c, buffer_head(c->rx), len);
+	else
+		pos = parse_framed(c, buffer_head(c->rx), len);
+	buffer_consume(&c->rx, pos);
 }
 
 /* report what a closed connection left unfinished in the buffer */
 static void
 leftover(struct client *c)
 {
+	size_t len = buffer_len(c->rx);
 	char buf[SHOWBUF];
 
-	if (c->rxlen == 0 || c->closing)
+	if (len == 0 || c->closing)
 		return;
 	if (c->pc.codec == CODEC_RAW && c->answered < c->sent)
 		say(c, "partial reply %ld (%zu of %ld bytes): %s", c->answered + 1,
-		    c->rxlen, msg_len(c, c->answered + 1), show(buf, c->rx, c->rxlen));
+		    len, msg_len(c, c->answered + 1), show(buf, buffer_head(c->rx), len));
 	else
-		say(c, "incomplete message at close (%zu bytes)", c->rxlen);
-	c->rxlen = 0;
+		say(c, "incomplete message at close (%zu bytes)", len);
+	buffer_free(&c->rx);
 }
 
 /* one read; false when the connection ended */
@@ -384,12 +369,14 @@ do_read(struct client *c)
 {
 	ssize_t n;
 
-	grow(&c->rx, &c->rxcap, c->rxlen + RX_CHUNK);
+	if (buffer_reserve(&c->rx, RX_CHUNK) == NULL)
+		die_nomem();
 	do {
-		n = recv(c->fd, c->rx + c->rxlen, c->rxcap - c->rxlen, MSG_DONTWAIT);
+		n = recv(c->fd, buffer_tail(c->rx), buffer_space(c->rx), MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		c->rxlen += (size_t)n;
+		/* buffer_commit() once buffer.h has it: the bytes recv() put at the tail */
+		c->rx->len += (size_t)n;
 		parse(c);
 		return !c->eof;
 	}
@@ -408,7 +395,7 @@ do_read(struct client *c)
 static void
 write_failed(struct client *c, int err)
 {
-	c->txoff = c->txlen = 0;
+	buffer_free(&c->tx);
 	while (!c->eof) {
 		struct pollfd pfd = { c->fd, POLLIN, 0 };
 
@@ -421,12 +408,12 @@ write_failed(struct client *c, int err)
 static void
 do_write(struct client *c)
 {
-	while (c->txoff < c->txlen) {
-		ssize_t n = send(c->fd, c->tx + c->txoff, c->txlen - c->txoff,
+	while (buffer_len(c->tx) > 0) {
+		ssize_t n = send(c->fd, buffer_head(c->tx), buffer_len(c->tx),
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n >= 0) {
-			c->txoff += (size_t)n;
+			buffer_consume(&c->tx, (size_t)n);
 			continue;
 		}
 		if (errno == EINTR)
@@ -449,14 +436,14 @@ pump(struct client *c, double deadline, bool (*done)(const struct client *, long
 		struct pollfd pfd;
 		int n;
 
-		if (c->txoff < c->txlen && !c->eof)
+		if (buffer_len(c->tx) > 0 && !c->eof)
 			do_write(c);
 		if (done != NULL && done(c, arg))
 			return true;
 		if (c->eof)
 			return false;
 		pfd.fd = c->fd;
-		pfd.events = POLLIN | (c->txoff < c->txlen ? POLLOUT : 0);
+		pfd.events = POLLIN | (buffer_len(c->tx) > 0 ? POLLOUT : 0);
 		pfd.revents = 0;
 		n = poll(&pfd, 1, ms_until(deadline));
 		if (n == -1 && errno != EINTR) {
@@ -475,7 +462,7 @@ static bool
 is_flushed(const struct client *c, long arg)
 {
 	(void)arg;
-	return c->txoff == c->txlen;
+	return buffer_len(c->tx) == 0;
 }
 
 static bool
@@ -516,9 +503,9 @@ run(struct client *c)
 		if (!pump(c, mono_now() + o->wait, is_answered, k)) {
 			if (c->eof)
 				break;
-			if (o->codec == CODEC_RAW && c->rxlen > 0)
+			if (o->codec == CODEC_RAW && buffer_len(c->rx) > 0)
 				say(c, "no reply %ld within %g s (%zu of %ld bytes)", k,
-				    o->wait, c->rxlen, msg_len(c, c->answered + 1));
+				    o->wait, buffer_len(c->rx), msg_len(c, c->answered + 1));
 			else
 				say(c, "no reply %ld within %g s", k, o->wait);
 		}
@@ -765,7 +752,7 @@ main(int argc, char **argv)
 	run(&c);
 	close(c.fd);
 	print_end(&c);
-	free(c.rx);
-	free(c.tx);
+	buffer_free(&c.rx);
+	buffer_free(&c.tx);
 	return c.answered == o.count ? 0 : 1;
 }
