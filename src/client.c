@@ -23,6 +23,7 @@
 
 #include "buffer.h"
 #include "escape.h"
+#include "fdio.h"
 #include "listener.h"
 #include "proto.h"
 
@@ -405,23 +406,17 @@ write_failed(struct client *c, int err)
 	set_eof(c, strerror(err));
 }
 
+/* called only with bytes queued (buffer_head() of no buffer is no pointer) */
 static void
 do_write(struct client *c)
 {
-	while (buffer_len(c->tx) > 0) {
-		ssize_t n = send(c->fd, buffer_head(c->tx), buffer_len(c->tx),
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
+	size_t done;
+	enum fdio_status st = fdio_write(c->fd, buffer_head(c->tx), buffer_len(c->tx), &done);
+	int err = errno;	/* before buffer_consume(), whose free() may change it */
 
-		if (n >= 0) {
-			buffer_consume(&c->tx, (size_t)n);
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			write_failed(c, errno);
-		return;
-	}
+	buffer_consume(&c->tx, done);
+	if (st == FDIO_ERROR)
+		write_failed(c, err);
 }
 
 /*
