@@ -32,36 +32,39 @@ test_listener_hostport_cuts_to_the_buffer(void)
 	CU_ASSERT_STRING_EQUAL(buf, "[fe80::");
 }
 
+/* listener_addr_str() of the socket address of text (a literal of family af) */
+static const char *
+addr_str(int af, const char *text, int port, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = (sa_family_t)af;
+	if (af == AF_INET) {
+		s4->sin_port = htons((uint16_t)port);
+		CU_ASSERT_EQUAL(inet_pton(af, text, &s4->sin_addr), 1);
+	} else if (af == AF_INET6) {
+		s6->sin6_port = htons((uint16_t)port);
+		CU_ASSERT_EQUAL(inet_pton(af, text, &s6->sin6_addr), 1);
+	}
+	return listener_addr_str((struct sockaddr *)&ss, buf, len);
+}
+
 static void
 test_listener_addr_str_prints_each_family(void)
 {
-	struct sockaddr_in s4;
-	struct sockaddr_in6 s6;
-	struct sockaddr sa;
 	char buf[64];
 
-	memset(&s4, 0, sizeof(s4));
-	s4.sin_family = AF_INET;
-	s4.sin_port = htons(40274);
-	inet_pton(AF_INET, "10.1.2.3", &s4.sin_addr);
-	CU_ASSERT_STRING_EQUAL(listener_addr_str((struct sockaddr *)&s4, buf, sizeof(buf)),
+	CU_ASSERT_STRING_EQUAL(addr_str(AF_INET, "10.1.2.3", 40274, buf, sizeof(buf)),
 	    "10.1.2.3:40274");
-
-	memset(&s6, 0, sizeof(s6));
-	s6.sin6_family = AF_INET6;
-	s6.sin6_port = htons(7000);
-	inet_pton(AF_INET6, "2001:db8::5", &s6.sin6_addr);
-	CU_ASSERT_STRING_EQUAL(listener_addr_str((struct sockaddr *)&s6, buf, sizeof(buf)),
+	CU_ASSERT_STRING_EQUAL(addr_str(AF_INET6, "2001:db8::5", 7000, buf, sizeof(buf)),
 	    "[2001:db8::5]:7000");
-
 	/* an IPv4 client of a dual-stack listener reads as IPv4 */
-	inet_pton(AF_INET6, "::ffff:127.0.0.1", &s6.sin6_addr);
-	CU_ASSERT_STRING_EQUAL(listener_addr_str((struct sockaddr *)&s6, buf, sizeof(buf)),
+	CU_ASSERT_STRING_EQUAL(addr_str(AF_INET6, "::ffff:127.0.0.1", 7000, buf, sizeof(buf)),
 	    "127.0.0.1:7000");
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_family = AF_UNIX;
-	CU_ASSERT_STRING_EQUAL(listener_addr_str(&sa, buf, sizeof(buf)), "?");
+	CU_ASSERT_STRING_EQUAL(addr_str(AF_UNIX, NULL, 0, buf, sizeof(buf)), "?");
 }
 
 void test_listener_register(void);
