@@ -30,7 +30,7 @@
 #define DEFAULT_TEXT	"This is a test for long conn"
 #define DEFAULT_MAGIC	"Headers"
 #define SHOW_MAX	200	/* payload bytes printed before "... (N bytes)" */
-#define SHOWBUF		(ESCAPE_SIZE(SHOW_MAX) + 32)	/* and "... (N bytes)" */
+#define SHOWBUF		(ESCAPE_SIZE(SHOW_MAX) + 32)	/* + "... (N bytes)", N up to 20 digits */
 #define RX_CHUNK	65536
 #define CLOSE_WAIT_S	1.0	/* how long our CLOSE waits for the server's */
 #define EXIT_USAGE	2
@@ -204,7 +204,7 @@ start_close(struct client *c, const char *why)
 static void
 queue(struct client *c, const void *p, size_t len)
 {
-	/* an empty payload must not allocate a buffer: is_flushed() would still hold */
+	/* buffer_append() of nothing would still allocate a buffer */
 	if (len == 0)
 		return;
 	if (buffer_append(&c->tx, p, len) == -1)
@@ -406,7 +406,7 @@ write_failed(struct client *c, int err)
 	set_eof(c, strerror(err));
 }
 
-/* called only with bytes queued (buffer_head() of no buffer is no pointer) */
+/* called only with bytes queued: buffer_head() needs a buffer */
 static void
 do_write(struct client *c)
 {
