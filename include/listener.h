@@ -18,7 +18,12 @@ int listener_open(const struct listener_conf *lc, int backlog, char *err, size_t
 int listener_tune(int fd, const struct listener_conf *lc);
 /* the port a listening socket is actually bound to */
 int listener_port(int fd);
-/* "ADDR:PORT" or "[ADDR]:PORT" for an address of any family */
+/*
+ * "HOST:PORT", or "[HOST]:PORT" when HOST has a colon (an IPv6 literal):
+ * the one way the server and its tools print an endpoint.  Returns buf.
+ */
+const char *listener_hostport_str(const char *host, int port, char *buf, size_t len);
+/* listener_hostport_str() of an address of any family */
 const char *listener_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* same address and port (so the socket can be handed over on reload) */
 int listener_same_endpoint(const struct listener_conf *a, const struct listener_conf *b);

@@ -21,12 +21,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buffer.h"
+#include "escape.h"
+#include "fdio.h"
+#include "listener.h"
 #include "proto.h"
 
 #define DEFAULT_TEXT	"This is a test for long conn"
 #define DEFAULT_MAGIC	"Headers"
 #define SHOW_MAX	200	/* payload bytes printed before "... (N bytes)" */
-#define SHOWBUF		(SHOW_MAX * 4 + 32)	/* show()'s worst case, every byte \xHH */
+#define SHOWBUF		(ESCAPE_SIZE(SHOW_MAX) + 32)	/* + "... (N bytes)", N up to 20 digits */
 #define RX_CHUNK	65536
 #define CLOSE_WAIT_S	1.0	/* how long our CLOSE waits for the server's */
 #define EXIT_USAGE	2
@@ -34,7 +38,8 @@
 
 struct opts {
 	const char *host;
-	const char *port;
+	const char *port;	/* as given, for getaddrinfo */
+	int portnum;		/* the same, for printing */
 	enum codec codec;
 	const char *magic;
 	long count;
@@ -50,10 +55,8 @@ struct client {
 	struct proto_codec pc;
 	int fd;
 	double t0;		/* monotonic time of connect */
-	uint8_t *rx;		/* received, not yet parsed */
-	size_t rxlen, rxcap;
-	uint8_t *tx;		/* queued for sending: tx[txoff..txlen) */
-	size_t txoff, txlen, txcap;
+	struct buffer *rx;	/* received, not yet parsed */
+	struct buffer *tx;	/* queued for sending */
 	long sent;		/* messages queued so far */
 	long answered;		/* replies matched to them, in order */
 	bool eof;		/* nothing more will come: EOF, reset, CLOSE, write failure */
@@ -165,44 +168,11 @@ say(const struct client *c, const char *fmt, ...)
 static const char *
 show(char *out, const uint8_t *p, size_t len)
 {
-	size_t n = len > SHOW_MAX ? SHOW_MAX : len, o = 0;
+	size_t o = escape_bytes(out, SHOWBUF, p, len > SHOW_MAX ? SHOW_MAX : len);
 
-	for (size_t i = 0; i < n; i++) {
-		uint8_t b = p[i];
-
-		if (b == '\\') {
-			out[o++] = '\\';
-			out[o++] = '\\';
-		} else if (b == '\n' || b == '\r' || b == '\t') {
-			out[o++] = '\\';
-			out[o++] = b == '\n' ? 'n' : b == '\r' ? 'r' : 't';
-		} else if (b >= 0x20 && b < 0x7f) {
-			out[o++] = (char)b;
-		} else {
-			o += (size_t)sprintf(out + o, "\\x%02x", b);
-		}
-	}
-	if (len > n)
-		sprintf(out + o, "... (%zu bytes)", len);
-	else
-		out[o] = '\0';
+	if (len > SHOW_MAX)
+		snprintf(out + o, SHOWBUF - o, "... (%zu bytes)", len);
 	return out;
-}
-
-static void
-grow(uint8_t **buf, size_t *cap, size_t need)
-{
-	size_t ncap = *cap > 0 ? *cap : 4096;
-	uint8_t *nb;
-
-	if (need <= *cap)
-		return;
-	while (ncap < need)
-		ncap *= 2;
-	if ((nb = realloc(*buf, ncap)) == NULL)
-		die_nomem();
-	*buf = nb;
-	*cap = ncap;
 }
 
 /* the connection is over from the read side; the first cause wins */
@@ -234,13 +204,11 @@ start_close(struct client *c, const char *why)
 static void
 queue(struct client *c, const void *p, size_t len)
 {
+	/* buffer_append() of nothing would still allocate a buffer */
 	if (len == 0)
 		return;
-	if (c->txoff == c->txlen)
-		c->txoff = c->txlen = 0;
-	grow(&c->tx, &c->txcap, c->txlen + len);
-	memcpy(c->tx + c->txlen, p, len);
-	c->txlen += len;
+	if (buffer_append(&c->tx, p, len) == -1)
+		die_nomem();
 }
 
 static void
@@ -313,7 +281,7 @@ got_frame(struct client *c, const struct proto_msg *m)
 
 /* raw has no boundaries: a reply is as many bytes as the message had */
 static size_t
-parse_raw(struct client *c)
+parse_raw(struct client *c, const uint8_t *rx, size_t rxlen)
 {
 	size_t pos = 0;
 	char buf[SHOWBUF];
@@ -321,26 +289,26 @@ parse_raw(struct client *c)
 	while (c->answered < c->sent) {
 		size_t want = (size_t)msg_len(c, c->answered + 1);
 
-		if (c->rxlen - pos < want)
+		if (rxlen - pos < want)
 			return pos;
-		got_reply(c, c->rx + pos, want);
+		got_reply(c, rx + pos, want);
 		pos += want;
 	}
-	if (pos < c->rxlen) {
-		say(c, "unexpected data: %s", show(buf, c->rx + pos, c->rxlen - pos));
-		pos = c->rxlen;
+	if (pos < rxlen) {
+		say(c, "unexpected data: %s", show(buf, rx + pos, rxlen - pos));
+		pos = rxlen;
 	}
 	return pos;
 }
 
 static size_t
-parse_framed(struct client *c)
+parse_framed(struct client *c, const uint8_t *rx, size_t rxlen)
 {
 	struct proto_msg m;
 	size_t pos = 0;
 
-	while (!c->eof && pos < c->rxlen) {
-		switch (proto_decode(&c->pc, c->rx + pos, c->rxlen - pos, &m)) {
+	while (!c->eof && pos < rxlen) {
+		switch (proto_decode(&c->pc, rx + pos, rxlen - pos, &m)) {
 		case PROTO_NEED_MORE:
 			return pos;
 		case PROTO_ERROR: {
@@ -350,7 +318,7 @@ parse_framed(struct client *c)
 			say(c, "%s", why);
 			start_close(c, why);
 			c->eof = true;
-			return c->rxlen;
+			return rxlen;
 		}
 		case PROTO_MSG:
 			pos += m.consumed;
@@ -364,32 +332,36 @@ parse_framed(struct client *c)
 	return pos;
 }
 
+/* c->rx stays put while it is parsed: replies only ever queue to c->tx */
 static void
 parse(struct client *c)
 {
-	size_t pos;
+	size_t len = buffer_len(c->rx), pos;
 
-	if (c->rxlen == 0)
+	if (len == 0)
 		return;
-	pos = c->pc.codec == CODEC_RAW ? parse_raw(c) : parse_framed(c);
-	memmove(c->rx, c->rx + pos, c->rxlen - pos);
-	c->rxlen -= pos;
+	if (c->pc.codec == CODEC_RAW)
+		pos = parse_raw(c, buffer_head(c->rx), len);
+	else
+		pos = parse_framed(c, buffer_head(c->rx), len);
+	buffer_consume(&c->rx, pos);
 }
 
 /* report what a closed connection left unfinished in the buffer */
 static void
 leftover(struct client *c)
 {
+	size_t len = buffer_len(c->rx);
 	char buf[SHOWBUF];
 
-	if (c->rxlen == 0 || c->closing)
+	if (len == 0 || c->closing)
 		return;
 	if (c->pc.codec == CODEC_RAW && c->answered < c->sent)
 		say(c, "partial reply %ld (%zu of %ld bytes): %s", c->answered + 1,
-		    c->rxlen, msg_len(c, c->answered + 1), show(buf, c->rx, c->rxlen));
+		    len, msg_len(c, c->answered + 1), show(buf, buffer_head(c->rx), len));
 	else
-		say(c, "incomplete message at close (%zu bytes)", c->rxlen);
-	c->rxlen = 0;
+		say(c, "incomplete message at close (%zu bytes)", len);
+	buffer_free(&c->rx);
 }
 
 /* one read; false when the connection ended */
@@ -398,12 +370,14 @@ do_read(struct client *c)
 {
 	ssize_t n;
 
-	grow(&c->rx, &c->rxcap, c->rxlen + RX_CHUNK);
+	if (buffer_reserve(&c->rx, RX_CHUNK) == NULL)
+		die_nomem();
 	do {
-		n = recv(c->fd, c->rx + c->rxlen, c->rxcap - c->rxlen, MSG_DONTWAIT);
+		n = recv(c->fd, buffer_tail(c->rx), buffer_space(c->rx), MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		c->rxlen += (size_t)n;
+		/* buffer_commit() once buffer.h has it: the bytes recv() put at the tail */
+		c->rx->len += (size_t)n;
 		parse(c);
 		return !c->eof;
 	}
@@ -422,7 +396,7 @@ do_read(struct client *c)
 static void
 write_failed(struct client *c, int err)
 {
-	c->txoff = c->txlen = 0;
+	buffer_free(&c->tx);
 	while (!c->eof) {
 		struct pollfd pfd = { c->fd, POLLIN, 0 };
 
@@ -432,23 +406,17 @@ write_failed(struct client *c, int err)
 	set_eof(c, strerror(err));
 }
 
+/* called only with bytes queued: buffer_head() needs a buffer */
 static void
 do_write(struct client *c)
 {
-	while (c->txoff < c->txlen) {
-		ssize_t n = send(c->fd, c->tx + c->txoff, c->txlen - c->txoff,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
+	size_t done;
+	enum fdio_status st = fdio_write(c->fd, buffer_head(c->tx), buffer_len(c->tx), &done);
+	int err = errno;	/* before buffer_consume(), whose free() may change it */
 
-		if (n >= 0) {
-			c->txoff += (size_t)n;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			write_failed(c, errno);
-		return;
-	}
+	buffer_consume(&c->tx, done);
+	if (st == FDIO_ERROR)
+		write_failed(c, err);
 }
 
 /*
@@ -463,14 +431,14 @@ pump(struct client *c, double deadline, bool (*done)(const struct client *, long
 		struct pollfd pfd;
 		int n;
 
-		if (c->txoff < c->txlen && !c->eof)
+		if (buffer_len(c->tx) > 0 && !c->eof)
 			do_write(c);
 		if (done != NULL && done(c, arg))
 			return true;
 		if (c->eof)
 			return false;
 		pfd.fd = c->fd;
-		pfd.events = POLLIN | (c->txoff < c->txlen ? POLLOUT : 0);
+		pfd.events = POLLIN | (buffer_len(c->tx) > 0 ? POLLOUT : 0);
 		pfd.revents = 0;
 		n = poll(&pfd, 1, ms_until(deadline));
 		if (n == -1 && errno != EINTR) {
@@ -489,7 +457,7 @@ static bool
 is_flushed(const struct client *c, long arg)
 {
 	(void)arg;
-	return c->txoff == c->txlen;
+	return buffer_len(c->tx) == 0;
 }
 
 static bool
@@ -530,9 +498,9 @@ run(struct client *c)
 		if (!pump(c, mono_now() + o->wait, is_answered, k)) {
 			if (c->eof)
 				break;
-			if (o->codec == CODEC_RAW && c->rxlen > 0)
+			if (o->codec == CODEC_RAW && buffer_len(c->rx) > 0)
 				say(c, "no reply %ld within %g s (%zu of %ld bytes)", k,
-				    o->wait, c->rxlen, msg_len(c, c->answered + 1));
+				    o->wait, buffer_len(c->rx), msg_len(c, c->answered + 1));
 			else
 				say(c, "no reply %ld within %g s", k, o->wait);
 		}
@@ -560,16 +528,6 @@ print_end(const struct client *c)
 	else if (c->why[0] != '\0')
 		printf(" (%s)", c->why);
 	putchar('\n');
-}
-
-/* "host:port", "[v6]:port" */
-static void
-hostport(char *buf, size_t len, const char *host, const char *port)
-{
-	if (strchr(host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%s", host, port);
-	else
-		snprintf(buf, len, "%s:%s", host, port);
 }
 
 /* non-blocking connect bounded by timeout; -1 with errno set */
@@ -621,7 +579,7 @@ open_conn(const struct opts *o)
 	char where[512];
 	int fd = -1, rc, err = 0;
 
-	hostport(where, sizeof(where), o->host, o->port);
+	listener_hostport_str(o->host, o->portnum, where, sizeof(where));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -689,6 +647,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (end == optarg || *end != '\0' || errno != 0 || v < 1 || v > 65535)
 				usage_error("bad port: %s", optarg);
 			o->port = optarg;
+			o->portnum = (int)v;
 			break;
 		case 'R':
 			raw = true;
@@ -760,7 +719,7 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = {
-		.host = "127.0.0.1", .port = NULL, .codec = CODEC_FRAME,
+		.host = "127.0.0.1", .port = NULL, .portnum = 0, .codec = CODEC_FRAME,
 		.magic = NULL, .count = 1, .interval = 1.0, .text = DEFAULT_TEXT,
 		.wait = 2.0, .ping = false, .quiet = false,
 	};
@@ -788,7 +747,7 @@ main(int argc, char **argv)
 	run(&c);
 	close(c.fd);
 	print_end(&c);
-	free(c.rx);
-	free(c.tx);
+	buffer_free(&c.rx);
+	buffer_free(&c.tx);
 	return c.answered == o.count ? 0 : 1;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "escape.h"
 #include "log.h"
 
 #define HANDLER_MAX 32
@@ -42,45 +43,15 @@ echo_message(struct conn *c, const uint8_t *data, size_t len)
 	conn_send(c, data, len);
 }
 
-/* printable ASCII as is, everything else as \n, \t, \\ or \xNN; cut at LOG_TEXT_MAX input bytes */
-static void
-escape_text(const uint8_t *data, size_t len, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len && i < LOG_TEXT_MAX && o + 5 < outlen; i++) {
-		uint8_t ch = data[i];
-		if (ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = '\\';
-		} else if (ch == '\n') {
-			out[o++] = '\\';
-			out[o++] = 'n';
-		} else if (ch == '\r') {
-			out[o++] = '\\';
-			out[o++] = 'r';
-		} else if (ch == '\t') {
-			out[o++] = '\\';
-			out[o++] = 't';
-		} else if (ch >= 0x20 && ch < 0x7f) {
-			out[o++] = (char)ch;
-		} else {
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
-		}
-	}
-	if (len > LOG_TEXT_MAX && o + 4 < outlen) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-}
-
 static void
 log_message(struct conn *c, const uint8_t *data, size_t len)
 {
-	char text[LOG_TEXT_MAX * 4 + 8], peer[64];
+	/* the text is cut at LOG_TEXT_MAX input bytes and then ends in "..." */
+	char text[ESCAPE_SIZE(LOG_TEXT_MAX) + 3], peer[64];
+	size_t o = escape_bytes(text, sizeof(text), data, len < LOG_TEXT_MAX ? len : LOG_TEXT_MAX);
 
-	escape_text(data, len, text, sizeof(text));
+	if (len > LOG_TEXT_MAX)
+		memcpy(text + o, "...", 4);
 	log_info("%s %s received %zu bytes: %s", conn_listener_name(c),
 	    conn_peer_str(c, peer, sizeof(peer)), len, text);
 }
@@ -98,8 +69,12 @@ static const struct handler log_handler = {
 void
 handler_register_builtins(void)
 {
+	/*
+	 * Only a full registry can refuse them here; a listener naming the
+	 * missing one is then reported by the configuration check.
+	 */
 	if (handler_find("echo") == NULL)
-		handler_register(&echo_handler);
+		(void)!handler_register(&echo_handler);
 	if (handler_find("log") == NULL)
-		handler_register(&log_handler);
+		(void)!handler_register(&log_handler);
 }

@@ -61,10 +61,12 @@ listener_open(const struct listener_conf *lc, int backlog, char *err, size_t err
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	char ep[CONFIG_NAME_MAX + 8];	/* "[address]:65535" */
 	int fd, on = 1, off = 0;
 
 	if (resolve(lc, &ss, &sl) == -1) {
-		snprintf(err, errlen, "%s:%d: bad address", lc->address, lc->port);
+		snprintf(err, errlen, "%s: bad address",
+		    listener_hostport_str(lc->address, lc->port, ep, sizeof(ep)));
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -84,8 +86,8 @@ listener_open(const struct listener_conf *lc, int backlog, char *err, size_t err
 		goto fail;
 	return fd;
 fail:
-	snprintf(err, errlen, "%s%s%s:%d: %s", strchr(lc->address, ':') ? "[" : "",
-	    lc->address, strchr(lc->address, ':') ? "]" : "", lc->port, strerror(errno));
+	snprintf(err, errlen, "%s: %s",
+	    listener_hostport_str(lc->address, lc->port, ep, sizeof(ep)), strerror(errno));
 	if (fd != -1)
 		close(fd);
 	return -1;
@@ -105,28 +107,39 @@ listener_port(int fd)
 }
 
 const char *
+listener_hostport_str(const char *host, int port, char *buf, size_t len)
+{
+	/* an IPv6 address has colons: brackets keep the port apart from it */
+	if (strchr(host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%d", host, port);
+	else
+		snprintf(buf, len, "%s:%d", host, port);
+	return buf;
+}
+
+const char *
 listener_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
+	int port;
 
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+		port = ntohs(s4->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
 			/* an IPv4 client of a dual-stack ("*") listener: show it as IPv4 */
 			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], host, sizeof(host));
-			snprintf(buf, len, "%s:%u", host, ntohs(s6->sin6_port));
-			return buf;
-		}
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
 	} else {
 		snprintf(buf, len, "?");
+		return buf;
 	}
-	return buf;
+	return listener_hostport_str(host, port, buf, len);
 }
 
 int

@@ -125,15 +125,6 @@ slot_fds(struct master *m, int slot)
 	return &m->fds[(size_t)slot * m->cfg->nlisteners];
 }
 
-static const char *
-endpoint_str(const struct listener_conf *lc, int port, char *buf, size_t len)
-{
-	int v6 = strchr(lc->address, ':') != NULL;
-
-	snprintf(buf, len, "%s%s%s:%d", v6 ? "[" : "", lc->address, v6 ? "]" : "", port);
-	return buf;
-}
-
 /*
  * Sockets for cfg: a dup of the old configuration's socket of the same slot
  * and endpoint when there is one (a reload hands the socket over, so no
@@ -494,7 +485,7 @@ announce_listeners(struct master *m)
 	for (size_t l = 0; l < m->cfg->nlisteners; l++) {
 		const struct listener_conf *lc = &m->cfg->listeners[l];
 		log_info("listener %s on %s (%s, %s)", lc->name,
-		    endpoint_str(lc, listener_port(slot_fds(m, 0)[l]), ep, sizeof(ep)),
+		    listener_hostport_str(lc->address, listener_port(slot_fds(m, 0)[l]), ep, sizeof(ep)),
 		    config_codec_name(lc->codec), lc->handler);
 	}
 }

@@ -122,11 +122,11 @@ struct row {
 	struct stats_counters cur;	/* this process only */
 };
 
-#define F_TOTAL		0x01	/* adds up into the totals */
-#define F_COUNTER	0x02	/* Prometheus counter (NAME_total); a gauge otherwise */
-#define F_REASONS	0x04	/* an array indexed by enum close_reason */
-#define F_COUNTS	0x08	/* lives in row.life: row.cur has the same for "this_worker" */
-#define F_LIVE		0x10	/* means nothing once the process has exited */
+#define FIELD_TOTAL	0x01	/* adds up into the totals */
+#define FIELD_COUNTER	0x02	/* Prometheus counter (NAME_total); a gauge otherwise */
+#define FIELD_REASONS	0x04	/* an array indexed by enum close_reason */
+#define FIELD_COUNTS	0x08	/* lives in row.life: row.cur has the same for "this_worker" */
+#define FIELD_LIVE	0x10	/* means nothing once the process has exited */
 
 struct field {
 	const char *key;	/* JSON key and Prometheus name; NULL = table only */
@@ -136,52 +136,52 @@ struct field {
 	unsigned flags;
 };
 
-#define R(member) offsetof(struct row, member)
+#define ROW_OFF(member) offsetof(struct row, member)
 
 static const struct field fields[] = {
 	{ "connections", "conns", "Client connections open now.",
-	    R(connections), F_TOTAL },
+	    ROW_OFF(connections), FIELD_TOTAL },
 	{ "accepted", "accepted", "Client connections accepted.",
-	    R(life.accepted), F_TOTAL | F_COUNTER | F_COUNTS },
+	    ROW_OFF(life.accepted), FIELD_TOTAL | FIELD_COUNTER | FIELD_COUNTS },
 	{ "closed", "closed", "Client connections closed, by reason.",
-	    R(life.closed), F_TOTAL | F_COUNTER | F_COUNTS | F_REASONS },
+	    ROW_OFF(life.closed), FIELD_TOTAL | FIELD_COUNTER | FIELD_COUNTS | FIELD_REASONS },
 	{ NULL, "hb_close", NULL,
-	    R(life.closed[CLOSE_HEARTBEAT]), F_TOTAL },
+	    ROW_OFF(life.closed[CLOSE_HEARTBEAT]), FIELD_TOTAL },
 	{ "messages_in", NULL, "Complete messages received from clients.",
-	    R(life.messages_in), F_TOTAL | F_COUNTER | F_COUNTS },
+	    ROW_OFF(life.messages_in), FIELD_TOTAL | FIELD_COUNTER | FIELD_COUNTS },
 	{ "messages_out", NULL, "Messages sent to clients.",
-	    R(life.messages_out), F_TOTAL | F_COUNTER | F_COUNTS },
+	    ROW_OFF(life.messages_out), FIELD_TOTAL | FIELD_COUNTER | FIELD_COUNTS },
 	{ "bytes_in", NULL, "Bytes read from clients.",
-	    R(life.bytes_in), F_TOTAL | F_COUNTER | F_COUNTS },
+	    ROW_OFF(life.bytes_in), FIELD_TOTAL | FIELD_COUNTER | FIELD_COUNTS },
 	{ "bytes_out", NULL, "Bytes written to clients.",
-	    R(life.bytes_out), F_TOTAL | F_COUNTER | F_COUNTS },
+	    ROW_OFF(life.bytes_out), FIELD_TOTAL | FIELD_COUNTER | FIELD_COUNTS },
 	{ "protocol_errors", NULL, "Protocol errors seen (bad magic, version, type or size).",
-	    R(life.protocol_errors), F_TOTAL | F_COUNTER | F_COUNTS },
+	    ROW_OFF(life.protocol_errors), FIELD_TOTAL | FIELD_COUNTER | FIELD_COUNTS },
 	{ "restarts", "restarts", "Respawns of the worker slot after its process died.",
-	    R(restarts), F_TOTAL | F_COUNTER },
-	{ "loop_age_ms", "loop_age", NULL, R(loop_age_ms), F_LIVE },
-	{ "generation", NULL, NULL, R(generation), 0 },
-	{ "config_generation", NULL, NULL, R(config_generation), 0 },
+	    ROW_OFF(restarts), FIELD_TOTAL | FIELD_COUNTER },
+	{ "loop_age_ms", "loop_age", NULL, ROW_OFF(loop_age_ms), FIELD_LIVE },
+	{ "generation", NULL, NULL, ROW_OFF(generation), 0 },
+	{ "config_generation", NULL, NULL, ROW_OFF(config_generation), 0 },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
 static uint64_t
-value(const struct row *r, const struct field *f, int reason)
+field_value(const struct row *r, const struct field *f, int reason)
 {
 	return ((const uint64_t *)(const void *)((const char *)r + f->off))[reason];
 }
 
 /* a reasons field as one number (the table's "closed", this_worker's "closed") */
 static uint64_t
-value_sum(const struct row *r, const struct field *f)
+field_value_sum(const struct row *r, const struct field *f)
 {
 	uint64_t sum = 0;
 
-	if (!(f->flags & F_REASONS))
-		return value(r, f, 0);
+	if (!(f->flags & FIELD_REASONS))
+		return field_value(r, f, 0);
 	for (int i = 0; i < CLOSE_NREASONS; i++)
-		sum += value(r, f, i);
+		sum += field_value(r, f, i);
 	return sum;
 }
 
@@ -208,14 +208,14 @@ row_add(struct row *t, const struct row *r)
 {
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *f = &fields[i];
-		int n = f->flags & F_REASONS ? CLOSE_NREASONS : 1;
+		int n = f->flags & FIELD_REASONS ? CLOSE_NREASONS : 1;
 		uint64_t *dst = (uint64_t *)(void *)((char *)t + f->off);
 
 		/* hb_close aliases closed[heartbeat]: that array is summed once */
-		if (!(f->flags & F_TOTAL) || f->key == NULL)
+		if (!(f->flags & FIELD_TOTAL) || f->key == NULL)
 			continue;
 		for (int k = 0; k < n; k++)
-			dst[k] += value(r, f, k);
+			dst[k] += field_value(r, f, k);
 	}
 }
 
@@ -316,12 +316,12 @@ cell(const struct column *c, const struct row *r, int total, char *buf, size_t l
 		snprintf(buf, len, "%d", (int)r->pid);
 	else if (c->kind == COL_STATE)
 		snprintf(buf, len, "%s", stats_state_name(r->state));
-	else if (total && !(c->f->flags & F_TOTAL))
+	else if (total && !(c->f->flags & FIELD_TOTAL))
 		snprintf(buf, len, "%s", "");	/* a sum of ages means nothing */
-	else if (!total && r->state == WS_EXITED && (c->f->flags & F_LIVE))
+	else if (!total && r->state == WS_EXITED && (c->f->flags & FIELD_LIVE))
 		snprintf(buf, len, "%s", "-");
 	else
-		snprintf(buf, len, "%llu", (unsigned long long)value_sum(r, c->f));
+		snprintf(buf, len, "%llu", (unsigned long long)field_value_sum(r, c->f));
 	return buf;
 }
 
@@ -392,7 +392,7 @@ json_reasons(FILE *f, const struct row *r, const struct field *fl)
 	fprintf(f, "\"%s\":{", fl->key);
 	for (int k = 0; k < CLOSE_NREASONS; k++)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", reason_name((enum close_reason)k),
-		    (unsigned long long)value(r, fl, k));
+		    (unsigned long long)field_value(r, fl, k));
 	fputc('}', f);
 }
 
@@ -408,10 +408,10 @@ json_fields(FILE *f, const struct row *r, unsigned need, int *first)
 		if (!*first)
 			fputc(',', f);
 		*first = 0;
-		if (fl->flags & F_REASONS)
+		if (fl->flags & FIELD_REASONS)
 			json_reasons(f, r, fl);
 		else
-			fprintf(f, "\"%s\":%llu", fl->key, (unsigned long long)value(r, fl, 0));
+			fprintf(f, "\"%s\":%llu", fl->key, (unsigned long long)field_value(r, fl, 0));
 	}
 }
 
@@ -428,10 +428,10 @@ json_this_worker(FILE *f, const struct row *r)
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *fl = &fields[i];
 
-		if (fl->key == NULL || !(fl->flags & F_COUNTS))
+		if (fl->key == NULL || !(fl->flags & FIELD_COUNTS))
 			continue;
 		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", fl->key,
-		    (unsigned long long)value_sum(&cur, fl));
+		    (unsigned long long)field_value_sum(&cur, fl));
 		first = 0;
 	}
 	fputc('}', f);
@@ -459,7 +459,7 @@ render_json(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
 	}
 	fputs("],\"totals\":{", f);
 	first = 1;
-	json_fields(f, &rs->total, F_TOTAL, &first);
+	json_fields(f, &rs->total, FIELD_TOTAL, &first);
 	fputs("}}\n", f);
 }
 
@@ -498,23 +498,23 @@ render_prometheus(FILE *f, const struct render_snapshot *snap, const struct rows
 	/* counters and gauges per worker number, summed over its processes */
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *fl = &fields[i];
-		const char *suffix = fl->flags & F_COUNTER ? "_total" : "";
+		const char *suffix = fl->flags & FIELD_COUNTER ? "_total" : "";
 
 		if (fl->help == NULL)
 			continue;
-		prom_head(f, fl->key, suffix, fl->flags & F_COUNTER ? "counter" : "gauge", fl->help);
+		prom_head(f, fl->key, suffix, fl->flags & FIELD_COUNTER ? "counter" : "gauge", fl->help);
 		for (size_t a = 0, b; a < rs->n; a = b) {
 			struct row sum;
 
 			memset(&sum, 0, sizeof(sum));
 			for (b = a; b < rs->n && rs->r[b].worker == rs->r[a].worker; b++)
 				row_add(&sum, &rs->r[b]);
-			for (int k = 0; k < (fl->flags & F_REASONS ? CLOSE_NREASONS : 1); k++) {
+			for (int k = 0; k < (fl->flags & FIELD_REASONS ? CLOSE_NREASONS : 1); k++) {
 				fprintf(f, "sockserv_%s%s{worker=\"%u\"", fl->key, suffix,
 				    rs->r[a].worker);
-				if (fl->flags & F_REASONS)
+				if (fl->flags & FIELD_REASONS)
 					fprintf(f, ",reason=\"%s\"", reason_name((enum close_reason)k));
-				fprintf(f, "} %llu\n", (unsigned long long)value(&sum, fl, k));
+				fprintf(f, "} %llu\n", (unsigned long long)field_value(&sum, fl, k));
 			}
 		}
 	}
