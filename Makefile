@@ -121,7 +121,8 @@ $(BUILD)/sockserv-stat: $(BUILD)/src/sockserv-stat.o $(BUILD)/libsockserv.a
 $(BUILD)/sockserv-client: $(BUILD)/src/client.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
 
-$(BUILD)/sockserv-bench: $(BUILD)/src/bench.o $(BUILD)/libsockserv.a
+$(BUILD)/src/bench.o: REQ_CPPFLAGS += -Ibench
+$(BUILD)/sockserv-bench: $(BUILD)/src/bench.o $(BUILD)/bench/benchstat.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) -lm
 
 $(BUILD)/floor_echo: $(BUILD)/bench/floor_echo.o
@@ -130,7 +131,9 @@ $(BUILD)/floor_echo: $(BUILD)/bench/floor_echo.o
 $(BUILD)/twheel_bench: $(BUILD)/bench/twheel_bench.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
 
-$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libsockserv.a
+# test_bench tests benchstat, which lives with the benchmark, not in the library
+$(BUILD)/tests/test_bench.o: REQ_CPPFLAGS += -Ibench
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/bench/benchstat.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) -lcunit -lm
 
 $(BUILD)/test_integration: $(INTEG_OBJ) $(BUILD)/libsockserv.a
