@@ -134,9 +134,11 @@ $(BUILD)/floor_echo: $(BUILD)/bench/floor_echo.o
 $(BUILD)/twheel_bench: $(BUILD)/bench/twheel_bench.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
 
-# test_bench tests benchstat, which lives with the benchmark, not in the library
+# test_bench tests benchstat and the channel, which live with the benchmark,
+# not in the library
 $(BUILD)/tests/test_bench.o: REQ_CPPFLAGS += -Ibench
-$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/bench/benchstat.o $(BUILD)/libsockserv.a
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/bench/benchstat.o $(BUILD)/bench/channel.o \
+		$(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) -lcunit -lm
 
 $(BUILD)/test_integration: $(INTEG_OBJ) $(BUILD)/libsockserv.a
