@@ -17,8 +17,8 @@
 #include "fdio.h"
 
 /* a load generator that cannot buffer has nothing left to measure */
-void
-bench_append(struct buffer **bp, const void *p, size_t n)
+static void
+bconn_append(struct buffer **bp, const void *p, size_t n)
 {
 	if (buffer_append(bp, p, n) == -1)
 		bench_die("out of memory");
@@ -77,14 +77,14 @@ bconn_write(struct bench_child *ch, struct bconn *c, const uint8_t *p, size_t n)
 	size_t done;
 
 	if (buffer_len(c->tx) > 0) {
-		bench_append(&c->tx, p, n);
+		bconn_append(&c->tx, p, n);
 		return 0;
 	}
 	switch (fdio_write(c->fd, p, n, &done)) {
 	case FDIO_DONE:
 		return 0;
 	case FDIO_AGAIN:
-		bench_append(&c->tx, p + done, n - done);
+		bconn_append(&c->tx, p + done, n - done);
 		bconn_set_events(ch, c, EPOLLIN | EPOLLOUT);
 		return 0;
 	case FDIO_ERROR:
@@ -119,9 +119,9 @@ bench_stage_message(struct bench_child *ch, struct bconn *c, uint8_t type)
 	size_t hlen = proto_header(&ch->codec, type, len, hdr);
 
 	if (hlen > 0)
-		bench_append(&ch->stage, hdr, hlen);
+		bconn_append(&ch->stage, hdr, hlen);
 	bench_payload(ch->pat, len, c->id, c->sent);
-	bench_append(&ch->stage, ch->pat, len);
+	bconn_append(&ch->stage, ch->pat, len);
 	c->sent++;
 }
 
@@ -302,7 +302,7 @@ bconn_readable(struct bench_child *ch, struct bconn *c)
 	}
 	/* a read continuing a message kept from the last one goes after it */
 	if (buffer_len(c->rx) > 0) {
-		bench_append(&c->rx, ch->rbuf, (size_t)n);
+		bconn_append(&c->rx, ch->rbuf, (size_t)n);
 		p = buffer_head(c->rx);
 		len = buffer_len(c->rx);
 	} else {
@@ -315,7 +315,7 @@ bconn_readable(struct bench_child *ch, struct bconn *c)
 	if (buffer_len(c->rx) > 0)
 		buffer_consume(&c->rx, (size_t)used);
 	else if ((size_t)used < len)
-		bench_append(&c->rx, p + used, len - (size_t)used);
+		bconn_append(&c->rx, p + used, len - (size_t)used);
 }
 
 void

@@ -310,7 +310,6 @@ void bench_children_reap(struct bench_children *kids);
 void bench_child_main(struct bench_child *ch) __attribute__((noreturn));
 
 /* bconn.c */
-void bench_append(struct buffer **bp, const void *p, size_t n);
 void bench_payload(uint8_t *p, size_t n, uint32_t id, uint64_t seq);
 int bconn_start(struct bench_child *ch, struct bconn *c);
 void bconn_close(struct bench_child *ch, struct bconn *c);

@@ -47,12 +47,13 @@ static void
 idle_send_heartbeat(struct bench_child *ch, struct bconn *c)
 {
 	static const uint8_t beat = 'h';
-	uint8_t ping[FRAME_HDR_LEN];
 	int rc;
 
 	if (ch->o->raw) {
 		rc = bconn_write(ch, c, &beat, 1);
 	} else {
+		uint8_t ping[FRAME_HDR_LEN];
+
 		proto_frame_header(ping, FRAME_PING, 0);
 		rc = bconn_write(ch, c, ping, sizeof(ping));
 	}
@@ -112,7 +113,6 @@ idle_frames(struct bench_child *ch, struct bconn *c, const uint8_t *p, size_t n)
 		case FRAME_ERROR:
 			/* the server is closing it: this is the close time */
 			ch->r.error_frames++;
-			off += m.consumed;
 			return -1;
 		default:
 			/* a frame of another (or undefined) type is wrong, the stream goes on */
