@@ -41,19 +41,23 @@ ALL_LDFLAGS  = $(SAN_FLAGS) $(LDFLAGS)
 CONFIG_CFLAGS := $(shell pkg-config --cflags libconfig 2>/dev/null)
 CONFIG_LIBS   := $(shell pkg-config --libs libconfig 2>/dev/null || echo -lconfig)
 
-PROGS_SRC  := src/sockserv.c src/sockserv-stat.c src/client.c src/bench.c
+PROGS_SRC  := src/sockserv.c src/sockserv-stat.c src/client.c
 LIB_SRC    := $(filter-out $(PROGS_SRC),$(wildcard src/*.c))
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/test_*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 INTEG_SRC  := $(wildcard tests/integration/*.c)
 INTEG_OBJ  := $(INTEG_SRC:%.c=$(BUILD)/%.o)
+# sockserv-bench: every bench/*.c but the two stand-alone programs beside it;
+# never in libsockserv.a (benchmark code is not linked into the server)
+BENCH_SRC  := $(filter-out bench/floor_echo.c bench/twheel_bench.c,$(wildcard bench/*.c))
+BENCH_OBJ  := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
 PROGRAMS   := $(BUILD)/sockserv $(BUILD)/sockserv-client
 ifneq ($(wildcard src/sockserv-stat.c),)
 PROGRAMS   += $(BUILD)/sockserv-stat
 endif
-ifneq ($(wildcard src/bench.c),)
+ifneq ($(wildcard bench/sockserv-bench.c),)
 PROGRAMS   += $(BUILD)/sockserv-bench
 endif
 ifneq ($(wildcard bench/floor_echo.c),)
@@ -121,7 +125,7 @@ $(BUILD)/sockserv-stat: $(BUILD)/src/sockserv-stat.o $(BUILD)/libsockserv.a
 $(BUILD)/sockserv-client: $(BUILD)/src/client.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
 
-$(BUILD)/sockserv-bench: $(BUILD)/src/bench.o $(BUILD)/libsockserv.a
+$(BUILD)/sockserv-bench: $(BENCH_OBJ) $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) -lm
 
 $(BUILD)/floor_echo: $(BUILD)/bench/floor_echo.o
@@ -130,7 +134,11 @@ $(BUILD)/floor_echo: $(BUILD)/bench/floor_echo.o
 $(BUILD)/twheel_bench: $(BUILD)/bench/twheel_bench.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
 
-$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libsockserv.a
+# test_bench tests benchstat and the channel, which live with the benchmark,
+# not in the library
+$(BUILD)/tests/test_bench.o: REQ_CPPFLAGS += -Ibench
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/bench/benchstat.o $(BUILD)/bench/channel.o \
+		$(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) -lcunit -lm
 
 $(BUILD)/test_integration: $(INTEG_OBJ) $(BUILD)/libsockserv.a

@@ -9,6 +9,7 @@
 #ifndef SOCKSERV_PROTO_H
 #define SOCKSERV_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,13 @@ struct proto_codec {
 	uint64_t max_frame;		/* largest payload accepted (inclusive); raw ignores it */
 	const unsigned char *magic;	/* headers codec */
 	size_t magic_len;
+	/*
+	 * frame codec: pass frames of any type byte to the caller instead of
+	 * failing with PERR_UNKNOWN_TYPE.  A measuring client (sockserv-bench)
+	 * counts an undefined type as a wrong frame and reads on, where the
+	 * server must refuse the stream.
+	 */
+	bool any_type;
 };
 
 struct proto_msg {

@@ -75,7 +75,7 @@ decode_frame(const struct proto_codec *pc, const uint8_t *buf, size_t len,
 		return fail(msg, PERR_BAD_MAGIC);
 	if (len >= 3 && buf[2] != FRAME_VERSION)
 		return fail(msg, PERR_BAD_VERSION);
-	if (len >= 4 && (buf[3] < FRAME_DATA || buf[3] > FRAME_CLOSE))
+	if (len >= 4 && !pc->any_type && (buf[3] < FRAME_DATA || buf[3] > FRAME_CLOSE))
 		return fail(msg, PERR_UNKNOWN_TYPE);
 	if (len < FRAME_HDR_LEN)
 		return PROTO_NEED_MORE;

@@ -1,18 +1,21 @@
 /*
- * bench tests: the report arithmetic of sockserv-bench (benchstat) and the
- * rule behind its exit status.  The histogram's error bound is checked
+ * bench tests: the report arithmetic of sockserv-bench (benchstat), the
+ * rule behind its exit status, and the channel between its processes.  The histogram's error bound is checked
  * against exact percentiles of the same random samples; the random test
  * prints its seed and BENCH_SEED=<n> replays it.
  */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "benchstat.h"
 
 void test_bench_register(void);
@@ -453,6 +456,57 @@ test_run_idle_with_timeout_needs_every_connection_closed(void)
 	CU_ASSERT_FALSE(bs_run_ok(&o, NULL));
 }
 
+/* a DONE record with many lateness samples is far larger than a socket buffer */
+static void
+test_channel_carries_a_record_larger_than_the_socket_buffer_whole(void)
+{
+	enum { BIG = 4 << 20 };
+	uint8_t *out = malloc(BIG), *in = malloc(BIG);
+	int sv[2], status = -1;
+	pid_t pid;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+	for (size_t i = 0; i < BIG; i++)
+		out[i] = (uint8_t)(i * 7 + (i >> 12));
+	CU_ASSERT_EQUAL_FATAL(bench_channel_pair(sv), 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(bench_channel_write(sv[1], out, BIG) == 0 ? 0 : 1);
+	}
+	close(sv[1]);
+	CU_ASSERT_EQUAL(bench_channel_read(sv[0], in, BIG, bench_mono_s() + 30), 0);
+	CU_ASSERT_EQUAL(memcmp(in, out, BIG), 0);
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* the writer is gone: EOF is -1, not a wait for the deadline */
+	CU_ASSERT_EQUAL(bench_channel_read(sv[0], in, 1, bench_mono_s() + 30), -1);
+	close(sv[0]);
+	free(out);
+	free(in);
+}
+
+static void
+test_channel_read_gives_up_at_the_deadline_and_write_to_a_gone_peer_fails(void)
+{
+	int sv[2];
+	uint8_t b = 'g';
+	double t0;
+	void (*old)(int) = signal(SIGPIPE, SIG_DFL);
+
+	CU_ASSERT_EQUAL_FATAL(bench_channel_pair(sv), 0);
+	t0 = bench_mono_s();
+	CU_ASSERT_EQUAL(bench_channel_read(sv[0], &b, 1, t0 + 0.05), -1);
+	CU_ASSERT(bench_mono_s() - t0 >= 0.05);
+	close(sv[0]);
+	/* EPIPE, never SIGPIPE (the default action, restored above, would kill the runner) */
+	CU_ASSERT_EQUAL(bench_channel_write(sv[1], &b, 1), -1);
+	close(sv[1]);
+	signal(SIGPIPE, old);
+}
+
 #define ADD(f) CU_add_test(s, #f, f)
 
 void
@@ -482,4 +536,6 @@ test_bench_register(void)
 	ADD(test_run_fails_echo_and_idle_short_of_connections);
 	ADD(test_run_idle_without_timeout_fails_on_server_close);
 	ADD(test_run_idle_with_timeout_needs_every_connection_closed);
+	ADD(test_channel_carries_a_record_larger_than_the_socket_buffer_whole);
+	ADD(test_channel_read_gives_up_at_the_deadline_and_write_to_a_gone_peer_fails);
 }

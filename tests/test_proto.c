@@ -212,7 +212,7 @@ check_prefixes_exact_alloc(const struct proto_codec *pc, const struct tstream *t
 
 /* ---- frame codec ---- */
 
-static const struct proto_codec frame_pc = { CODEC_FRAME, 100000, NULL, 0 };
+static const struct proto_codec frame_pc = { .codec = CODEC_FRAME, .max_frame = 100000 };
 
 static const uint8_t frame_types[] = {
 	FRAME_DATA, FRAME_PING, FRAME_PONG, FRAME_DATA, FRAME_ERROR,
@@ -338,6 +338,38 @@ test_frame_types_0_and_6_are_unknown_on_the_fourth_byte(void)
 }
 
 static void
+test_frame_any_type_mode_passes_undefined_types_whole(void)
+{
+	const struct proto_codec pc = { .codec = CODEC_FRAME, .max_frame = UINT32_MAX,
+	    .any_type = true };
+	static const uint8_t types[] = { 0, 6, 0xff };
+	uint8_t buf[FRAME_HDR_LEN + 3];
+	struct proto_msg m;
+
+	for (size_t i = 0; i < sizeof(types); i++) {
+		proto_frame_header(buf, types[i], 3);
+		memcpy(buf + FRAME_HDR_LEN, "abc", 3);
+		/* the verdict waits for the whole frame, as for a defined type */
+		CU_ASSERT_EQUAL(proto_decode(&pc, buf, 4, &m), PROTO_NEED_MORE);
+		CU_ASSERT_EQUAL(proto_decode(&pc, buf, sizeof(buf) - 1, &m), PROTO_NEED_MORE);
+		CU_ASSERT_EQUAL(m.need, sizeof(buf));
+		CU_ASSERT_EQUAL_FATAL(proto_decode(&pc, buf, sizeof(buf), &m), PROTO_MSG);
+		CU_ASSERT_EQUAL(m.type, types[i]);
+		CU_ASSERT_EQUAL(m.len, 3);
+		CU_ASSERT_EQUAL(m.consumed, sizeof(buf));
+		CU_ASSERT_EQUAL(memcmp(m.data, "abc", 3), 0);
+	}
+	/* the mode changes the type check only: magic and version are still judged */
+	buf[2] = 2;
+	expect_error(&pc, buf, sizeof(buf), PERR_BAD_VERSION, "unsupported version");
+	buf[0] = 0x47;
+	expect_error(&pc, buf, 1, PERR_BAD_MAGIC, "bad magic");
+	/* and the default still refuses an undefined type on its fourth byte */
+	proto_frame_header(buf, 6, 3);
+	expect_error(&frame_pc, buf, 4, PERR_UNKNOWN_TYPE, "unknown frame type");
+}
+
+static void
 test_frame_all_five_types_decode_including_error_and_close(void)
 {
 	uint8_t buf[FRAME_HDR_LEN + 2];
@@ -357,7 +389,7 @@ test_frame_all_five_types_decode_including_error_and_close(void)
 static void
 test_frame_length_max_frame_accepted_max_frame_plus_one_rejected_before_payload(void)
 {
-	const struct proto_codec pc = { CODEC_FRAME, 1000, NULL, 0 };
+	const struct proto_codec pc = { .codec = CODEC_FRAME, .max_frame = 1000 };
 	uint8_t *buf = calloc(1, FRAME_HDR_LEN + 1001);
 	struct proto_msg m;
 
@@ -378,7 +410,7 @@ test_frame_length_max_frame_accepted_max_frame_plus_one_rejected_before_payload(
 static void
 test_frame_length_is_big_endian_up_to_u32_max(void)
 {
-	const struct proto_codec pc = { CODEC_FRAME, UINT32_MAX, NULL, 0 };
+	const struct proto_codec pc = { .codec = CODEC_FRAME, .max_frame = UINT32_MAX };
 	uint8_t hdr[FRAME_HDR_LEN];
 	struct proto_msg m;
 
@@ -493,8 +525,8 @@ static const size_t hdr_small_lens[] = { 29, 0, 300, 1, 30 };
 static struct proto_codec
 headers_pc(const char *magic, uint64_t max_frame)
 {
-	struct proto_codec pc = { CODEC_HEADERS, max_frame,
-	    (const unsigned char *)magic, strlen(magic) };
+	struct proto_codec pc = { .codec = CODEC_HEADERS, .max_frame = max_frame,
+	    .magic = (const unsigned char *)magic, .magic_len = strlen(magic) };
 
 	return pc;
 }
@@ -615,7 +647,7 @@ test_headers_zero_length_payload_is_a_message(void)
 static void
 test_raw_any_bytes_are_one_data_message_consumed_entirely(void)
 {
-	const struct proto_codec pc = { CODEC_RAW, 4, NULL, 0 };
+	const struct proto_codec pc = { .codec = CODEC_RAW, .max_frame = 4 };
 	static const uint8_t b[] = "SS\x01\x07 not a frame, longer than max_frame";
 	struct proto_msg m;
 
@@ -632,7 +664,7 @@ test_raw_any_bytes_are_one_data_message_consumed_entirely(void)
 static void
 test_raw_empty_input_needs_more_and_has_no_header(void)
 {
-	const struct proto_codec pc = { CODEC_RAW, 100, NULL, 0 };
+	const struct proto_codec pc = { .codec = CODEC_RAW, .max_frame = 100 };
 	uint8_t hdr[FRAME_HDR_LEN] = { 0 };
 	struct proto_msg m;
 
@@ -659,6 +691,7 @@ test_proto_register(void)
 	T(test_frame_bad_second_byte_is_bad_magic_with_two_bytes_buffered);
 	T(test_frame_version_other_than_1_is_unsupported_version);
 	T(test_frame_types_0_and_6_are_unknown_on_the_fourth_byte);
+	T(test_frame_any_type_mode_passes_undefined_types_whole);
 	T(test_frame_all_five_types_decode_including_error_and_close);
 	T(test_frame_length_max_frame_accepted_max_frame_plus_one_rejected_before_payload);
 	T(test_frame_length_is_big_endian_up_to_u32_max);

@@ -1,0 +1,189 @@
+/*
+ * echo mode: conns connections keep depth messages of -s bytes in flight
+ * each; every echoed byte is checked against the payload it answers.
+ * Reports msgs/s, MB/s and the round-trip latency percentiles.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static void
+echo_setup(struct bench_child *ch)
+{
+	size_t n = ch->n ? ch->n : 1;
+
+	if ((ch->sent_ns = calloc(n * (size_t)ch->o->depth, sizeof(uint64_t))) == NULL)
+		bench_die("out of memory");
+}
+
+static void
+echo_connected(struct bench_child *ch, struct bconn *c)
+{
+	c->ready = true;
+	ch->inflight--;
+	ch->settled++;
+}
+
+/* where the send time of c's message seq is kept: c's ring of depth slots */
+static uint64_t *
+echo_sent_slot(struct bench_child *ch, const struct bconn *c, uint64_t seq)
+{
+	return &ch->sent_ns[(size_t)(c - ch->c) * (size_t)ch->o->depth +
+	    seq % (uint64_t)ch->o->depth];
+}
+
+static void
+echo_got(struct bench_child *ch, struct bconn *c, const uint8_t *payload)
+{
+	size_t size = (size_t)ch->o->size;
+	uint64_t *slot = echo_sent_slot(ch, c, c->recv);
+
+	bench_payload(ch->pat, size, c->id, c->recv);
+	if (memcmp(payload, ch->pat, size) != 0) {
+		ch->r.verify_errors++;
+		return;
+	}
+	bs_hist_add(&ch->r.lat, ch->now - *slot);
+	c->recv++;
+	ch->r.msgs++;
+	ch->r.bytes += (uint64_t)size;
+	ch->t_last = ch->now;
+	if (ch->phase == BPH_RUN) {
+		*slot = ch->now;
+		bench_stage_message(ch, c, FRAME_DATA);
+	}
+}
+
+/* verify what arrived; bytes used, -1 when the stream is wrong */
+static ssize_t
+echo_verify(struct bench_child *ch, struct bconn *c, const uint8_t *p, size_t n)
+{
+	size_t off = 0, size = (size_t)ch->o->size;
+	uint64_t errs = ch->r.verify_errors;
+
+	if (ch->o->raw) {
+		while (n - off >= size && c->recv < c->sent) {
+			echo_got(ch, c, p + off);
+			off += size;
+		}
+		if (n - off > 0 && c->recv >= c->sent)
+			ch->r.verify_errors++;	/* more bytes than were sent */
+	} else {
+		for (;;) {
+			struct proto_msg m;
+			enum proto_status st = proto_decode(&ch->codec, p + off, n - off, &m);
+
+			if (st == PROTO_NEED_MORE)
+				break;
+			if (st == PROTO_ERROR || m.type != FRAME_DATA || m.len != size ||
+			    c->recv >= c->sent) {
+				if (st == PROTO_MSG && m.type == FRAME_ERROR)
+					ch->r.error_frames++;
+				ch->r.verify_errors++;
+				break;
+			}
+			echo_got(ch, c, m.data);
+			off += m.consumed;
+		}
+	}
+	return ch->r.verify_errors != errs ? -1 : (ssize_t)off;
+}
+
+/* the replies to one read go out as one write */
+static ssize_t
+echo_input(struct bench_child *ch, struct bconn *c, const uint8_t *p, size_t n)
+{
+	ssize_t used = echo_verify(ch, c, p, n);
+
+	if (used >= 0 && bench_stage_flush(ch, c) == -1)
+		used = -1;
+	bench_stage_clear(ch);
+	if (used < 0) {
+		bconn_server_closed(ch, c);
+		return -1;
+	}
+	return used;
+}
+
+static void
+echo_go(struct bench_child *ch)
+{
+	for (uint32_t i = 0; i < ch->n; i++) {
+		struct bconn *c = &ch->c[i];
+
+		if (c->st != BCONN_OPEN)
+			continue;
+		for (long d = 0; d < ch->o->depth; d++) {
+			*echo_sent_slot(ch, c, c->sent) = ch->now;
+			bench_stage_message(ch, c, FRAME_DATA);
+		}
+		if (bench_stage_flush(ch, c) == -1)
+			bconn_server_closed(ch, c);
+	}
+}
+
+static bool
+echo_drained(const struct bench_child *ch)
+{
+	for (uint32_t i = 0; i < ch->n; i++)
+		if (ch->c[i].st == BCONN_OPEN && ch->c[i].recv < ch->c[i].sent)
+			return false;
+	return true;
+}
+
+static uint64_t
+echo_cpu_msgs(const struct bench_result *r)
+{
+	return r->msgs;
+}
+
+static void
+echo_table_title(const struct bench_opts *o)
+{
+	printf(", depth %ld, %ld B", o->depth, o->size);
+}
+
+static void
+echo_table(struct bench_report *rep, const struct bench_opts *o)
+{
+	const struct bench_result *r = &rep->r;
+
+	(void)o;
+	printf("  %-16s %" PRIu64 " in %.2f s = %.0f msgs/s, %.2f MB/s payload\n",
+	    "messages", r->msgs, rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s),
+	    bs_rate(r->bytes, rep->elapsed_s) / 1e6);
+	bench_report_lat("latency", &r->lat);
+}
+
+static void
+echo_json(struct bench_report *rep, const struct bench_opts *o)
+{
+	const struct bench_result *r = &rep->r;
+
+	(void)o;
+	printf(", \"elapsed\": %.3f, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f",
+	    rep->elapsed_s, bs_rate(r->msgs, rep->elapsed_s),
+	    bs_rate(r->bytes, rep->elapsed_s) / 1e6);
+	bench_report_json_hist(&r->lat, "lat_us");
+}
+
+const struct bench_mode bench_echo = {
+	.name = "echo",
+	.default_conns = 100,
+	.sends_payload = true,
+	.ramps = true,
+	.setup = echo_setup,
+	.connected = echo_connected,
+	.input = echo_input,
+	.eof = bconn_server_closed,
+	.go = echo_go,
+	.drained = echo_drained,
+	.cpu_msgs = echo_cpu_msgs,
+	.cpu_unit = "message",
+	.table_title = echo_table_title,
+	.table = echo_table,
+	.json = echo_json,
+};

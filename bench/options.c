@@ -1,0 +1,171 @@
+/*
+ * options: sockserv-bench's command line into a struct bench_opts, the
+ * table of modes it names, and the descriptor limit the options need.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "bench.h"
+
+#define FD_RESERVE	32	/* descriptors a client process needs besides its sockets */
+
+/* indexed by enum bs_mode, in the order the synopsis names them */
+static const struct bench_mode *const bench_modes[] = {
+	[BS_ECHO] = &bench_echo,
+	[BS_IDLE] = &bench_idle,
+	[BS_CHURN] = &bench_churn,
+};
+
+static void
+synopsis(FILE *f)
+{
+	fprintf(f,
+	    "usage: sockserv-bench echo|idle|churn [-h host] -p port [--raw] [-c conns]\n"
+	    "       [-d depth] [-s bytes] [-t seconds] [-i heartbeat_seconds]\n"
+	    "       [-S source_addrs] [-P processes] [--json] [--server PID]\n"
+	    "       [--timeout seconds] [--rate conns_per_second]\n");
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sockserv-bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	synopsis(stderr);
+	exit(BENCH_EXIT_USAGE);
+}
+
+static long
+num_arg(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		usage_error("%s: %s is not an integer in %ld..%ld", opt, s, lo, hi);
+	return v;
+}
+
+static double
+secs_arg(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi))
+		usage_error("%s: %s is not a number of seconds in %g..%g", opt, s, lo, hi);
+	return v;
+}
+
+void
+bench_opts_parse(struct bench_opts *o, int argc, char **argv)
+{
+	enum { OPT_RAW = 1000, OPT_JSON, OPT_SERVER, OPT_TIMEOUT, OPT_RATE, OPT_HELP };
+	static const struct option longopts[] = {
+		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "server", required_argument, NULL, OPT_SERVER },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	size_t m;
+	int opt;
+
+	*o = (struct bench_opts){
+		.host = "127.0.0.1",
+		.conns = -1,
+		.depth = 1,
+		.size = 64,
+		.seconds = 10,
+		.interval = 30,
+		.procs = 1,
+	};
+	if (argc < 2)
+		usage_error("a mode is needed");
+	if (strcmp(argv[1], "--help") == 0) {
+		synopsis(stdout);
+		exit(0);
+	}
+	for (m = 0; m < sizeof(bench_modes) / sizeof(bench_modes[0]); m++)
+		if (strcmp(argv[1], bench_modes[m]->name) == 0)
+			break;
+	if (m == sizeof(bench_modes) / sizeof(bench_modes[0]))
+		usage_error("unknown mode %s", argv[1]);
+	o->mode = (enum bs_mode)m;
+	o->ops = bench_modes[m];
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "h:p:c:d:s:t:i:S:P:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h': o->host = optarg; break;
+		case 'p': o->port = (uint16_t)num_arg("-p", optarg, 1, 65535); break;
+		case 'c': o->conns = num_arg("-c", optarg, 1, 10000000); break;
+		case 'd': o->depth = num_arg("-d", optarg, 1, 1000000); break;
+		case 's': o->size = num_arg("-s", optarg, 0, 1024 * 1024); break;
+		case 't': o->seconds = secs_arg("-t", optarg, 0.001, 86400); break;
+		case 'i': o->interval = secs_arg("-i", optarg, 0, 86400); break;
+		case 'S': o->sources = num_arg("-S", optarg, 1, 254); break;
+		case 'P': o->procs = num_arg("-P", optarg, 1, 256); break;
+		case OPT_RAW: o->raw = true; break;
+		case OPT_JSON: o->json = true; break;
+		case OPT_SERVER: o->server_pid = (int)num_arg("--server", optarg, 1, INT32_MAX); break;
+		case OPT_TIMEOUT: o->timeout = secs_arg("--timeout", optarg, 0.001, 86400); break;
+		case OPT_RATE: o->rate = (double)num_arg("--rate", optarg, 1, 10000000); break;
+		case OPT_HELP:
+			synopsis(stdout);
+			exit(0);
+		default:
+			synopsis(stderr);
+			exit(BENCH_EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		usage_error("unexpected argument %s", argv[optind]);
+	if (o->port == 0)
+		usage_error("-p port is required");
+	if (inet_pton(AF_INET, o->host, &o->addr) != 1)
+		usage_error("-h: %s is not an IPv4 address", o->host);
+	if (o->sources > 0 && (ntohl(o->addr.s_addr) >> 24) != 127)
+		usage_error("-S spreads over 127.0.0.1..N: the host must be a loopback address");
+	if (o->conns < 0)
+		o->conns = o->ops->default_conns;
+	if (o->raw && o->size == 0 && o->ops->sends_payload)
+		usage_error("-s: --raw needs at least 1 byte per message");
+	if (o->procs > o->conns)
+		o->procs = o->conns;
+}
+
+/* every client process needs its share of sockets plus a few descriptors */
+void
+bench_fd_limit_check(const struct bench_opts *o)
+{
+	struct rlimit rl;
+	long per = (o->conns + o->procs - 1) / o->procs;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)(per + FD_RESERVE) > rl.rlim_cur)
+		bench_die("%ld connections per process exceed the descriptor limit %llu: use -P %ld or more",
+		    per, (unsigned long long)rl.rlim_cur,
+		    (long)((o->conns + (long)rl.rlim_cur - FD_RESERVE - 1) /
+		    ((long)rl.rlim_cur - FD_RESERVE)));
+}
