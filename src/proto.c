@@ -47,7 +47,7 @@ fail(struct proto_msg *msg, enum proto_err err)
  * known good and plen is the announced payload length.
  */
 static enum proto_status
-finish(const struct proto_codec *pc, const uint8_t *buf, size_t len,
+decode_payload(const struct proto_codec *pc, const uint8_t *buf, size_t len,
     size_t hdrlen, uint32_t plen, uint8_t type, struct proto_msg *msg)
 {
 	if (plen > pc->max_frame)
@@ -79,7 +79,7 @@ decode_frame(const struct proto_codec *pc, const uint8_t *buf, size_t len,
 		return fail(msg, PERR_UNKNOWN_TYPE);
 	if (len < FRAME_HDR_LEN)
 		return PROTO_NEED_MORE;
-	return finish(pc, buf, len, FRAME_HDR_LEN, get_be32(buf + 4), buf[3], msg);
+	return decode_payload(pc, buf, len, FRAME_HDR_LEN, get_be32(buf + 4), buf[3], msg);
 }
 
 static enum proto_status
@@ -94,7 +94,7 @@ decode_headers(const struct proto_codec *pc, const uint8_t *buf, size_t len,
 	}
 	if (len < pc->magic_len + HDRS_LEN_SIZE)
 		return PROTO_NEED_MORE;
-	return finish(pc, buf, len, pc->magic_len + HDRS_LEN_SIZE,
+	return decode_payload(pc, buf, len, pc->magic_len + HDRS_LEN_SIZE,
 	    get_be32(buf + pc->magic_len), FRAME_DATA, msg);
 }
 
