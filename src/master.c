@@ -739,7 +739,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	static struct master master;
 	struct master *m = &master;
 	char err[1024] = "";
-	long nofile;
+	long nofile, spare;
 	pid_t other;
 	sigset_t empty;
 
@@ -765,12 +765,15 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		return 1;
 	}
 	nofile = daemon_raise_nofile();
-	if (nofile > 0 && cfg->max_connections / (uint64_t)cfg->workers + 64 > (uint64_t)nofile)
+	/* besides its clients a worker holds every slot's listening sockets (adoption) */
+	spare = 64 + (long)cfg->workers * (long)cfg->nlisteners;
+	if (nofile > 0 && cfg->max_connections / (uint64_t)cfg->workers + (uint64_t)spare >
+	    (uint64_t)nofile)
 		daemon_startup_warn("max_connections %llu over %d workers needs %llu descriptors "
 		    "per worker but the limit is %ld: each worker holds at most ~%ld",
 		    (unsigned long long)cfg->max_connections, cfg->workers,
 		    (unsigned long long)(cfg->max_connections / (uint64_t)cfg->workers), nofile,
-		    nofile > 64 ? nofile - 64 : 0);
+		    nofile > spare ? nofile - spare : 0);
 	if (cfg->max_connections < (uint64_t)cfg->workers)
 		daemon_startup_warn("max_connections %llu is less than the %d workers: %llu of "
 		    "them refuse every client", (unsigned long long)cfg->max_connections,
