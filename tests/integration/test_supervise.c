@@ -915,6 +915,8 @@ test_crash_looping_slot_strands_no_client(void)
 			    "which was not killed", i, p->port, p->stage, cli_status_name(p->status),
 			    (int)who);
 	}
+	/* the requirement itself, with room for a rare scheduling hiccup on a busy machine */
+	IT_ASSERT_INT(over100, <=, 2);
 	IT_ASSERT_INT(nfails, <=, PACED_CLIENTS / 10);
 	/* the slot really was down for long stretches: backoffs of 400 ms and more */
 	IT_ASSERT_INT(srv_log_count(s, "worker 1 is crashing in a loop .*respawn in "
