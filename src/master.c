@@ -7,6 +7,10 @@
  * Worker slots: slot i of the current configuration owns one listening
  * socket per listener (fds[i][l]) for as long as the master lives, so a
  * respawned worker accepts from the very queue its predecessor left.
+ * Every worker holds every slot's sockets, and while a slot has no running
+ * worker the others accept on its sockets too, told over a control pipe
+ * per worker (tell_down_slots): the kernel keeps hashing clients to the
+ * slot's socket, and a crash loop's backoff would strand them.
  * Each worker process writes one physical stats slot; a respawn reuses its
  * slot's, a reload gives the new generation fresh ones while the old
  * workers drain in theirs.
