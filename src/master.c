@@ -7,6 +7,10 @@
  * Worker slots: slot i of the current configuration owns one listening
  * socket per listener (fds[i][l]) for as long as the master lives, so a
  * respawned worker accepts from the very queue its predecessor left.
+ * Every worker holds every slot's sockets, and while a slot has no running
+ * worker the others accept on its sockets too, told over a control pipe
+ * per worker (tell_down_slots): the kernel keeps hashing clients to the
+ * slot's socket, and a crash loop's backoff would strand them.
  * Each worker process writes one physical stats slot; a respawn reuses its
  * slot's, a reload gives the new generation fresh ones while the old
  * workers drain in theirs.
@@ -31,12 +35,20 @@
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
+#include "slotctl.h"
 #include "stats.h"
 #include "worker.h"
 
 #define TICK_MS 100
 #define STOP_GRACE_MS 1500	/* fast stop: SIGKILL what is left after this */
 #define MAX_OLD 1024
+/*
+ * A respawned slot stays "down" (adopted by the others) this long after
+ * its fork, so they let go of its queue only once the new worker can be
+ * in its loop; two workers accepting from one queue for a moment costs
+ * nothing (the loser gets EAGAIN).
+ */
+#define ADOPT_OVERLAP_MS TICK_MS
 
 struct wslot {
 	pid_t pid;			/* 0 while no process */
@@ -45,6 +57,8 @@ struct wslot {
 	uint64_t respawn_at;		/* pending respawn time, 0 = none */
 	struct crashloop crash;		/* its respawn backoff */
 	int hung;			/* killed by us for hanging */
+	int ctl;			/* write end of its control pipe; valid while pid != 0 */
+	int ctl_stale;			/* it has not been told the current down set yet */
 };
 
 struct old_worker {
@@ -52,6 +66,7 @@ struct old_worker {
 	int phys;
 	int slot;
 	int hung;			/* killed by us for hanging while draining */
+	int ctl;			/* write end of its control pipe: closed when it is reaped */
 };
 
 struct master {
@@ -69,6 +84,7 @@ struct master {
 	int stopping;			/* 0, 1 fast, 2 graceful */
 	uint64_t stop_deadline;
 	int pidfile_written;
+	struct slotctl_msg down;	/* the down slots the workers were last told of */
 };
 
 static volatile sig_atomic_t sig_chld, sig_term, sig_quit, sig_hup, sig_usr1, sig_alrm;
@@ -216,6 +232,22 @@ free_slots(const struct master *m)
 	return n;
 }
 
+/*
+ * In a new worker: close every control pipe write end the master holds,
+ * its own included.  A worker holding another's would keep it from seeing
+ * end of file when the master dies, and could tell it what to adopt.
+ */
+static void
+close_ctl_writers(struct master *m, int own)
+{
+	for (int s = 0; s < m->cfg->workers; s++)
+		if (m->ws[s].pid != 0)
+			close(m->ws[s].ctl);
+	for (size_t i = 0; i < m->nold; i++)
+		close(m->old[i].ctl);
+	close(own);
+}
+
 static void
 spawn(struct master *m, int slot)
 {
@@ -224,6 +256,7 @@ spawn(struct master *m, int slot)
 	struct worker_spec spec;
 	uint64_t share;
 	pid_t pid;
+	int ctl[2] = { -1, -1 };
 
 	/* exact shares, so the whole server never holds more than max_connections */
 	share = m->cfg->max_connections / (uint64_t)m->cfg->workers +
@@ -234,9 +267,14 @@ spawn(struct master *m, int slot)
 	stats_set(&st->loop_ms, 0);
 	stats_set(&st->started_ms, clock_now_ms());
 	__atomic_store_n(&st->state, WS_STARTING, __ATOMIC_RELAXED);
-	pid = fork();
+	if (pipe2(ctl, O_NONBLOCK | O_CLOEXEC) == -1)
+		pid = -1;
+	else if ((pid = fork()) == -1) {
+		close(ctl[0]);
+		close(ctl[1]);
+	}
 	if (pid == -1) {
-		log_warn("worker %d: fork", slot);
+		log_warn("worker %d: %s", slot, ctl[0] == -1 ? "control pipe" : "fork");
 		w->respawn_at = clock_now_ms() + 1000;
 		__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
 		return;
@@ -247,17 +285,18 @@ spawn(struct master *m, int slot)
 		spec.stats = st;
 		spec.master_pid = getppid();
 		spec.max_conns = share;
-		/* only this slot's sockets: the others belong to other workers */
-		for (int s = 0; s < m->cfg->workers; s++) {
-			if (s == slot)
-				continue;
-			for (size_t l = 0; l < m->cfg->nlisteners; l++)
-				close(slot_fds(m, s)[l]);
-		}
+		/* every slot's sockets: the other slots' are adopted while they are down */
+		spec.all_fds = m->fds;
+		spec.nslots = m->cfg->workers;
+		spec.ctl_fd = ctl[0];
+		close_ctl_writers(m, ctl[1]);
 		__atomic_store_n(&st->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
 		spec.fds = slot_fds(m, slot);
 		worker_main(&spec);
 	}
+	close(ctl[0]);
+	w->ctl = ctl[1];
+	w->ctl_stale = 1;	/* it starts knowing of no down slot */
 	w->pid = pid;
 	w->started_ms = clock_now_ms();
 	w->respawn_at = 0;
@@ -353,6 +392,7 @@ reap(struct master *m)
 			log_exit(w->hung ? "hung worker" : "worker", s, pid, status);
 			stats_slot_retire(st);
 			__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
+			close(w->ctl);
 			w->pid = 0;
 			if (!m->stopping) {
 				stats_set(&st->restarts, stats_get(&st->restarts) + 1);
@@ -364,6 +404,7 @@ reap(struct master *m)
 				continue;
 			found = 1;
 			log_exit("old worker", m->old[i].slot, pid, status);
+			close(m->old[i].ctl);
 			merge_into_heir(m, m->old[i].slot, m->old[i].phys);
 			m->old[i] = m->old[--m->nold];
 		}
@@ -439,6 +480,40 @@ supervise(struct master *m)
 		    "%llu messages in, %llu out", (unsigned long long)conns,
 		    (unsigned long long)t.accepted, (unsigned long long)closed,
 		    (unsigned long long)t.messages_in, (unsigned long long)t.messages_out);
+	}
+}
+
+/*
+ * Issue 11 hole 8: tell the live workers which slots have no running
+ * worker, so they accept those slots' clients instead of leaving them in
+ * the slot's queue through a crash loop's backoff.  Only the master
+ * writes these pipes (the stats segment, which the workers' user can
+ * write, never steers a worker).  Called at every wake-up of the master
+ * loop: deaths, respawns, a reload and the end of ADOPT_OVERLAP_MS all
+ * change the set.  A worker whose pipe is full (not reading: hung, soon
+ * replaced) is told again at the next wake-up.
+ */
+static void
+tell_down_slots(struct master *m)
+{
+	struct slotctl_msg down;
+	uint64_t now = clock_now_ms();
+
+	memset(&down, 0, sizeof(down));
+	for (int s = 0; s < m->cfg->workers; s++)
+		slotctl_set(&down, s, m->ws[s].pid == 0 ||
+		    now - m->ws[s].started_ms < ADOPT_OVERLAP_MS);
+	if (!slotctl_equal(&down, &m->down)) {
+		m->down = down;
+		for (int s = 0; s < m->cfg->workers; s++)
+			m->ws[s].ctl_stale = 1;
+	}
+	for (int s = 0; s < m->cfg->workers; s++) {
+		struct wslot *w = &m->ws[s];
+
+		/* EPIPE: it died and is reaped soon; EAGAIN: retried next time */
+		if (w->pid != 0 && w->ctl_stale && slotctl_send(w->ctl, &m->down) == 0)
+			w->ctl_stale = 0;
 	}
 }
 
@@ -575,7 +650,7 @@ reload(struct master *m)
 		struct wslot *w = &m->ws[s];
 		if (w->pid != 0 && m->nold < MAX_OLD) {
 			m->old[m->nold++] = (struct old_worker){ .pid = w->pid, .phys = w->phys,
-			    .slot = s };
+			    .slot = s, .ctl = w->ctl };
 			__atomic_store_n(&m->seg.slots[w->phys].state, WS_DRAINING,
 			    __ATOMIC_RELAXED);
 			kill(w->pid, SIGUSR2);
@@ -659,7 +734,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	static struct master master;
 	struct master *m = &master;
 	char err[1024] = "";
-	long nofile;
+	long nofile, spare;
 	pid_t other;
 	sigset_t empty;
 
@@ -685,12 +760,15 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		return 1;
 	}
 	nofile = daemon_raise_nofile();
-	if (nofile > 0 && cfg->max_connections / (uint64_t)cfg->workers + 64 > (uint64_t)nofile)
+	/* besides its clients a worker holds every slot's listening sockets (adoption) */
+	spare = 64 + (long)cfg->workers * (long)cfg->nlisteners;
+	if (nofile > 0 && cfg->max_connections / (uint64_t)cfg->workers + (uint64_t)spare >
+	    (uint64_t)nofile)
 		daemon_startup_warn("max_connections %llu over %d workers needs %llu descriptors "
 		    "per worker but the limit is %ld: each worker holds at most ~%ld",
 		    (unsigned long long)cfg->max_connections, cfg->workers,
 		    (unsigned long long)(cfg->max_connections / (uint64_t)cfg->workers), nofile,
-		    nofile > 64 ? nofile - 64 : 0);
+		    nofile > spare ? nofile - spare : 0);
 	if (cfg->max_connections < (uint64_t)cfg->workers)
 		daemon_startup_warn("max_connections %llu is less than the %d workers: %llu of "
 		    "them refuse every client", (unsigned long long)cfg->max_connections,
@@ -782,6 +860,8 @@ master_run(struct config *cfg, const struct master_opts *opts)
 			sig_alrm = 0;
 			supervise(m);
 		}
+		if (!m->stopping)
+			tell_down_slots(m);
 		if (m->stopping) {
 			if (live_workers(m) == 0)
 				break;

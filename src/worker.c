@@ -23,6 +23,7 @@
 #include "handler.h"
 #include "log.h"
 #include "daemon.h"
+#include "slotctl.h"
 #include "twheel.h"
 
 static volatile sig_atomic_t want_stop, want_quit, want_drain, want_reopen;
@@ -113,6 +114,158 @@ stop_accepting(struct conn_env *env, struct wlistener *wl, size_t n)
 	}
 }
 
+/* accept again on the paused listeners whose second is up; shortens *timeout to the next one */
+static void
+resume_paused(struct evloop *loop, struct wlistener *wl, size_t n, uint64_t now,
+    int64_t *timeout)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!wl[i].paused || wl[i].fd == -1)
+			continue;
+		if (now >= wl[i].resume_ms) {
+			wl[i].paused = 0;
+			evloop_set(loop, wl[i].fd, EV_READ);
+		} else if ((int64_t)(wl[i].resume_ms - now) < *timeout) {
+			*timeout = (int64_t)(wl[i].resume_ms - now);
+		}
+	}
+}
+
+/*
+ * Adoption (issue 11 hole 8).  The kernel hashes new clients over every
+ * socket of a SO_REUSEPORT group, and the master keeps a slot's sockets
+ * open while the slot waits out a crash loop's respawn backoff (up to
+ * 30 s), so that slot's share of clients would wait in its queue.  While
+ * the master says a slot is down, this worker watches that slot's sockets
+ * too: same accept callback, this worker's own connection limit.  Every
+ * worker holds every slot's sockets from the fork on, so adopting is only
+ * adding them to the loop.  Each (slot, listener) has its own wlistener:
+ * connections keep a pointer to theirs, and an accept paused after
+ * EMFILE resumes its own socket.  A draining worker adopts nothing: it is
+ * leaving, and a socket it held open would keep a listener a reload
+ * removed in the group.
+ */
+struct adopt {
+	int ctl;			/* the master's control pipe, -1 once closed */
+	struct slotctl_reader rd;
+	struct slotctl_msg down;	/* what the master said last */
+	int slot, nslots;
+	size_t nl;
+	struct wlistener *wl;		/* [s * nl + l]; fd -1 in our own row and once closed */
+	unsigned char *on;		/* on[s]: slot s's sockets are in our loop */
+	int master_gone;		/* end of file on ctl: stop like a parent-death check */
+	int stopped;			/* draining or exiting: adopt nothing any more */
+};
+
+/* watch down slots' sockets, stop watching those that are back */
+static void
+adopt_apply(struct adopt *ad, struct evloop *loop)
+{
+	for (int s = 0; s < ad->nslots; s++) {
+		struct wlistener *row = &ad->wl[(size_t)s * ad->nl];
+		int want = s != ad->slot && !ad->stopped && slotctl_is_down(&ad->down, s);
+
+		if (want == ad->on[s])
+			continue;
+		for (size_t l = 0; l < ad->nl; l++) {
+			if (row[l].fd == -1)
+				continue;
+			if (!want) {
+				evloop_del(loop, row[l].fd);
+				row[l].paused = 0;
+			} else if (evloop_add(loop, row[l].fd, EV_READ, conn_accept_cb, &row[l]) == -1) {
+				/* its clients wait for the slot's respawn, as without adoption */
+				log_warn("worker %d: watch slot %d's listener %s", ad->slot, s,
+				    row[l].conf->name);
+			}
+		}
+		ad->on[s] = (unsigned char)want;
+		log_debug("worker %d %s slot %d's clients", ad->slot,
+		    want ? "accepting" : "no longer accepting", s);
+	}
+}
+
+static void
+ctl_cb(struct evloop *loop, int fd, int mask, void *data)
+{
+	struct adopt *ad = data;
+	int r = slotctl_read(fd, &ad->rd, &ad->down);
+
+	(void)mask;
+	if (r & SLOTCTL_GOT)
+		adopt_apply(ad, loop);
+	if (r & SLOTCTL_CLOSED) {
+		/* only the master holds the write end: it is gone */
+		evloop_del(loop, fd);
+		close(fd);
+		ad->ctl = -1;
+		ad->master_gone = 1;
+	}
+}
+
+static void
+adopt_init(struct adopt *ad, const struct worker_spec *ws, const struct wlistener *own,
+    struct evloop *loop)
+{
+	size_t nl = ws->cfg->nlisteners;
+
+	memset(ad, 0, sizeof(*ad));
+	ad->ctl = ws->ctl_fd;
+	ad->slot = ws->slot;
+	ad->nslots = ws->nslots;
+	ad->nl = nl;
+	ad->wl = calloc((size_t)ws->nslots * nl, sizeof(*ad->wl));
+	ad->on = calloc((size_t)ws->nslots, 1);
+	if (ad->wl == NULL || ad->on == NULL)
+		fatalx("worker %d: out of memory", ws->slot);
+	for (int s = 0; s < ws->nslots; s++) {
+		for (size_t l = 0; l < nl; l++) {
+			struct wlistener *w = &ad->wl[(size_t)s * nl + l];
+			*w = own[l];
+			w->fd = s == ws->slot ? -1 : ws->all_fds[(size_t)s * nl + l];
+			w->paused = 0;
+		}
+	}
+	if (evloop_add(loop, ad->ctl, EV_READ, ctl_cb, ad) == -1)
+		fatal("worker %d: watch the control pipe", ws->slot);
+}
+
+/* the paused adopted listeners of the slots being adopted */
+static void
+adopt_resume(struct adopt *ad, struct evloop *loop, uint64_t now, int64_t *timeout)
+{
+	for (int s = 0; s < ad->nslots; s++)
+		if (ad->on[s])
+			resume_paused(loop, &ad->wl[(size_t)s * ad->nl], ad->nl, now, timeout);
+}
+
+/* draining or exiting: drop adopted slots and close every other slot's sockets */
+static void
+adopt_stop(struct adopt *ad, struct evloop *loop)
+{
+	ad->stopped = 1;
+	adopt_apply(ad, loop);
+	for (size_t i = 0; i < (size_t)ad->nslots * ad->nl; i++) {
+		if (ad->wl[i].fd != -1) {
+			close(ad->wl[i].fd);
+			ad->wl[i].fd = -1;
+		}
+	}
+}
+
+static void
+adopt_free(struct adopt *ad, struct evloop *loop)
+{
+	adopt_stop(ad, loop);
+	if (ad->ctl != -1) {
+		evloop_del(loop, ad->ctl);
+		close(ad->ctl);
+		ad->ctl = -1;
+	}
+	free(ad->wl);
+	free(ad->on);
+}
+
 static void
 close_all(struct conn_env *env)
 {
@@ -134,6 +287,7 @@ worker_main(const struct worker_spec *ws)
 	struct evloop *loop;
 	struct twheel *wheel;
 	struct wlistener *wl;
+	struct adopt ad;
 	struct rlimit rl;
 	uint64_t quit_deadline = 0, last_parent_check = 0;
 	int draining = 0;
@@ -180,6 +334,7 @@ worker_main(const struct worker_spec *ws)
 		if (evloop_add(loop, wl[i].fd, EV_READ, conn_accept_cb, &wl[i]) == -1)
 			fatal("worker %d: watch listener %s", ws->slot, lc->name);
 	}
+	adopt_init(&ad, ws, wl, loop);
 
 	stats_set(&ws->stats->started_ms, env.now_ms);
 	stats_set(&ws->stats->loop_ms, env.now_ms);
@@ -204,6 +359,7 @@ worker_main(const struct worker_spec *ws)
 			draining = 1;
 			__atomic_store_n(&ws->stats->state, WS_DRAINING, __ATOMIC_RELAXED);
 			stop_accepting(&env, wl, cfg->nlisteners);
+			adopt_stop(&ad, loop);
 			log_info("worker %d draining %llu connections", ws->slot,
 			    (unsigned long long)env.nconns);
 		}
@@ -212,6 +368,8 @@ worker_main(const struct worker_spec *ws)
 			quit_deadline = env.now_ms + cfg->shutdown_timeout_ms;
 		if (draining && (env.nconns == 0 ||
 		    (quit_deadline != 0 && env.now_ms >= quit_deadline)))
+			break;
+		if (ad.master_gone)
 			break;
 		if (env.now_ms - last_parent_check >= 1000) {
 			last_parent_check = env.now_ms;
@@ -224,25 +382,19 @@ worker_main(const struct worker_spec *ws)
 			timeout = cfg->tick_ms;
 		if (quit_deadline != 0 && (int64_t)(quit_deadline - env.now_ms) < timeout)
 			timeout = (int64_t)(quit_deadline - env.now_ms);
-		for (size_t i = 0; i < cfg->nlisteners; i++) {
-			if (!wl[i].paused || wl[i].fd == -1)
-				continue;
-			if (env.now_ms >= wl[i].resume_ms) {
-				wl[i].paused = 0;
-				evloop_set(loop, wl[i].fd, EV_READ);
-			} else if ((int64_t)(wl[i].resume_ms - env.now_ms) < timeout) {
-				timeout = (int64_t)(wl[i].resume_ms - env.now_ms);
-			}
-		}
+		resume_paused(loop, wl, cfg->nlisteners, env.now_ms, &timeout);
+		adopt_resume(&ad, loop, env.now_ms, &timeout);
 		if (evloop_run_once(loop, (int)timeout) == -1 && errno != EINTR)
 			fatal("worker %d: event loop", ws->slot);
 	}
 
 	stop_accepting(&env, wl, cfg->nlisteners);
+	adopt_stop(&ad, loop);
 	close_all(&env);
 	log_info("worker %d exiting", ws->slot);
 	__atomic_store_n(&ws->stats->state, WS_EXITED, __ATOMIC_RELAXED);
 	/* freed so leak checkers see a clean exit and real leaks stand out */
+	adopt_free(&ad, loop);
 	free(wl);
 	conn_env_free(&env);
 	twheel_free(wheel);
