@@ -33,6 +33,27 @@ page_stride(void)
 _Static_assert(sizeof(struct stats_slot) <= 4096 && sizeof(struct stats_header) <= 4096,
     "a slot and the header fit the smallest page");
 
+/*
+ * A second open file description of the locked file, for mmap.  A flock
+ * lives as long as its open file description, and a mapping keeps the
+ * description it was made from alive: mapped from the lock's own, every
+ * worker's mapping would hold the lock after the master died.
+ */
+static int
+map_fd(int lockfd, const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1)
+		return -1;
+	if (!lockfile_is_at(lockfd, path) || !lockfile_is_at(fd, path)) {
+		close(fd);
+		errno = ESTALE;	/* replaced between the two opens: not ours */
+		return -1;
+	}
+	return fd;
+}
+
 int
 stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, char *err,
     size_t errlen)
@@ -40,7 +61,7 @@ stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, char *err
 	size_t stride = page_stride(), size = stride * ((size_t)nslots + 1);
 	struct stats_header other;
 	void *p;
-	int fd;
+	int fd, mfd;
 
 	memset(seg, 0, sizeof(*seg));
 	seg->fd = -1;
@@ -67,11 +88,16 @@ stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, char *err
 		    errno == ELOOP ? "it is a symbolic link" : strerror(errno));
 		return -1;
 	}
-	if (ftruncate(fd, (off_t)size) == -1)
+	if (ftruncate(fd, (off_t)size) == -1 || (mfd = map_fd(fd, path)) == -1)
 		goto fail;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (p == MAP_FAILED) {
+		int saved = errno;
+		close(mfd);
+		errno = saved;
 		goto fail;
+	}
+	close(mfd);	/* the mapping needs no descriptor */
 	seg->hdr = p;
 	seg->stride = stride;
 	seg->nslots = nslots;
