@@ -9,7 +9,9 @@
  * The owner's file is always one it created (O_CREAT | O_EXCL |
  * O_NOFOLLOW): a stale file is unlinked, never written through, so a
  * symlink or hard link planted at the path cannot make the owner write a
- * file of someone else's choosing.
+ * file of someone else's choosing.  Readers probe with LOCK_SH; a file
+ * locked by readers only is owned by nobody, so whoever can read a stale
+ * file cannot keep a server from starting by holding LOCK_SH on it.
  */
 #ifndef SOCKSERV_LOCKFILE_H
 #define SOCKSERV_LOCKFILE_H

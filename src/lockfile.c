@@ -7,40 +7,36 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* rounds of "the file changed under us" before giving up: only a hostile loop gets there */
 #define ACQUIRE_TRIES 50
+
+enum lock_outcome { LOCKED, OWNED_ELSEWHERE, READERS_ONLY, LOCK_FAILED };
+
 /*
- * A reader's probe holds LOCK_SH for a few microseconds; an owner that
- * meets it must not mistake it for a live server, so LOCK_EX is retried
- * for this long before the file is called busy.
+ * LOCK_EX, or why not.  When it is refused, a LOCK_SH tells an owner
+ * (LOCK_EX, which refuses it too) from readers (LOCK_SH: any user who can
+ * read the file, probing it or squatting on it to keep us from starting).
+ * Readers do not make a file owned.
  */
-#define BUSY_RETRY_MS 60
-#define BUSY_STEP_MS 5
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static int
+static enum lock_outcome
 lock_ex(int fd)
 {
-	for (int waited = 0;; waited += BUSY_STEP_MS) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno == EINTR)
 			continue;
-		if (errno != EWOULDBLOCK || waited >= BUSY_RETRY_MS)
-			return -1;
-		sleep_ms(BUSY_STEP_MS);
+		if (errno != EWOULDBLOCK)
+			return LOCK_FAILED;
+		while (flock(fd, LOCK_SH | LOCK_NB) == -1) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? OWNED_ELSEWHERE : LOCK_FAILED;
+		}
+		flock(fd, LOCK_UN);
+		return READERS_ONLY;
 	}
+	return LOCKED;
 }
 
 int
@@ -83,13 +79,30 @@ lockfile_acquire(const char *path, mode_t mode, int *out)
 				return LOCKFILE_ERROR;
 			}
 		}
-		if (lock_ex(fd) == -1) {
+		switch (lock_ex(fd)) {
+		case LOCKED:
+			break;
+		case OWNED_ELSEWHERE:
+			close(fd);
+			errno = EWOULDBLOCK;
+			return LOCKFILE_BUSY;
+		case READERS_ONLY:
+			/* nobody owns it: replaced, the readers keep the old inode */
+			if (lockfile_is_at(fd, path) && unlink(path) == -1 && errno != ENOENT) {
+				saved = errno;
+				close(fd);
+				errno = saved;
+				return LOCKFILE_ERROR;
+			}
+			close(fd);
+			continue;
+		default:
 			saved = errno;
 			close(fd);
 			if (created)
 				unlink(path);	/* ours, and useless: do not leave it */
 			errno = saved;
-			return saved == EWOULDBLOCK ? LOCKFILE_BUSY : LOCKFILE_ERROR;
+			return LOCKFILE_ERROR;
 		}
 		/*
 		 * Locked, but maybe an inode another owner unlinked between our

@@ -240,6 +240,32 @@ test_lock_outlives_the_locker_in_a_forked_child(void)
 	lockfile_release(path, fd2);
 }
 
+/* any user who can read a stale file can hold LOCK_SH on it forever: that owns nothing */
+static void
+test_readers_squatting_a_stale_file_do_not_block_the_owner(void)
+{
+	struct stat before, after;
+	int sq, fd;
+
+	CU_ASSERT_EQUAL_FATAL(lockfile_acquire(path, 0644, &fd), LOCKFILE_OK);
+	close(fd);	/* the owner crashed: stale */
+	CU_ASSERT_EQUAL(stat(path, &before), 0);
+	sq = open(path, O_RDONLY);
+	CU_ASSERT_FATAL(sq != -1);
+	CU_ASSERT_EQUAL_FATAL(flock(sq, LOCK_SH | LOCK_NB), 0);
+	CU_ASSERT_EQUAL(lockfile_held(path, NULL), 0);
+	CU_ASSERT_EQUAL(lockfile_acquire(path, 0644, &fd), LOCKFILE_OK);
+	CU_ASSERT_EQUAL(stat(path, &after), 0);
+	CU_ASSERT(before.st_ino != after.st_ino);
+	/* and now the path is owned: a squatter on the new file cannot get in */
+	close(sq);
+	sq = open(path, O_RDONLY);
+	CU_ASSERT_FATAL(sq != -1);
+	CU_ASSERT_EQUAL(flock(sq, LOCK_SH | LOCK_NB), -1);
+	close(sq);
+	lockfile_release(path, fd);
+}
+
 static void
 test_release_removes_only_our_own_file(void)
 {
@@ -276,5 +302,6 @@ test_lockfile_register(void)
 	ADD(test_a_fifo_at_the_path_is_refused_without_hanging);
 	ADD(test_a_lock_on_an_unlinked_inode_does_not_count);
 	ADD(test_lock_outlives_the_locker_in_a_forked_child);
+	ADD(test_readers_squatting_a_stale_file_do_not_block_the_owner);
 	ADD(test_release_removes_only_our_own_file);
 }
