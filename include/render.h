@@ -43,7 +43,8 @@ struct render_snapshot {
  * Copy the header and the slots in use of a mapped segment.  The copy is
  * repeated (a few times at most) until two passes agree, so a reader does
  * not catch the master halfway through folding a dead worker's counters.
- * Only seg->nslots slots are looked at, whatever the header says now.
+ * The header is the copy stats_open validated (seg->head) and only
+ * seg->nslots slots are looked at, whatever the file says now.
  * -1 when the file shrank under the mapping (SIGBUS caught): the snapshot
  * is empty then.
  */

@@ -97,6 +97,7 @@ struct stats_seg {
 	uint32_t nslots;		/* slots mapped: our own copy, never read back from the file */
 	size_t size;			/* of the mapping */
 	int fd;				/* the master's lock on the file; -1 in readers */
+	struct stats_header head;	/* readers: the header as read and validated once */
 };
 
 /* slot p of a mapped segment (p < seg->nslots) */

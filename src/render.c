@@ -51,10 +51,11 @@ take_once(struct render_snapshot *snap, const struct stats_seg *seg)
 	/* the count stats_open validated, never the header's: that one may change */
 	uint32_t nslots = seg->nslots, n = 0, k = 0;
 
-	snap->master_pid = __atomic_load_n(&h->master_pid, __ATOMIC_RELAXED);
-	snap->workers_configured = __atomic_load_n(&h->nworkers, __ATOMIC_RELAXED);
-	snap->start_time = stats_get(&h->start_time);
-	snap->start_mono_ms = stats_get(&h->start_mono_ms);
+	/* the header as stats_open read and checked it; only the generation is watched live */
+	snap->master_pid = seg->head.master_pid;
+	snap->workers_configured = seg->head.nworkers;
+	snap->start_time = seg->head.start_time;
+	snap->start_mono_ms = seg->head.start_mono_ms;
 	snap->config_generation = stats_get(&h->config_generation);
 	for (uint32_t p = 0; p < nslots && n < STATS_MAX_WORKERS; p++) {
 		if (__atomic_load_n(&stats_slot_at(seg, p)->state, __ATOMIC_RELAXED) == WS_EMPTY)

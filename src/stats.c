@@ -194,6 +194,7 @@ stats_open(struct stats_seg *seg, const char *path, char *err, size_t errlen)
 	seg->stride = h.slot_size;
 	seg->nslots = h.nslots;
 	seg->size = need;
+	seg->head = h;
 	return 0;
 fail:
 	close(fd);

@@ -575,6 +575,15 @@ test_table_columns_grow_for_big_counters(void)
 
 /* ---- snapshot from a segment ---- */
 
+/* what sockserv-stat maps of the segment at path */
+static void
+open_seg(struct stats_seg *r, const char *path)
+{
+	char err[1024] = "";
+
+	CU_ASSERT_FATAL(stats_open(r, path, err, sizeof(err)) == 0);
+}
+
 /* a fresh segment of n slots in a temporary directory; path and dir for the clean-up */
 static void
 make_seg(struct stats_seg *seg, uint32_t n, char *dir, size_t dirlen, char *path, size_t pathlen)
@@ -592,7 +601,7 @@ make_seg(struct stats_seg *seg, uint32_t n, char *dir, size_t dirlen, char *path
 static void
 test_snapshot_copies_slots_in_use(void)
 {
-	struct stats_seg seg;
+	struct stats_seg seg, r;
 	char dir[512], path[600];
 
 	make_seg(&seg, 6, dir, sizeof(dir), path, sizeof(path));
@@ -610,7 +619,11 @@ test_snapshot_copies_slots_in_use(void)
 	stats_slot_at(&seg, 2)->pid = 99;	/* empty: not copied whatever else it holds */
 
 	memset(&snap, 0xff, sizeof(snap));
-	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &seg), 0);
+	open_seg(&r, path);
+	/* the header counts are the reader's copy: later changes do not reach this snapshot */
+	seg.hdr->nworkers = 77;
+	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &r), 0);
+	stats_close(&r);
 	CU_ASSERT_EQUAL(snap.master_pid, getpid());
 	CU_ASSERT_EQUAL(snap.workers_configured, 2);
 	CU_ASSERT_EQUAL(snap.config_generation, 3);
@@ -633,13 +646,17 @@ test_snapshot_copies_slots_in_use(void)
 static void
 test_snapshot_ignores_a_slot_count_rewritten_after_open(void)
 {
-	struct stats_seg seg;
+	struct stats_seg seg, r;
 	char dir[512], path[600];
 
 	make_seg(&seg, 3, dir, sizeof(dir), path, sizeof(path));
 	stats_slot_at(&seg, 2)->state = WS_RUNNING;
+	open_seg(&r, path);
 	seg.hdr->nslots = 0xffffffffu;
-	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &seg), 0);
+	seg.hdr->nworkers = 0xffffffffu;
+	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &r), 0);
+	stats_close(&r);
+	CU_ASSERT_EQUAL(snap.workers_configured, 0);
 	CU_ASSERT_EQUAL(snap.nslots, 1);
 	CU_ASSERT_EQUAL(snap.phys[0], 2);
 	stats_destroy(&seg, path);
@@ -649,14 +666,16 @@ test_snapshot_ignores_a_slot_count_rewritten_after_open(void)
 static void
 test_snapshot_of_a_file_that_shrank_fails_cleanly(void)
 {
-	struct stats_seg seg;
+	struct stats_seg seg, r;
 	char dir[512], path[600];
 
 	make_seg(&seg, 4, dir, sizeof(dir), path, sizeof(path));
 	stats_slot_at(&seg, 3)->state = WS_RUNNING;
+	open_seg(&r, path);
 	CU_ASSERT_FATAL(truncate(path, (off_t)seg.stride) == 0);
-	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &seg), -1);
+	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &r), -1);
 	CU_ASSERT_EQUAL(snap.nslots, 0);
+	stats_close(&r);
 	stats_destroy(&seg, path);
 	rmdir(dir);
 }
