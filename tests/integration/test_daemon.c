@@ -18,6 +18,7 @@
  * The daemon's stderr is /dev/null, so sanitizer reports are sent to files
  * in its directory (log_path) and checked when the test stops it.
  */
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -704,6 +705,40 @@ test_ten_starts_at_once_one_runs_nine_refused(void)
 	fd = connect_to(s, "long");
 	echo_once(fd, "the one that won");
 	close(fd);
+	daemon_stop(s);
+}
+
+/*
+ * The lock decides, not what the file says: held by a "master" that has not
+ * written its pid yet (an empty file), then naming a live process that is
+ * not called sockserv (the old /proc name check took both for no server,
+ * and two servers ran).  Once the lock is dropped the start goes through.
+ */
+static void
+test_start_is_refused_while_another_holds_the_pid_file_lock(void)
+{
+	struct dcfg c = { .workers = 1 };
+	struct srv *s = daemon_prepare(&c);
+	char out[4096], text[32], want[64];
+	int fd, st;
+
+	fd = open(s->pid_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	IT_ASSERT(fd != -1);
+	IT_ASSERT(flock(fd, LOCK_EX) == 0);
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
+	IT_ASSERT(exited_with(st, 1));
+	IT_ASSERT_STR_HAS(out, "already running");
+	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	IT_ASSERT(pwrite(fd, text, strlen(text), 0) == (ssize_t)strlen(text));
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
+	IT_ASSERT(exited_with(st, 1));
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)getpid());
+	IT_ASSERT_STR_HAS(out, want);
+	/* refused before binding */
+	IT_ASSERT(cli_connect(srv_addr(s, "long"), srv_port(s, "long")) == -1);
+	IT_ASSERT_INT(srv_log_count(s, "listener long on"), ==, 0);
+	close(fd);
+	daemon_start(s);
 	daemon_stop(s);
 }
 
@@ -1815,6 +1850,8 @@ static const struct it_test daemon_tests[] = {
 	    test_start_failure_on_the_pid_file_reaches_the_terminal, 0 },
 	{ "test_ten_starts_at_once_one_runs_nine_refused",
 	    test_ten_starts_at_once_one_runs_nine_refused, 60 },
+	{ "test_start_is_refused_while_another_holds_the_pid_file_lock",
+	    test_start_is_refused_while_another_holds_the_pid_file_lock, 0 },
 	{ "test_signal_option_judges_by_the_lock_not_the_pid",
 	    test_signal_option_judges_by_the_lock_not_the_pid, 0 },
 	{ "test_start_failure_to_bind_is_reported_with_status_1",
