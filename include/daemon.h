@@ -35,15 +35,23 @@ void daemon_startup_error(const char *fmt, ...) __attribute__((format(printf, 1,
 void daemon_startup_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Write our pid to path.  -1 with err filled when a live sockserv already
- * owns it; a stale file is replaced.
+ * The pid file is the master's lock, held from before it binds until it
+ * exits (lockfile.h).  daemon_pidfile_lock creates path afresh (a stale
+ * file is replaced, a symlink refused) and returns the descriptor holding
+ * the lock; -1 with err filled, "PATH: sockserv is already running (pid
+ * N)" when a live server holds it.  Workers must not keep the descriptor.
  */
-int daemon_pidfile_write(const char *path, char *err, size_t errlen);
-void daemon_pidfile_remove(const char *path);
-/* the pid recorded in path if that process is a live (not zombie) sockserv, else 0 */
+int daemon_pidfile_lock(const char *path, char *err, size_t errlen);
+/* our pid into the locked file (after daemon_detach: the pid that stays); -1 with err */
+int daemon_pidfile_write(int fd, const char *path, char *err, size_t errlen);
+/* at exit: remove path if it is still our file, and drop the lock */
+void daemon_pidfile_remove(const char *path, int fd);
+/*
+ * The pid of the server holding path's lock; 0 when none does (no file or
+ * a stale one); -1 with errno when it cannot be told (EAGAIN: locked, but
+ * no pid appeared within 2 s).
+ */
 pid_t daemon_pidfile_read(const char *path);
-/* 1 if pid is a running (not zombie) process named sockserv* */
-int daemon_pid_is_sockserv(pid_t pid);
 
 /* soft RLIMIT_NOFILE up to the hard limit; returns the new soft limit */
 long daemon_raise_nofile(void);

@@ -43,8 +43,12 @@ struct render_snapshot {
  * Copy the header and the slots in use of a mapped segment.  The copy is
  * repeated (a few times at most) until two passes agree, so a reader does
  * not catch the master halfway through folding a dead worker's counters.
+ * The header is the copy stats_open validated (seg->head) and only
+ * seg->nslots slots are looked at, whatever the file says now.
+ * -1 when the file shrank under the mapping (SIGBUS caught): the snapshot
+ * is empty then.
  */
-void render_snapshot_take(struct render_snapshot *snap, const struct stats_seg *seg);
+int render_snapshot_take(struct render_snapshot *snap, const struct stats_seg *seg);
 
 /* print snap in fmt to f; 0, or -1 when f reports a write error */
 int render(FILE *f, enum render_format fmt, const struct render_snapshot *snap);

@@ -1,8 +1,18 @@
 /*
  * stats: the shared-memory segment.  A file mmap'd MAP_SHARED at stats_path:
- * a header, then one cache-line-aligned slot per worker.  Each slot is
- * written only by its worker (relaxed atomics) and read by anyone: the
- * master for supervision, sockserv-stat for people and Prometheus.
+ * a header page, then one page per worker slot.  Each slot is written only
+ * by its worker (relaxed atomics) and read by anyone: the master for
+ * supervision, sockserv-stat for people and Prometheus.
+ *
+ * Trust: the file belongs to the master's user (root in production), mode
+ * 0644, and the master holds an exclusive flock on it for its whole life
+ * (lockfile.h), so a second server cannot take it over and a reader tells
+ * a live segment from a stale one.  Workers get no descriptor to it: each
+ * keeps only the page of its own slot mapped (stats_confine), so a worker
+ * can falsify its own numbers and nothing else.  Everything in the segment
+ * is data to its readers: the master keeps its own copy of every count and
+ * index it acts on, and a reader validates a copy of the header against
+ * the file's size before it maps anything.
  *
  * Each counter exists twice: "cur" (this worker process, zeroed at respawn)
  * and the slot's lifetime total ("life"), so a crash loses nothing.
@@ -17,9 +27,12 @@
 #include "reason.h"
 
 #define STATS_MAGIC 0x53534853544154ULL	/* "SSHSTAT" */
-#define STATS_VERSION 1
+/* 2: a page per slot (slot_size is the stride) and the flock */
+#define STATS_VERSION 2
 #define STATS_CACHELINE 64
 #define STATS_MAX_WORKERS 256
+/* the largest page size a reader accepts as a stride (arm64 uses up to 64 KiB) */
+#define STATS_MAX_STRIDE (64 * 1024)
 
 enum worker_state {
 	WS_EMPTY,	/* never started */
@@ -68,7 +81,7 @@ struct stats_slot {
 struct stats_header {
 	uint64_t magic;
 	uint32_t version;
-	uint32_t slot_size;		/* sizeof(struct stats_slot), for readers to check */
+	uint32_t slot_size;		/* stride: bytes per slot, and the header's own share */
 	int32_t master_pid;
 	uint32_t nworkers;		/* slots in use */
 	uint64_t start_time;		/* CLOCK_REALTIME seconds */
@@ -79,17 +92,48 @@ struct stats_header {
 } __attribute__((aligned(STATS_CACHELINE)));
 
 struct stats_seg {
-	struct stats_header *hdr;
-	struct stats_slot *slots;
-	size_t size;
-	int fd;
+	struct stats_header *hdr;	/* the mapping starts with it */
+	size_t stride;			/* the header and each slot: whole pages */
+	uint32_t nslots;		/* slots mapped: our own copy, never read back from the file */
+	size_t size;			/* of the mapping */
+	int fd;				/* the master's lock on the file; -1 in readers */
+	struct stats_header head;	/* readers: the header as read and validated once */
 };
 
-/* master: create (or truncate) the file, map it, fill the header; owner/mode 0600 */
-int stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, uid_t uid, gid_t gid);
-/* sockserv-stat: map read-only; -1 with a message in err when missing or invalid */
+/* slot p of a mapped segment (p < seg->nslots) */
+static inline struct stats_slot *
+stats_slot_at(const struct stats_seg *seg, uint32_t p)
+{
+	return (struct stats_slot *)(void *)((char *)seg->hdr + (size_t)(p + 1) * seg->stride);
+}
+
+/*
+ * master: create the file afresh (a stale one is replaced, a symlink
+ * refused), owned by us, mode 0644, lock it, map it and fill the header.
+ * -1 with err filled; a live server's segment is left untouched.
+ */
+int stats_create(struct stats_seg *seg, const char *path, uint32_t nslots, char *err,
+    size_t errlen);
+/* master at exit: remove path if it is still our file, unmap, drop the lock */
+void stats_destroy(struct stats_seg *seg, const char *path);
+/*
+ * sockserv-stat: validate a copy of the header against the file and the
+ * format's limits, check that a master holds the lock, then map it
+ * read-only (no descriptor kept).  -1 with a message in err.
+ */
 int stats_open(struct stats_seg *seg, const char *path, char *err, size_t errlen);
 void stats_close(struct stats_seg *seg);
+/*
+ * In a new worker: unmap everything but slot p, so that it can write its
+ * own slot and nothing else.  seg is unusable afterwards but for slot p.
+ */
+void stats_confine(struct stats_seg *seg, uint32_t p);
+/*
+ * Run fn(arg) with reads of a mapping that shrinks meanwhile (SIGBUS)
+ * turned into a return of -1 instead of a crash; 0 when fn ran through.
+ * fn must not allocate or lock anything: it is left by siglongjmp.
+ */
+int stats_guarded(void (*fn)(void *), void *arg);
 
 /* relaxed atomic accessors; only the owning worker calls stats_add */
 static inline void stats_add(uint64_t *ctr, uint64_t n) { __atomic_store_n(ctr, __atomic_load_n(ctr, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED); }

@@ -1,5 +1,5 @@
 /*
- * daemon: detaching, pid file, fd limit and privilege drop, and the
+ * daemon: detaching, pid file (a lockfile), fd limit and privilege drop, and the
  * start-up messages that must reach the terminal of the start command.
  */
 #include "daemon.h"
@@ -16,8 +16,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "lockfile.h"
 #include "log.h"
 
 static int ready_fd = -1;
@@ -126,107 +128,109 @@ daemon_startup_warn(const char *fmt, ...)
 }
 
 /*
- * A zombie still answers kill(pid, 0), and a daemon's zombie can linger
- * when its reaper is slow (a container's pid 1, a subreaper), so the
- * state in /proc decides.  The name check keeps a recycled pid from
- * passing for a server.
+ * The pid file is the master's lock (lockfile.h): the master creates it
+ * before it binds anything and holds an exclusive flock on it until it
+ * exits.  "Running" means "someone holds the lock"; the pid inside is only
+ * read once that is known.
  */
-int
-daemon_pid_is_sockserv(pid_t pid)
-{
-	char path[64], st[512], *lp, *rp;
-	ssize_t n;
-	int fd;
 
-	if (pid <= 0 || (kill(pid, 0) == -1 && errno == ESRCH))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return 1;	/* no /proc: trust kill() */
-	n = read(fd, st, sizeof(st) - 1);
-	close(fd);
+/* how long a reader waits for a locked file's pid to appear (a master between lock and write) */
+#define PIDFILE_WAIT_MS 2000
+#define PIDFILE_STEP_MS 10
+
+/* the pid in fd's file: digits and a newline, so a half-written one never counts; 0 if none */
+static pid_t
+pid_in(int fd)
+{
+	char buf[32], *end;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long pid;
+
 	if (n <= 0)
-		return 0;	/* it went away meanwhile */
-	st[n] = '\0';
-	/* "PID (COMM) STATE ...": COMM may itself hold parentheses */
-	lp = strchr(st, '(');
-	rp = strrchr(st, ')');
-	if (lp == NULL || rp == NULL || rp < lp || rp[1] != ' ')
 		return 0;
-	if (rp[2] == 'Z' || rp[2] == 'X')
+	buf[n] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || *end != '\n' || pid <= 0 || pid != (pid_t)pid)
 		return 0;
-	*rp = '\0';
-	return strncmp(lp + 1, "sockserv", 8) == 0;
+	return (pid_t)pid;
 }
 
 pid_t
 daemon_pidfile_read(const char *path)
 {
-	char buf[32];
-	ssize_t n;
-	long pid;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct timespec step = { 0, PIDFILE_STEP_MS * 1000000L };
 
-	if (fd == -1)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	pid = strtol(buf, NULL, 10);
-	if (pid <= 0 || !daemon_pid_is_sockserv((pid_t)pid))
-		return 0;
-	return (pid_t)pid;
+	for (int waited = 0;; waited += PIDFILE_STEP_MS) {
+		int fd, held = lockfile_held(path, &fd);
+		pid_t pid;
+
+		if (held <= 0)
+			return held;
+		pid = pid_in(fd);
+		/*
+		 * Held, but trusted only once it names a process that exists in
+		 * a file still at path: a starting master has not written its
+		 * pid yet, and one taking over a stale file holds that file's
+		 * lock (old pid inside) for the moment it takes to unlink it.
+		 */
+		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) && lockfile_is_at(fd, path)) {
+			close(fd);
+			return pid;
+		}
+		close(fd);
+		if (waited >= PIDFILE_WAIT_MS) {
+			errno = EAGAIN;
+			return -1;
+		}
+		nanosleep(&step, NULL);
+	}
 }
 
 int
-daemon_pidfile_write(const char *path, char *err, size_t errlen)
+daemon_pidfile_lock(const char *path, char *err, size_t errlen)
 {
-	char buf[32], tmp[CONFIG_PATH_MAX + 16];
-	pid_t other = daemon_pidfile_read(path);
-	int fd, n;
+	int fd;
 
-	if (other != 0 && other != getpid()) {
-		snprintf(err, errlen, "%s: sockserv is already running (pid %ld)", path, (long)other);
+	switch (lockfile_acquire(path, 0644, &fd)) {
+	case LOCKFILE_OK:
+		return fd;
+	case LOCKFILE_BUSY: {
+		pid_t other = daemon_pidfile_read(path);
+
+		if (other > 0)
+			snprintf(err, errlen, "%s: sockserv is already running (pid %ld)", path,
+			    (long)other);
+		else
+			snprintf(err, errlen, "%s: sockserv is already running (its pid is not "
+			    "readable yet)", path);
 		return -1;
 	}
-	/* write a temp file and rename it, so readers never see a half-written pid */
-	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1) {
-		snprintf(err, errlen, "cannot write pid file %s: %s", path, strerror(errno));
+	default:
+		snprintf(err, errlen, "cannot write pid file %s: %s", path,
+		    errno == ELOOP ? "it is a symbolic link" : strerror(errno));
 		return -1;
 	}
-	/* readable by all, like other daemons' pid files, whatever the umask */
-	(void)fchmod(fd, 0644);
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n || close(fd) == -1 || rename(tmp, path) == -1) {
+}
+
+int
+daemon_pidfile_write(int fd, const char *path, char *err, size_t errlen)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	/* in place, under the lock: readers wait for the newline */
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n) {
 		snprintf(err, errlen, "cannot write pid file %s: %s", path, strerror(errno));
-		unlink(tmp);
 		return -1;
 	}
 	return 0;
 }
 
 void
-daemon_pidfile_remove(const char *path)
+daemon_pidfile_remove(const char *path, int fd)
 {
-	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd == -1)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	/* only our own: a newer server may have replaced it */
-	if (n > 0) {
-		buf[n] = '\0';
-		if (strtol(buf, NULL, 10) == (long)getpid())
-			unlink(path);
-	}
+	lockfile_release(path, fd);
 }
 
 long

@@ -13,7 +13,10 @@
  * slot's socket, and a crash loop's backoff would strand them.
  * Each worker process writes one physical stats slot; a respawn reuses its
  * slot's, a reload gives the new generation fresh ones while the old
- * workers drain in theirs.
+ * workers drain in theirs.  Which physical slot is whose lives in the
+ * master's own memory (ws[], old[], phys_busy[]): the segment is written
+ * by less privileged processes, so nothing read back from it is ever used
+ * as a count, an index or a state to act on.
  */
 #include "master.h"
 
@@ -41,7 +44,6 @@
 
 #define TICK_MS 100
 #define STOP_GRACE_MS 1500	/* fast stop: SIGKILL what is left after this */
-#define MAX_OLD 1024
 /*
  * A respawned slot stays "down" (adopted by the others) this long after
  * its fork, so they let go of its queue only once the new worker can be
@@ -75,16 +77,22 @@ struct master {
 	int *fds;			/* fds[slot * nlisteners + l] */
 	struct stats_seg seg;
 	struct wslot ws[STATS_MAX_WORKERS];
-	struct old_worker old[MAX_OLD];	/* previous generation, draining */
+	/*
+	 * Previous generations, draining.  Each holds a physical slot of its
+	 * own until it is reaped, so there can never be more than slots.
+	 */
+	struct old_worker old[STATS_MAX_WORKERS];
 	size_t nold;
+	/* physical stats slot p belongs to a current worker, a draining one or an orphan */
+	uint8_t phys_busy[STATS_MAX_WORKERS];
 	uint64_t generation;
 	uint64_t last_stats_ms;
 	uid_t uid;
 	gid_t gid;
 	int stopping;			/* 0, 1 fast, 2 graceful */
 	uint64_t stop_deadline;
-	int pidfile_written;
 	struct slotctl_msg down;	/* the down slots the workers were last told of */
+	int pid_fd;			/* the pid file's lock, -1 before we hold it */
 };
 
 static volatile sig_atomic_t sig_chld, sig_term, sig_quit, sig_hup, sig_usr1, sig_alrm;
@@ -205,18 +213,15 @@ close_sockets(int *fds, size_t n)
 	free(fds);
 }
 
-/* a free physical stats slot: one no process writes */
+/* a free physical stats slot, taken for the caller; -1 when there is none */
 static int
-free_phys(struct master *m)
+take_phys(struct master *m)
 {
-	for (uint32_t p = 0; p < m->seg.hdr->nslots; p++) {
-		int used = 0;
-		if (m->seg.slots[p].state != WS_EMPTY)
-			continue;
-		for (int s = 0; s < m->cfg->workers && !used; s++)
-			used = m->ws[s].phys == (int)p;
-		if (!used)
+	for (uint32_t p = 0; p < m->seg.nslots; p++) {
+		if (!m->phys_busy[p]) {
+			m->phys_busy[p] = 1;
 			return (int)p;
+		}
 	}
 	return -1;
 }
@@ -227,8 +232,8 @@ free_slots(const struct master *m)
 {
 	int n = 0;
 
-	for (uint32_t p = 0; p < m->seg.hdr->nslots; p++)
-		n += m->seg.slots[p].state == WS_EMPTY;
+	for (uint32_t p = 0; p < m->seg.nslots; p++)
+		n += !m->phys_busy[p];
 	return n;
 }
 
@@ -248,11 +253,25 @@ close_ctl_writers(struct master *m, int own)
 	close(own);
 }
 
+/*
+ * In a new worker, before it runs: the files that make the master the
+ * master are not the worker's to hold (a worker outliving a killed master
+ * must not keep a new one from starting), and of the segment it keeps its
+ * own slot's page only.
+ */
+static void
+child_let_go(struct master *m, int phys)
+{
+	close(m->pid_fd);
+	close(m->seg.fd);
+	stats_confine(&m->seg, (uint32_t)phys);
+}
+
 static void
 spawn(struct master *m, int slot)
 {
 	struct wslot *w = &m->ws[slot];
-	struct stats_slot *st = &m->seg.slots[w->phys];
+	struct stats_slot *st = stats_slot_at(&m->seg, (uint32_t)w->phys);
 	struct worker_spec spec;
 	uint64_t share;
 	pid_t pid;
@@ -280,6 +299,7 @@ spawn(struct master *m, int slot)
 		return;
 	}
 	if (pid == 0) {
+		child_let_go(m, w->phys);
 		spec.slot = slot;
 		spec.cfg = m->cfg;
 		spec.stats = st;
@@ -365,13 +385,15 @@ log_exit(const char *what, int slot, pid_t pid, int status)
 		log_info("%s %d (pid %ld) exited with status 0", what, slot, (long)pid);
 }
 
-/* the totals of a process gone for good live on in the slot that succeeds it */
+/* the totals of a process gone for good live on in the slot that succeeds it; phys is free then */
 static void
 merge_into_heir(struct master *m, int slot, int phys)
 {
 	int heir = slot < m->cfg->workers ? slot : 0;
 
-	stats_slot_merge(&m->seg.slots[m->ws[heir].phys], &m->seg.slots[phys]);
+	stats_slot_merge(stats_slot_at(&m->seg, (uint32_t)m->ws[heir].phys),
+	    stats_slot_at(&m->seg, (uint32_t)phys));
+	m->phys_busy[phys] = 0;
 }
 
 static void
@@ -388,7 +410,7 @@ reap(struct master *m)
 			if (w->pid != pid)
 				continue;
 			found = 1;
-			st = &m->seg.slots[w->phys];
+			st = stats_slot_at(&m->seg, (uint32_t)w->phys);
 			log_exit(w->hung ? "hung worker" : "worker", s, pid, status);
 			stats_slot_retire(st);
 			__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
@@ -430,7 +452,7 @@ supervise(struct master *m)
 
 	for (size_t i = 0; i < m->nold; i++) {
 		struct old_worker *o = &m->old[i];
-		struct stats_slot *st = &m->seg.slots[o->phys];
+		struct stats_slot *st = stats_slot_at(&m->seg, (uint32_t)o->phys);
 		if (!o->hung && (quiet = silent_ms(m, st, stats_get(&st->started_ms), now)) != 0) {
 			log_warnx("old worker %d (pid %ld) hung while draining: event loop "
 			    "silent for %llu ms, killing it", o->slot, (long)o->pid,
@@ -442,7 +464,7 @@ supervise(struct master *m)
 
 	for (int s = 0; s < m->cfg->workers; s++) {
 		struct wslot *w = &m->ws[s];
-		struct stats_slot *st = &m->seg.slots[w->phys];
+		struct stats_slot *st = stats_slot_at(&m->seg, (uint32_t)w->phys);
 		if (w->pid == 0) {
 			if (!m->stopping && w->respawn_at != 0 && now >= w->respawn_at)
 				spawn(m, s);
@@ -464,9 +486,9 @@ supervise(struct master *m)
 		uint64_t conns = 0, closed = 0;
 		memset(&t, 0, sizeof(t));
 		m->last_stats_ms = now;
-		for (uint32_t p = 0; p < m->seg.hdr->nslots; p++) {
-			struct stats_slot *st = &m->seg.slots[p];
-			if (st->state == WS_EMPTY)
+		for (uint32_t p = 0; p < m->seg.nslots; p++) {
+			struct stats_slot *st = stats_slot_at(&m->seg, p);
+			if (!m->phys_busy[p])
 				continue;
 			stats_slot_lifetime(st, &one);
 			conns += stats_get(&st->connections);
@@ -645,14 +667,17 @@ reload(struct master *m)
 	nfds = open_sockets(ncfg, m->cfg, m->fds, err, sizeof(err));
 	if (nfds == NULL)
 		goto fail;
-	/* the running workers become the old generation and drain */
+	/*
+	 * The running workers become the old generation and drain.  old[]
+	 * cannot overflow: each entry holds one of the nslots physical slots.
+	 */
 	for (int s = 0; s < m->cfg->workers; s++) {
 		struct wslot *w = &m->ws[s];
-		if (w->pid != 0 && m->nold < MAX_OLD) {
+		if (w->pid != 0) {
 			m->old[m->nold++] = (struct old_worker){ .pid = w->pid, .phys = w->phys,
 			    .slot = s, .ctl = w->ctl };
-			__atomic_store_n(&m->seg.slots[w->phys].state, WS_DRAINING,
-			    __ATOMIC_RELAXED);
+			__atomic_store_n(&stats_slot_at(&m->seg, (uint32_t)w->phys)->state,
+			    WS_DRAINING, __ATOMIC_RELAXED);
 			kill(w->pid, SIGUSR2);
 		} else {
 			/* no process (awaiting respawn): its totals go to the new slot below */
@@ -673,8 +698,9 @@ reload(struct master *m)
 		log_warn("reload: log target %s", m->cfg->log_target);
 	warn_root_workers(m->cfg);
 	for (int s = 0; s < m->cfg->workers; s++) {
-		m->ws[s].phys = free_phys(m);	/* there are enough: checked above */
-		memset(&m->seg.slots[m->ws[s].phys], 0, sizeof(struct stats_slot));
+		m->ws[s].phys = take_phys(m);	/* there are enough: checked above */
+		memset(stats_slot_at(&m->seg, (uint32_t)m->ws[s].phys), 0,
+		    sizeof(struct stats_slot));
 	}
 	for (int s = 0; s < oldworkers; s++)
 		if (orphan[s] != -1)
@@ -718,12 +744,12 @@ make_parent_dir(const char *path)
 static void
 cleanup(struct master *m)
 {
-	if (m->pidfile_written)
-		daemon_pidfile_remove(m->cfg->pid_file);
-	if (m->seg.hdr != NULL) {
-		unlink(m->cfg->stats_path);
-		stats_close(&m->seg);
-	}
+	/* each file only if we hold its lock: a failed start leaves a running server's alone */
+	if (m->pid_fd != -1)
+		daemon_pidfile_remove(m->cfg->pid_file, m->pid_fd);
+	m->pid_fd = -1;
+	if (m->seg.hdr != NULL)
+		stats_destroy(&m->seg, m->cfg->stats_path);
 	close_sockets(m->fds, (size_t)m->cfg->workers * m->cfg->nlisteners);
 	m->fds = NULL;
 }
@@ -735,12 +761,13 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	struct master *m = &master;
 	char err[1024] = "";
 	long nofile, spare;
-	pid_t other;
 	sigset_t empty;
 
 	m->cfg = cfg;
 	m->opts = opts;
 	m->generation = 1;
+	m->pid_fd = -1;
+	m->seg.fd = -1;
 	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1)
 		return 1;
 	/* the log first, so that the start-up warnings are in it too */
@@ -750,14 +777,20 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	}
 	daemon_startup_echo(!opts->foreground || strcmp(cfg->log_target, "stderr") != 0);
 	/*
-	 * Before binding: with SO_REUSEPORT a second server would bind the
-	 * same ports without a complaint and take a share of the connections.
+	 * Both locks before binding: with SO_REUSEPORT a second server would
+	 * bind the same ports without a complaint and take a share of the
+	 * connections.  Held from here until we exit (daemon_detach's forks
+	 * inherit them), so no timing lets two servers past this point.
 	 */
-	other = daemon_pidfile_read(cfg->pid_file);
-	if (other != 0) {
-		daemon_startup_error("%s: sockserv is already running (pid %ld)", cfg->pid_file,
-		    (long)other);
+	make_parent_dir(cfg->pid_file);
+	make_parent_dir(cfg->stats_path);
+	if ((m->pid_fd = daemon_pidfile_lock(cfg->pid_file, err, sizeof(err))) == -1) {
+		daemon_startup_error("%s", err);
 		return 1;
+	}
+	if (stats_create(&m->seg, cfg->stats_path, STATS_MAX_WORKERS, err, sizeof(err)) == -1) {
+		daemon_startup_error("%s", err);
+		goto fail;
 	}
 	nofile = daemon_raise_nofile();
 	/* besides its clients a worker holds every slot's listening sockets (adoption) */
@@ -776,26 +809,21 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	m->fds = open_sockets(cfg, NULL, NULL, err, sizeof(err));
 	if (m->fds == NULL) {
 		daemon_startup_error("cannot listen: %s", err);
-		return 1;
+		goto fail;
 	}
 	warn_root_workers(cfg);
 	if (!opts->foreground && daemon_detach() == -1) {
 		daemon_startup_error("cannot become a daemon: %s", strerror(errno));
 		goto fail;
 	}
-	/* handlers before the pid file exists: a signal sent by its pid must not kill us */
+	/* handlers before the pid is in the file: a signal sent by its pid must not kill us */
 	master_signals();
-	make_parent_dir(cfg->pid_file);
-	make_parent_dir(cfg->stats_path);
-	if (daemon_pidfile_write(cfg->pid_file, err, sizeof(err)) == -1) {
+	/* the pid that stays, now that the forks of daemon_detach are behind us */
+	if (daemon_pidfile_write(m->pid_fd, cfg->pid_file, err, sizeof(err)) == -1) {
 		daemon_startup_error("%s", err);
 		goto fail;
 	}
-	m->pidfile_written = 1;
-	if (stats_create(&m->seg, cfg->stats_path, STATS_MAX_WORKERS, m->uid, m->gid) == -1) {
-		daemon_startup_error("stats segment %s: %s", cfg->stats_path, strerror(errno));
-		goto fail;
-	}
+	m->seg.hdr->master_pid = (int32_t)getpid();
 	m->seg.hdr->nworkers = (uint32_t)cfg->workers;
 	m->seg.hdr->config_generation = m->generation;
 	announce_listeners(m);
@@ -807,7 +835,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	 */
 	daemon_ready(0);
 	for (int s = 0; s < cfg->workers; s++) {
-		m->ws[s].phys = s;
+		m->ws[s].phys = take_phys(m);	/* s: every slot is free at start */
 		spawn(m, s);
 	}
 	m->last_stats_ms = clock_now_ms();

@@ -48,17 +48,19 @@ take_once(struct render_snapshot *snap, const struct stats_seg *seg)
 {
 	const struct stats_header *h = seg->hdr;
 	struct stats_slot again;
-	uint32_t nslots = h->nslots, n = 0, k = 0;
+	/* the count stats_open validated, never the header's: that one may change */
+	uint32_t nslots = seg->nslots, n = 0, k = 0;
 
-	snap->master_pid = __atomic_load_n(&h->master_pid, __ATOMIC_RELAXED);
-	snap->workers_configured = __atomic_load_n(&h->nworkers, __ATOMIC_RELAXED);
-	snap->start_time = stats_get(&h->start_time);
-	snap->start_mono_ms = stats_get(&h->start_mono_ms);
+	/* the header as stats_open read and checked it; only the generation is watched live */
+	snap->master_pid = seg->head.master_pid;
+	snap->workers_configured = seg->head.nworkers;
+	snap->start_time = seg->head.start_time;
+	snap->start_mono_ms = seg->head.start_mono_ms;
 	snap->config_generation = stats_get(&h->config_generation);
 	for (uint32_t p = 0; p < nslots && n < STATS_MAX_WORKERS; p++) {
-		if (__atomic_load_n(&seg->slots[p].state, __ATOMIC_RELAXED) == WS_EMPTY)
+		if (__atomic_load_n(&stats_slot_at(seg, p)->state, __ATOMIC_RELAXED) == WS_EMPTY)
 			continue;
-		copy_slot(&snap->slot[n], &seg->slots[p]);
+		copy_slot(&snap->slot[n], stats_slot_at(seg, p));
 		snap->phys[n++] = p;
 	}
 	snap->nslots = n;
@@ -67,7 +69,7 @@ take_once(struct render_snapshot *snap, const struct stats_seg *seg)
 	if (snap->config_generation != stats_get(&h->config_generation))
 		return 0;
 	for (uint32_t p = 0; p < nslots && k < STATS_MAX_WORKERS; p++) {
-		copy_slot(&again, &seg->slots[p]);
+		copy_slot(&again, stats_slot_at(seg, p));
 		if (again.state == WS_EMPTY) {
 			if (k < n && snap->phys[k] == p)
 				return 0;
@@ -81,18 +83,36 @@ take_once(struct render_snapshot *snap, const struct stats_seg *seg)
 	return k == n;
 }
 
-void
-render_snapshot_take(struct render_snapshot *snap, const struct stats_seg *seg)
+struct take {
+	struct render_snapshot *snap;
+	const struct stats_seg *seg;
+};
+
+/* every read of the mapping happens in here, under stats_guarded */
+static void
+take_passes(void *arg)
 {
-	uint32_t n = 0;
+	struct take *t = arg;
 
 	/*
 	 * A busy worker changes its counters all the time, so the passes may
 	 * never agree; they only need to agree when the master is folding or
 	 * merging a slot, which takes microseconds.
 	 */
-	for (int i = 0; i < SNAPSHOT_TRIES && !take_once(snap, seg); i++)
+	for (int i = 0; i < SNAPSHOT_TRIES && !take_once(t->snap, t->seg); i++)
 		;
+}
+
+int
+render_snapshot_take(struct render_snapshot *snap, const struct stats_seg *seg)
+{
+	struct take t = { snap, seg };
+	uint32_t n = 0;
+
+	if (stats_guarded(take_passes, &t) == -1) {
+		snap->nslots = 0;
+		return -1;
+	}
 	/* a slot freed between the state check and the copy */
 	for (uint32_t i = 0; i < snap->nslots; i++) {
 		if (snap->slot[i].state == WS_EMPTY)
@@ -104,6 +124,7 @@ render_snapshot_take(struct render_snapshot *snap, const struct stats_seg *seg)
 		n++;
 	}
 	snap->nslots = n;
+	return 0;
 }
 
 /* ---- rows and fields ---- */

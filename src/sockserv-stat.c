@@ -77,15 +77,15 @@ show(const char *path, enum render_format fmt, struct render_snapshot *snap)
 	char err[1200];
 
 	if (stats_open(&seg, path, err, sizeof(err)) == -1) {
-		/* stats_open's guess is "not running"; a mode-0600 file says otherwise */
-		if (access(path, F_OK) == 0 && access(path, R_OK) == -1 && errno == EACCES)
-			fprintf(stderr, "sockserv-stat: %s: permission denied: the segment is "
-			    "readable by the user the server runs as (and root) only\n", path);
-		else
-			fprintf(stderr, "sockserv-stat: %s\n", err);
+		fprintf(stderr, "sockserv-stat: %s\n", err);
 		return -1;
 	}
-	render_snapshot_take(snap, &seg);
+	if (render_snapshot_take(snap, &seg) == -1) {
+		stats_close(&seg);
+		fprintf(stderr, "sockserv-stat: %s: the file shrank while it was being read "
+		    "(replaced or damaged): no numbers to show\n", path);
+		return -1;
+	}
 	stats_close(&seg);
 	if (render(stdout, fmt, snap) == -1 || fflush(stdout) == EOF) {
 		if (stop)

@@ -52,7 +52,11 @@ signal_number(const char *name)
 	return 0;
 }
 
-/* 0 once sig went to the server that pid_file names, 1 (message printed) if not */
+/*
+ * 0 once sig went to the server that pid_file names, 1 (message printed)
+ * if not.  Running means holding the pid file's lock: a file nobody holds
+ * is stale whatever pid it names, and nothing is signalled then.
+ */
 static int
 send_signal(const char *pid_file, int sig)
 {
@@ -61,12 +65,18 @@ send_signal(const char *pid_file, int sig)
 	if (pid == 0) {
 		if (access(pid_file, F_OK) == -1 && errno == ENOENT)
 			fprintf(stderr, "sockserv: not running (no pid file %s)\n", pid_file);
-		else if (access(pid_file, R_OK) == -1)
+		else
+			fprintf(stderr, "sockserv: not running (%s names no live sockserv: "
+			    "no process holds its lock)\n", pid_file);
+		return 1;
+	}
+	if (pid == -1) {
+		if (errno == EAGAIN)
+			fprintf(stderr, "sockserv: %s is locked by a server that wrote no pid "
+			    "into it: nothing was signalled\n", pid_file);
+		else
 			fprintf(stderr, "sockserv: cannot read %s: %s\n", pid_file,
 			    strerror(errno));
-		else
-			fprintf(stderr, "sockserv: not running (%s names no live sockserv)\n",
-			    pid_file);
 		return 1;
 	}
 	if (kill(pid, sig) == -1) {

@@ -1,8 +1,11 @@
 /*
- * fakeproc: stand-in processes for the unit tests that judge a pid the way
- * the server does (/proc state and name): a forked child renamed with
- * PR_SET_NAME, so no real server has to run.  Static inline, like
- * minijson.h, so a test includes only what it uses.
+ * fakeproc: stand-in servers for the unit tests.  A forked child renamed
+ * with PR_SET_NAME inherits every descriptor, so it keeps holding any
+ * flock its parent holds once the parent closes its own copy: a "running
+ * server" for the pid file and segment locks (lockfile.h) with no real
+ * server running.  Killed into a zombie, it shows that a lock dies with
+ * the process, not when it is reaped.  Static inline, like minijson.h, so
+ * a test includes only what it uses.
  */
 #ifndef SOCKSERV_TESTS_FAKEPROC_H
 #define SOCKSERV_TESTS_FAKEPROC_H

@@ -1,9 +1,11 @@
 /*
- * daemon tests: the pid file's rules (a live sockserv blocks, a stale,
- * foreign or zombie pid does not, only our own file is removed), the
+ * daemon tests: the pid file's rules (the lock decides: a holder blocks and
+ * is named, whatever pid or name a file without a holder shows; a zombie
+ * holds nothing; a reader waits for a starting master's pid; a planted
+ * link is never written through; only our own file is removed), the
  * double fork and its status pipe, the fd limit and the privilege drop.
- * A "live sockserv" is a forked child renamed to sockserv with PR_SET_NAME,
- * so no real server runs here.
+ * A "running server" is this process or a forked child holding the lock
+ * (fakeproc.h), so no real server runs here.
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
@@ -57,28 +59,26 @@ write_text(const char *path, const char *text)
 	fclose(f);
 }
 
+static void
+read_text(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
 static long
 read_pid(const char *path)
 {
-	char buf[32] = "";
-	FILE *f = fopen(path, "r");
+	char buf[32];
 
-	if (f == NULL)
-		return -1;
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
+	read_text(path, buf, sizeof(buf));
 	return strtol(buf, NULL, 10);
-}
-
-/* a child that sleeps under the name name until killed */
-static pid_t
-fake_process(const char *name)
-{
-	pid_t pid = fakeproc_start(name);
-
-	CU_ASSERT_FATAL(pid > 0);
-	return pid;
 }
 
 static void
@@ -90,46 +90,77 @@ pid_write_text(pid_t pid)
 	write_text(pidpath, buf);
 }
 
-static void
-test_pidfile_names_a_live_sockserv(void)
+/* the pid file locked and written by this process, as a master does */
+static int
+lock_and_write(void)
 {
-	pid_t pid = fake_process("sockserv");
+	char err[256] = "";
+	int fd = daemon_pidfile_lock(pidpath, err, sizeof(err));
 
-	pid_write_text(pid);
-	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), pid);
-	fakeproc_end(pid);
-	/* the same file once the process is gone: stale */
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(daemon_pidfile_write(fd, pidpath, err, sizeof(err)) == 0);
+	return fd;
+}
+
+/* a child holding the pid file's lock (inherited), with our pid written in the file */
+static pid_t
+child_holding_lock(void)
+{
+	int fd = lock_and_write();
+	pid_t pid = fakeproc_start("holder");
+
+	CU_ASSERT_FATAL(pid > 0);
+	close(fd);	/* the child's copy keeps the lock */
+	return pid;
+}
+
+static void
+test_pidfile_read_names_the_lock_holder(void)
+{
+	int fd = lock_and_write();
+
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), getpid());
+	daemon_pidfile_remove(pidpath, fd);
+	CU_ASSERT_EQUAL(access(pidpath, F_OK), -1);
 	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+}
+
+static void
+test_pidfile_without_a_lock_holder_is_stale_whatever_it_names(void)
+{
+	/* a live process, even one called sockserv, is no server without the lock */
+	pid_t pid = fakeproc_start("sockserv");
+
+	CU_ASSERT_FATAL(pid > 0);
+	pid_write_text(pid);
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	pid_write_text(getpid());
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	fakeproc_end(pid);
 	unlink(pidpath);
 }
 
 static void
-test_pidfile_ignores_a_zombie(void)
+test_pidfile_lock_dies_with_its_holder_even_as_a_zombie(void)
 {
-	pid_t pid = fake_process("sockserv");
+	pid_t pid = child_holding_lock();
+	int fd;
+	char err[256];
 
-	pid_write_text(pid);
-	/* not reaped: it answers kill(pid, 0) but /proc says Z */
+	/* the child holds it; the file names us (written before the fork) */
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), getpid());
+	/* not reaped: a zombie has closed its descriptors, so the lock is gone */
 	CU_ASSERT_EQUAL_FATAL(fakeproc_kill_to_zombie(pid, 1000), 0);
 	CU_ASSERT_EQUAL(kill(pid, 0), 0);
 	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
+	fd = daemon_pidfile_lock(pidpath, err, sizeof(err));
+	CU_ASSERT(fd >= 0);
 	waitpid(pid, NULL, 0);
-	unlink(pidpath);
+	daemon_pidfile_remove(pidpath, fd);
 }
 
 static void
-test_pidfile_ignores_a_live_process_of_another_name(void)
-{
-	pid_t pid = fake_process("not-ours");
-
-	pid_write_text(pid);
-	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
-	fakeproc_end(pid);
-	unlink(pidpath);
-}
-
-static void
-test_pidfile_read_of_missing_or_garbage_file_is_0(void)
+test_pidfile_read_of_missing_or_unlocked_garbage_is_0(void)
 {
 	unlink(pidpath);
 	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), 0);
@@ -143,70 +174,145 @@ test_pidfile_read_of_missing_or_garbage_file_is_0(void)
 }
 
 static void
-test_pidfile_write_refuses_a_running_sockserv(void)
+test_pidfile_lock_refuses_a_running_server_naming_it(void)
 {
-	pid_t pid = fake_process("sockserv");
+	pid_t pid = child_holding_lock();
 	char err[256] = "", want[64];
 
-	pid_write_text(pid);
-	CU_ASSERT_EQUAL(daemon_pidfile_write(pidpath, err, sizeof(err)), -1);
-	snprintf(want, sizeof(want), "already running (pid %ld)", (long)pid);
+	CU_ASSERT_EQUAL(daemon_pidfile_lock(pidpath, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)getpid());
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, pidpath));
-	/* the file is left alone */
-	CU_ASSERT_EQUAL(read_pid(pidpath), pid);
+	/* the file is left alone, and still held */
+	CU_ASSERT_EQUAL(read_pid(pidpath), getpid());
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), getpid());
 	fakeproc_end(pid);
 	unlink(pidpath);
 }
 
+/* the lock is held before the pid is written (a master detaching in between): readers wait */
 static void
-test_pidfile_write_replaces_a_stale_file(void)
+test_pidfile_read_waits_for_a_starting_masters_pid(void)
 {
-	pid_t pid = fake_process("sockserv");
+	char err[256] = "", buf[32];
+	int fd = daemon_pidfile_lock(pidpath, err, sizeof(err)), n;
+	pid_t me = getpid(), pid;
+	struct timespec a, b;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)me);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		usleep(300 * 1000);
+		/* half a line first: a reader must not take "12" of "12345" */
+		(void)!pwrite(fd, buf, 2, 0);
+		usleep(100 * 1000);
+		(void)!pwrite(fd, buf, (size_t)n, 0);
+		_exit(0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), me);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	/* it waited for the whole line */
+	CU_ASSERT((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 >= 350);
+	waitpid(pid, NULL, 0);
+	daemon_pidfile_remove(pidpath, fd);
+}
+
+static void
+test_pidfile_read_gives_up_on_a_lock_holder_that_writes_no_pid(void)
+{
 	char err[256] = "";
-	struct stat sb;
+	int fd = daemon_pidfile_lock(pidpath, err, sizeof(err));
 
+	CU_ASSERT_FATAL(fd >= 0);
+	errno = 0;
+	CU_ASSERT_EQUAL(daemon_pidfile_read(pidpath), -1);
+	CU_ASSERT_EQUAL(errno, EAGAIN);
+	/* and a second start is refused all the same: the lock decides */
+	CU_ASSERT_EQUAL(daemon_pidfile_lock(pidpath, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already running"));
+	daemon_pidfile_remove(pidpath, fd);
+}
+
+static void
+test_pidfile_lock_replaces_a_stale_file_without_writing_through_it(void)
+{
+	char err[256] = "", victim[160], text[64];
+	struct stat sb, vb;
 	mode_t old;
+	int fd;
 
-	fakeproc_end(pid);
-	pid_write_text(pid);
+	/* the stale file is a second name of a file that is not ours to write */
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	write_text(victim, "precious\n");
+	CU_ASSERT_FATAL(link(victim, pidpath) == 0);
 	/* the daemon's umask: the pid file is still readable by all */
 	old = umask(027);
-	CU_ASSERT_EQUAL(daemon_pidfile_write(pidpath, err, sizeof(err)), 0);
+	fd = daemon_pidfile_lock(pidpath, err, sizeof(err));
 	umask(old);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(daemon_pidfile_write(fd, pidpath, err, sizeof(err)), 0);
+	read_text(victim, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "precious\n");
+	CU_ASSERT_EQUAL(stat(victim, &vb), 0);
+	CU_ASSERT_EQUAL(vb.st_nlink, 1);
 	CU_ASSERT_EQUAL(read_pid(pidpath), getpid());
 	CU_ASSERT_EQUAL(stat(pidpath, &sb), 0);
+	CU_ASSERT(sb.st_ino != vb.st_ino);
 	CU_ASSERT_EQUAL(sb.st_mode & 0777, 0644);
-	CU_ASSERT_EQUAL(sb.st_size, snprintf(err, sizeof(err), "%ld\n", (long)getpid()));
+	CU_ASSERT_EQUAL(sb.st_size, snprintf(text, sizeof(text), "%ld\n", (long)getpid()));
+	daemon_pidfile_remove(pidpath, fd);
+	unlink(victim);
+}
+
+static void
+test_pidfile_lock_refuses_a_symlink_and_leaves_its_target_alone(void)
+{
+	char err[256] = "", victim[160], text[64];
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	write_text(victim, "precious\n");
+	CU_ASSERT_FATAL(symlink(victim, pidpath) == 0);
+	CU_ASSERT_EQUAL(daemon_pidfile_lock(pidpath, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, pidpath));
+	read_text(victim, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "precious\n");
+	/* a dangling one too: O_CREAT must not create its target */
+	unlink(victim);
+	CU_ASSERT_EQUAL(daemon_pidfile_lock(pidpath, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(access(victim, F_OK), -1);
 	unlink(pidpath);
 }
 
 static void
-test_pidfile_write_reports_an_unwritable_directory(void)
+test_pidfile_lock_reports_an_unwritable_directory(void)
 {
 	char err[256] = "";
 
-	CU_ASSERT_EQUAL(daemon_pidfile_write("/nonexistent-dir/x.pid", err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(daemon_pidfile_lock("/nonexistent-dir/x.pid", err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "pid file /nonexistent-dir/x.pid:"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
-	/* the file named is the configured one, not the temporary it is written through */
-	CU_ASSERT_PTR_NULL(strstr(err, "x.pid."));
 }
 
 static void
 test_pidfile_remove_removes_only_our_own(void)
 {
-	char err[256] = "";
+	char other[160];
+	int fd = lock_and_write();
 
-	/* a newer server's file survives our exit */
-	pid_write_text(getpid() + 1);
-	daemon_pidfile_remove(pidpath);
-	CU_ASSERT_EQUAL(access(pidpath, F_OK), 0);
-	CU_ASSERT_EQUAL(daemon_pidfile_write(pidpath, err, sizeof(err)), 0);
-	daemon_pidfile_remove(pidpath);
+	/* a newer server's file took the name meanwhile: it survives our exit */
+	snprintf(other, sizeof(other), "%s/other", dir);
+	write_text(other, "12345\n");
+	CU_ASSERT_FATAL(rename(other, pidpath) == 0);
+	daemon_pidfile_remove(pidpath, fd);
+	CU_ASSERT_EQUAL(read_pid(pidpath), 12345);
+	unlink(pidpath);
+	fd = lock_and_write();
+	daemon_pidfile_remove(pidpath, fd);
 	CU_ASSERT_EQUAL(access(pidpath, F_OK), -1);
-	/* nothing there: no harm */
-	daemon_pidfile_remove(pidpath);
 }
 
 static void
@@ -549,18 +655,26 @@ test_daemon_register(void)
 
 	if (s == NULL)
 		return;
-	CU_add_test(s, "test_pidfile_names_a_live_sockserv", test_pidfile_names_a_live_sockserv);
-	CU_add_test(s, "test_pidfile_ignores_a_zombie", test_pidfile_ignores_a_zombie);
-	CU_add_test(s, "test_pidfile_ignores_a_live_process_of_another_name",
-	    test_pidfile_ignores_a_live_process_of_another_name);
-	CU_add_test(s, "test_pidfile_read_of_missing_or_garbage_file_is_0",
-	    test_pidfile_read_of_missing_or_garbage_file_is_0);
-	CU_add_test(s, "test_pidfile_write_refuses_a_running_sockserv",
-	    test_pidfile_write_refuses_a_running_sockserv);
-	CU_add_test(s, "test_pidfile_write_replaces_a_stale_file",
-	    test_pidfile_write_replaces_a_stale_file);
-	CU_add_test(s, "test_pidfile_write_reports_an_unwritable_directory",
-	    test_pidfile_write_reports_an_unwritable_directory);
+	CU_add_test(s, "test_pidfile_read_names_the_lock_holder",
+	    test_pidfile_read_names_the_lock_holder);
+	CU_add_test(s, "test_pidfile_without_a_lock_holder_is_stale_whatever_it_names",
+	    test_pidfile_without_a_lock_holder_is_stale_whatever_it_names);
+	CU_add_test(s, "test_pidfile_lock_dies_with_its_holder_even_as_a_zombie",
+	    test_pidfile_lock_dies_with_its_holder_even_as_a_zombie);
+	CU_add_test(s, "test_pidfile_read_of_missing_or_unlocked_garbage_is_0",
+	    test_pidfile_read_of_missing_or_unlocked_garbage_is_0);
+	CU_add_test(s, "test_pidfile_lock_refuses_a_running_server_naming_it",
+	    test_pidfile_lock_refuses_a_running_server_naming_it);
+	CU_add_test(s, "test_pidfile_read_waits_for_a_starting_masters_pid",
+	    test_pidfile_read_waits_for_a_starting_masters_pid);
+	CU_add_test(s, "test_pidfile_read_gives_up_on_a_lock_holder_that_writes_no_pid",
+	    test_pidfile_read_gives_up_on_a_lock_holder_that_writes_no_pid);
+	CU_add_test(s, "test_pidfile_lock_replaces_a_stale_file_without_writing_through_it",
+	    test_pidfile_lock_replaces_a_stale_file_without_writing_through_it);
+	CU_add_test(s, "test_pidfile_lock_refuses_a_symlink_and_leaves_its_target_alone",
+	    test_pidfile_lock_refuses_a_symlink_and_leaves_its_target_alone);
+	CU_add_test(s, "test_pidfile_lock_reports_an_unwritable_directory",
+	    test_pidfile_lock_reports_an_unwritable_directory);
 	CU_add_test(s, "test_pidfile_remove_removes_only_our_own",
 	    test_pidfile_remove_removes_only_our_own);
 	CU_add_test(s, "test_raise_nofile_lifts_soft_to_hard", test_raise_nofile_lifts_soft_to_hard);

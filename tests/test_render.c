@@ -575,33 +575,55 @@ test_table_columns_grow_for_big_counters(void)
 
 /* ---- snapshot from a segment ---- */
 
+/* what sockserv-stat maps of the segment at path */
+static void
+open_seg(struct stats_seg *r, const char *path)
+{
+	char err[1024] = "";
+
+	CU_ASSERT_FATAL(stats_open(r, path, err, sizeof(err)) == 0);
+}
+
+/* a fresh segment of n slots in a temporary directory; path and dir for the clean-up */
+static void
+make_seg(struct stats_seg *seg, uint32_t n, char *dir, size_t dirlen, char *path, size_t pathlen)
+{
+	const char *base = getenv("TMPDIR");
+	char err[1024] = "";
+
+	snprintf(dir, dirlen, "%s/sockserv-render.XXXXXX",
+	    base != NULL && *base != '\0' ? base : "/tmp");
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, pathlen, "%s/seg.shm", dir);
+	CU_ASSERT_FATAL(stats_create(seg, path, n, err, sizeof(err)) == 0);
+}
+
 static void
 test_snapshot_copies_slots_in_use(void)
 {
-	struct stats_seg seg;
+	struct stats_seg seg, r;
 	char dir[512], path[600];
-	const char *base = getenv("TMPDIR");
 
-	snprintf(dir, sizeof(dir), "%s/sockserv-render.XXXXXX",
-	    base != NULL && *base != '\0' ? base : "/tmp");
-	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof(path), "%s/seg.shm", dir);
-	CU_ASSERT_FATAL(stats_create(&seg, path, 6, getuid(), getgid()) == 0);
+	make_seg(&seg, 6, dir, sizeof(dir), path, sizeof(path));
 	seg.hdr->nworkers = 2;
 	seg.hdr->config_generation = 3;
-	seg.slots[1].state = WS_RUNNING;
-	seg.slots[1].pid = 11;
-	seg.slots[1].worker = 0;
-	seg.slots[1].cur.accepted = 5;
-	seg.slots[1].dead.closed[CLOSE_ERROR] = 2;
-	seg.slots[4].state = WS_STARTING;
-	seg.slots[4].pid = 44;
-	seg.slots[4].worker = 1;
-	seg.slots[4].restarts = 9;
-	seg.slots[2].pid = 99;	/* empty: not copied whatever else it holds */
+	stats_slot_at(&seg, 1)->state = WS_RUNNING;
+	stats_slot_at(&seg, 1)->pid = 11;
+	stats_slot_at(&seg, 1)->worker = 0;
+	stats_slot_at(&seg, 1)->cur.accepted = 5;
+	stats_slot_at(&seg, 1)->dead.closed[CLOSE_ERROR] = 2;
+	stats_slot_at(&seg, 4)->state = WS_STARTING;
+	stats_slot_at(&seg, 4)->pid = 44;
+	stats_slot_at(&seg, 4)->worker = 1;
+	stats_slot_at(&seg, 4)->restarts = 9;
+	stats_slot_at(&seg, 2)->pid = 99;	/* empty: not copied whatever else it holds */
 
 	memset(&snap, 0xff, sizeof(snap));
-	render_snapshot_take(&snap, &seg);
+	open_seg(&r, path);
+	/* the header counts are the reader's copy: later changes do not reach this snapshot */
+	seg.hdr->nworkers = 77;
+	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &r), 0);
+	stats_close(&r);
 	CU_ASSERT_EQUAL(snap.master_pid, getpid());
 	CU_ASSERT_EQUAL(snap.workers_configured, 2);
 	CU_ASSERT_EQUAL(snap.config_generation, 3);
@@ -616,8 +638,45 @@ test_snapshot_copies_slots_in_use(void)
 	CU_ASSERT_EQUAL(snap.slot[1].state, WS_STARTING);
 	CU_ASSERT_EQUAL(snap.slot[1].restarts, 9);
 	CU_ASSERT_EQUAL(snap.slot[1].cur.accepted, 0);
-	stats_close(&seg);
-	unlink(path);
+	stats_destroy(&seg, path);
+	rmdir(dir);
+}
+
+/* the slot count is the reader's own: a header rewritten later cannot send it past the mapping */
+static void
+test_snapshot_ignores_a_slot_count_rewritten_after_open(void)
+{
+	struct stats_seg seg, r;
+	char dir[512], path[600];
+
+	make_seg(&seg, 3, dir, sizeof(dir), path, sizeof(path));
+	stats_slot_at(&seg, 2)->state = WS_RUNNING;
+	open_seg(&r, path);
+	seg.hdr->nslots = 0xffffffffu;
+	seg.hdr->nworkers = 0xffffffffu;
+	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &r), 0);
+	stats_close(&r);
+	CU_ASSERT_EQUAL(snap.workers_configured, 0);
+	CU_ASSERT_EQUAL(snap.nslots, 1);
+	CU_ASSERT_EQUAL(snap.phys[0], 2);
+	stats_destroy(&seg, path);
+	rmdir(dir);
+}
+
+static void
+test_snapshot_of_a_file_that_shrank_fails_cleanly(void)
+{
+	struct stats_seg seg, r;
+	char dir[512], path[600];
+
+	make_seg(&seg, 4, dir, sizeof(dir), path, sizeof(path));
+	stats_slot_at(&seg, 3)->state = WS_RUNNING;
+	open_seg(&r, path);
+	CU_ASSERT_FATAL(truncate(path, (off_t)seg.stride) == 0);
+	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &r), -1);
+	CU_ASSERT_EQUAL(snap.nslots, 0);
+	stats_close(&r);
+	stats_destroy(&seg, path);
 	rmdir(dir);
 }
 
@@ -655,5 +714,7 @@ test_render_register(void)
 	ADD(test_table_rows_and_total);
 	ADD(test_table_columns_grow_for_big_counters);
 	ADD(test_snapshot_copies_slots_in_use);
+	ADD(test_snapshot_ignores_a_slot_count_rewritten_after_open);
+	ADD(test_snapshot_of_a_file_that_shrank_fails_cleanly);
 	ADD(test_render_reports_write_errors);
 }

@@ -1,8 +1,11 @@
 /*
- * stats tests: the segment's layout, creating and opening it in a temporary
- * directory (mode, header, refusal of foreign, damaged and stale files), and
- * the arithmetic that keeps a slot's lifetime totals across worker deaths
- * and reloads.
+ * stats tests: the segment's layout (a page per slot), creating and opening
+ * it in a temporary directory (owner and mode, the lock: a live segment is
+ * never taken over, a stale one is replaced without being written through;
+ * refusal of foreign, damaged, oversized and stale files before anything is
+ * mapped; a file that shrinks under a reader; a confined worker that can
+ * reach its own slot only), and the arithmetic that keeps a slot's lifetime
+ * totals across worker deaths and reloads.
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
@@ -14,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,8 +35,6 @@ void test_stats_register(void);
 static char tmpdir[512];
 static char segpath[600];
 
-static pid_t suite_master;	/* a live "sockserv" the segments name as their master */
-
 static int
 suite_init(void)
 {
@@ -41,27 +45,33 @@ suite_init(void)
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
 	snprintf(segpath, sizeof(segpath), "%s/test.shm", tmpdir);
-	if ((suite_master = fakeproc_start("sockserv")) == -1)
-		return -1;
 	return 0;
 }
 
 static int
 suite_clean(void)
 {
-	fakeproc_end(suite_master);
 	unlink(segpath);
 	return rmdir(tmpdir);
 }
 
-/* a segment as the master creates it, naming a live master (stats_open checks) */
+/* a segment as the master creates it: we hold its lock, so stats_open sees it live */
 static int
 create_seg(struct stats_seg *w, uint32_t nslots)
 {
-	if (stats_create(w, segpath, nslots, getuid(), getgid()) == -1)
+	char err[1024] = "";
+
+	if (stats_create(w, segpath, nslots, err, sizeof(err)) == -1) {
+		fprintf(stderr, "stats_create: %s\n", err);
 		return -1;
-	w->hdr->master_pid = (int32_t)suite_master;
+	}
 	return 0;
+}
+
+static size_t
+page(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static uint64_t
@@ -72,20 +82,6 @@ closed_sum(const struct stats_counters *c)
 	for (int r = 0; r < CLOSE_NREASONS; r++)
 		n += c->closed[r];
 	return n;
-}
-
-/* a pid that certainly belonged to a process that is gone now */
-static pid_t
-dead_pid(void)
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid == 0)
-		_exit(0);
-	if (pid > 0)
-		waitpid(pid, &st, 0);
-	return pid;
 }
 
 /* what one worker process did: a accepted, c closed for peer, o still open */
@@ -126,56 +122,70 @@ test_header_keeps_slots_aligned(void)
 }
 
 static void
-test_created_segment_maps_aligned_slots(void)
+test_created_segment_maps_a_page_per_slot(void)
 {
 	struct stats_seg seg;
 
-	CU_ASSERT_FATAL(stats_create(&seg, segpath, 4, getuid(), getgid()) == 0);
-	CU_ASSERT_EQUAL((uintptr_t)seg.hdr % 4096, 0);
-	CU_ASSERT_EQUAL((uintptr_t)seg.slots % STATS_CACHELINE, 0);
-	CU_ASSERT_EQUAL((uintptr_t)&seg.slots[3] % STATS_CACHELINE, 0);
-	CU_ASSERT_EQUAL((char *)seg.slots - (char *)seg.hdr, (long)sizeof(struct stats_header));
-	CU_ASSERT_EQUAL(seg.size, sizeof(struct stats_header) + 4 * sizeof(struct stats_slot));
-	stats_close(&seg);
-	unlink(segpath);
+	CU_ASSERT_FATAL(create_seg(&seg, 4) == 0);
+	CU_ASSERT_EQUAL((uintptr_t)seg.hdr % page(), 0);
+	CU_ASSERT_EQUAL(seg.stride % page(), 0);
+	CU_ASSERT(seg.stride >= sizeof(struct stats_slot));
+	CU_ASSERT_EQUAL(seg.nslots, 4);
+	for (uint32_t p = 0; p < 4; p++) {
+		CU_ASSERT_EQUAL((uintptr_t)stats_slot_at(&seg, p) % page(), 0);
+		CU_ASSERT_EQUAL((char *)stats_slot_at(&seg, p) - (char *)seg.hdr,
+		    (long)((p + 1) * seg.stride));
+	}
+	CU_ASSERT_EQUAL(seg.size, 5 * seg.stride);
+	stats_destroy(&seg, segpath);
+	CU_ASSERT_EQUAL(access(segpath, F_OK), -1);
 }
 
 /* ---- create and open ---- */
 
 static void
-test_create_writes_header_mode_0600(void)
+test_create_writes_header_ours_0644_and_locked(void)
 {
 	struct stats_seg seg;
 	struct stat sb;
 	uint64_t before = clock_now_ms();
+	mode_t old = umask(027);
+	int fd;
 
-	CU_ASSERT_FATAL(stats_create(&seg, segpath, 8, getuid(), getgid()) == 0);
+	CU_ASSERT_FATAL(create_seg(&seg, 8) == 0);
+	umask(old);
 	CU_ASSERT_EQUAL_FATAL(stat(segpath, &sb), 0);
-	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
-	CU_ASSERT_EQUAL(sb.st_uid, getuid());
+	/* readable by all (sockserv-stat needs no privilege), writable by us alone */
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0644);
+	CU_ASSERT_EQUAL(sb.st_uid, geteuid());
 	CU_ASSERT_EQUAL((size_t)sb.st_size, seg.size);
 	CU_ASSERT_EQUAL(seg.hdr->magic, STATS_MAGIC);
 	CU_ASSERT_EQUAL(seg.hdr->version, STATS_VERSION);
-	CU_ASSERT_EQUAL(seg.hdr->slot_size, sizeof(struct stats_slot));
+	CU_ASSERT_EQUAL(seg.hdr->slot_size, seg.stride);
 	CU_ASSERT_EQUAL(seg.hdr->master_pid, getpid());
 	CU_ASSERT_EQUAL(seg.hdr->nslots, 8);
 	CU_ASSERT_EQUAL(seg.hdr->nworkers, 0);
 	CU_ASSERT(seg.hdr->start_mono_ms >= before && seg.hdr->start_mono_ms <= clock_now_ms());
 	CU_ASSERT(seg.hdr->start_time > 0);
 	/* every slot starts empty and zero */
-	for (int i = 0; i < 8; i++) {
-		CU_ASSERT_EQUAL(seg.slots[i].state, WS_EMPTY);
-		CU_ASSERT_EQUAL(seg.slots[i].cur.accepted, 0);
-		CU_ASSERT_EQUAL(seg.slots[i].generation, 0);
+	for (uint32_t i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL(stats_slot_at(&seg, i)->state, WS_EMPTY);
+		CU_ASSERT_EQUAL(stats_slot_at(&seg, i)->cur.accepted, 0);
+		CU_ASSERT_EQUAL(stats_slot_at(&seg, i)->generation, 0);
 	}
-	stats_close(&seg);
+	/* the descriptor we keep is the lock: nobody else gets it */
+	fd = open(segpath, O_RDONLY);
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL(flock(fd, LOCK_SH | LOCK_NB), -1);
+	CU_ASSERT_EQUAL(errno, EWOULDBLOCK);
+	close(fd);
+	stats_destroy(&seg, segpath);
 	CU_ASSERT_EQUAL(seg.hdr, NULL);
 	CU_ASSERT_EQUAL(seg.fd, -1);
-	unlink(segpath);
 }
 
 static void
-test_open_sees_what_the_writer_writes(void)
+test_open_sees_what_the_writer_writes_and_keeps_no_descriptor(void)
 {
 	struct stats_seg w, r;
 	char err[256] = "";
@@ -184,31 +194,100 @@ test_open_sees_what_the_writer_writes(void)
 	w.hdr->nworkers = 2;
 	CU_ASSERT_FATAL(stats_open(&r, segpath, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(r.size, w.size);
+	CU_ASSERT_EQUAL(r.nslots, 4);
+	CU_ASSERT_EQUAL(r.stride, w.stride);
+	CU_ASSERT_EQUAL(r.fd, -1);
 	CU_ASSERT_EQUAL(r.hdr->nworkers, 2);
 	/* MAP_SHARED: later writes show through the reader's mapping */
-	stats_set(&w.slots[1].cur.accepted, 42);
-	__atomic_store_n(&w.slots[1].state, WS_RUNNING, __ATOMIC_RELAXED);
-	CU_ASSERT_EQUAL(stats_get(&r.slots[1].cur.accepted), 42);
-	CU_ASSERT_EQUAL(r.slots[1].state, WS_RUNNING);
+	stats_set(&stats_slot_at(&w, 1)->cur.accepted, 42);
+	__atomic_store_n(&stats_slot_at(&w, 1)->state, WS_RUNNING, __ATOMIC_RELAXED);
+	CU_ASSERT_EQUAL(stats_get(&stats_slot_at(&r, 1)->cur.accepted), 42);
+	CU_ASSERT_EQUAL(stats_slot_at(&r, 1)->state, WS_RUNNING);
+	/* the count the reader validated stays its own, whatever the header says later */
+	w.hdr->nslots = 0xffffffffu;
+	CU_ASSERT_EQUAL(r.nslots, 4);
 	stats_close(&r);
-	stats_close(&w);
+	stats_destroy(&w, segpath);
+}
+
+static void
+test_create_replaces_a_stale_file_without_writing_through_it(void)
+{
+	struct stats_seg seg;
+	char victim[700], text[64] = "";
+	struct stat vb, sb;
+	int fd = open(segpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	FILE *f;
+
+	/* junk from a crashed server */
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL(write(fd, "old junk from a crashed server", 30), 30);
+	close(fd);
+	CU_ASSERT_FATAL(create_seg(&seg, 2) == 0);
+	CU_ASSERT_EQUAL(seg.hdr->magic, STATS_MAGIC);
+	CU_ASSERT_EQUAL(stats_slot_at(&seg, 0)->cur.accepted, 0);
+	stats_destroy(&seg, segpath);
+
+	/* a second name of someone else's file: replaced, the file itself untouched */
+	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	f = fopen(victim, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("precious\n", f);
+	fclose(f);
+	CU_ASSERT_FATAL(link(victim, segpath) == 0);
+	CU_ASSERT_FATAL(create_seg(&seg, 2) == 0);
+	f = fopen(victim, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT(fgets(text, sizeof(text), f) != NULL);
+	fclose(f);
+	CU_ASSERT_STRING_EQUAL(text, "precious\n");
+	CU_ASSERT_EQUAL(stat(victim, &vb), 0);
+	CU_ASSERT_EQUAL(stat(segpath, &sb), 0);
+	CU_ASSERT(vb.st_ino != sb.st_ino);
+	CU_ASSERT_EQUAL(vb.st_size, 9);
+	stats_destroy(&seg, segpath);
+	unlink(victim);
+}
+
+static void
+test_create_refuses_a_symlink(void)
+{
+	struct stats_seg seg;
+	char victim[700], err[1024] = "";
+
+	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	CU_ASSERT_FATAL(symlink(victim, segpath) == 0);
+	CU_ASSERT_EQUAL(stats_create(&seg, segpath, 2, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+	/* the dangling link's target was not created */
+	CU_ASSERT_EQUAL(access(victim, F_OK), -1);
 	unlink(segpath);
 }
 
 static void
-test_create_replaces_a_leftover_file(void)
+test_create_refuses_a_live_segment_and_leaves_it_alone(void)
 {
-	struct stats_seg seg;
-	int fd = open(segpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	struct stats_seg w, again;
+	char err[1024] = "", want[64];
+	struct stat before, after;
 
-	CU_ASSERT_FATAL(fd != -1);
-	CU_ASSERT_EQUAL(write(fd, "old junk from a crashed server", 30), 30);
-	close(fd);
-	CU_ASSERT_FATAL(stats_create(&seg, segpath, 2, getuid(), getgid()) == 0);
-	CU_ASSERT_EQUAL(seg.hdr->magic, STATS_MAGIC);
-	CU_ASSERT_EQUAL(seg.slots[0].cur.accepted, 0);
-	stats_close(&seg);
-	unlink(segpath);
+	CU_ASSERT_FATAL(create_seg(&w, 4) == 0);
+	stats_set(&stats_slot_at(&w, 3)->cur.accepted, 17);
+	w.hdr->nworkers = 3;
+	CU_ASSERT_FATAL(stat(segpath, &before) == 0);
+	CU_ASSERT_EQUAL(stats_create(&again, segpath, 4, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "master pid %ld", (long)getpid());
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "in use by another sockserv"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, segpath));
+	/* the same file, same numbers */
+	CU_ASSERT_FATAL(stat(segpath, &after) == 0);
+	CU_ASSERT_EQUAL(before.st_ino, after.st_ino);
+	CU_ASSERT_EQUAL(before.st_size, after.st_size);
+	CU_ASSERT_EQUAL(stats_get(&stats_slot_at(&w, 3)->cur.accepted), 17);
+	CU_ASSERT_EQUAL(w.hdr->nworkers, 3);
+	CU_ASSERT_EQUAL(w.hdr->master_pid, getpid());
+	stats_destroy(&w, segpath);
 }
 
 static void
@@ -229,6 +308,7 @@ test_open_rejects_foreign_and_damaged_files(void)
 {
 	struct stats_seg w, r;
 	char err[1024];
+	uint32_t stride;
 	int fd;
 
 	/* too short for a header */
@@ -239,9 +319,11 @@ test_open_rejects_foreign_and_damaged_files(void)
 	err[0] = '\0';
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a sockserv stats segment"));
+	unlink(segpath);
 
 	/* a real segment whose fields are then spoiled one at a time */
 	CU_ASSERT_FATAL(create_seg(&w, 2) == 0);
+	stride = w.hdr->slot_size;
 	w.hdr->magic ^= 1;
 	err[0] = '\0';
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
@@ -252,12 +334,25 @@ test_open_rejects_foreign_and_damaged_files(void)
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
 	w.hdr->version = STATS_VERSION;
 
-	w.hdr->slot_size = sizeof(struct stats_slot) + 64;
+	/* strides: smaller than a slot, unaligned, absurd */
+	w.hdr->slot_size = 64;
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
-	w.hdr->slot_size = sizeof(struct stats_slot);
+	w.hdr->slot_size = stride + 8;
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
+	w.hdr->slot_size = 0xffffffc0u;
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "damaged"));
+	w.hdr->slot_size = stride;
 
-	/* more slots claimed than the file holds */
+	/* more slots claimed than the file holds, than the format allows, or none */
 	w.hdr->nslots = 3;
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "too short"));
+	w.hdr->nslots = 0xffffffffu;
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "at most 256 slots"));
+	w.hdr->nslots = 0;
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
 	w.hdr->nslots = 2;
 
@@ -268,42 +363,148 @@ test_open_rejects_foreign_and_damaged_files(void)
 	/* and repaired, it opens again */
 	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), 0);
 	stats_close(&r);
+	stats_destroy(&w, segpath);
+}
+
+/* the audit's file: sparse, 2^20 slots declared, held by a "master" */
+static void
+test_open_rejects_a_sparse_file_declaring_a_million_slots_at_once(void)
+{
+	struct stats_header h;
+	struct stats_seg r;
+	struct timespec a, b;
+	char err[1024] = "";
+	size_t stride = page();
+	int fd = open(segpath, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	long ms;
+
+	CU_ASSERT_FATAL(fd != -1);
+	memset(&h, 0, sizeof(h));
+	h.magic = STATS_MAGIC;
+	h.version = STATS_VERSION;
+	h.slot_size = (uint32_t)stride;
+	h.master_pid = (int32_t)getpid();
+	h.nslots = 1u << 20;
+	h.nworkers = 1u << 20;
+	CU_ASSERT_FATAL(pwrite(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h));
+	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(stride * ((1u << 20) + 1))) == 0);
+	CU_ASSERT_FATAL(flock(fd, LOCK_EX) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	CU_ASSERT(ms < 100);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "1048576 slots"));
+	CU_ASSERT_EQUAL(r.hdr, NULL);
+	close(fd);
+	unlink(segpath);
+}
+
+static void
+test_open_tells_stale_from_live_by_the_lock(void)
+{
+	struct stats_seg w, r;
+	char err[1024] = "";
+	pid_t holder;
+	int fd;
+
+	CU_ASSERT_FATAL(create_seg(&w, 2) == 0);
+	/* a child inherits the lock (a master's workers would not; a master does) */
+	holder = fakeproc_start("holder");
+	CU_ASSERT_FATAL(holder > 0);
+	fd = w.fd;
+	w.fd = -1;
+	close(fd);
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), 0);
+	stats_close(&r);
+	/* killed but not reaped: a zombie holds no lock, whatever pid the header names */
+	CU_ASSERT_FATAL(fakeproc_kill_to_zombie(holder, 5000) == 0);
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stale"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, segpath));
+	waitpid(holder, NULL, 0);
+	/* the live process the header names (us) does not make it live either */
+	CU_ASSERT_EQUAL(w.hdr->master_pid, getpid());
+	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stale"));
 	stats_close(&w);
 	unlink(segpath);
 }
 
 static void
-test_open_detects_stale_segment_of_dead_master(void)
+read_slot_1(void *arg)
+{
+	const struct stats_seg *seg = arg;
+	volatile uint64_t v = stats_get(&stats_slot_at(seg, 1)->cur.accepted);
+
+	(void)v;
+}
+
+static void
+test_guarded_read_survives_a_file_shrinking_under_it(void)
 {
 	struct stats_seg w, r;
+	struct sigaction before, now;
 	char err[1024] = "";
-	pid_t gone = dead_pid(), master;
 
-	CU_ASSERT_FATAL(gone > 0);
-	CU_ASSERT_FATAL(create_seg(&w, 2) == 0);
-	w.hdr->master_pid = (int32_t)gone;
-	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stale"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, segpath));
-
-	/* a live sockserv opens */
-	master = fakeproc_start("sockserv");
-	CU_ASSERT_FATAL(master > 0);
-	w.hdr->master_pid = (int32_t)master;
-	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), 0);
+	CU_ASSERT_FATAL(sigaction(SIGBUS, NULL, &before) == 0);
+	CU_ASSERT_FATAL(create_seg(&w, 4) == 0);
+	CU_ASSERT_FATAL(stats_open(&r, segpath, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(stats_guarded(read_slot_1, &r), 0);
+	/* the header page stays, the slots go: touching one is SIGBUS */
+	CU_ASSERT_FATAL(truncate(segpath, (off_t)r.stride) == 0);
+	CU_ASSERT_EQUAL(stats_guarded(read_slot_1, &r), -1);
+	CU_ASSERT_EQUAL(stats_guarded(read_slot_1, &r), -1);
+	/* and SIGBUS is back to what it was (a sanitizer's handler, or the default) */
+	CU_ASSERT_EQUAL(sigaction(SIGBUS, NULL, &now), 0);
+	CU_ASSERT(now.sa_handler == before.sa_handler);
 	stats_close(&r);
-	/* killed but not yet reaped (a slow init): a zombie is no master */
-	CU_ASSERT_FATAL(fakeproc_kill_to_zombie(master, 5000) == 0);
-	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stale"));
-	waitpid(master, NULL, 0);
+	stats_destroy(&w, segpath);
+}
 
-	/* a live process that is not sockserv (a recycled pid) is no master either */
-	w.hdr->master_pid = (int32_t)getpid();
-	CU_ASSERT_EQUAL(stats_open(&r, segpath, err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stale"));
-	stats_close(&w);
-	unlink(segpath);
+/* in a child: confine to slot 2, write it, then touch what; the wait status */
+static int
+confined_child(struct stats_seg *w, int what)
+{
+	pid_t pid = fork();
+	int st = -1;
+
+	if (pid == 0) {
+		/* die of the fault itself, not of a sanitizer's report of it */
+		signal(SIGSEGV, SIG_DFL);
+		stats_confine(w, 2);
+		stats_set(&stats_slot_at(w, 2)->cur.accepted, 77);
+		if (what == 0)
+			w->hdr->nslots = 0xffffffffu;
+		else if (what == 1)
+			stats_set(&stats_slot_at(w, 1)->cur.accepted, 666);
+		else if (what == 3)
+			stats_set(&stats_slot_at(w, 3)->cur.accepted, 666);
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	return st;
+}
+
+static void
+test_confined_worker_can_write_its_own_slot_and_nothing_else(void)
+{
+	struct stats_seg w;
+	int st;
+
+	CU_ASSERT_FATAL(create_seg(&w, 4) == 0);
+	st = confined_child(&w, 2);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT_EQUAL(stats_get(&stats_slot_at(&w, 2)->cur.accepted), 77);
+	for (int what = 0; what <= 3; what += what == 1 ? 2 : 1) {
+		st = confined_child(&w, what);
+		CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	}
+	CU_ASSERT_EQUAL(w.hdr->nslots, 4);
+	CU_ASSERT_EQUAL(stats_get(&stats_slot_at(&w, 1)->cur.accepted), 0);
+	CU_ASSERT_EQUAL(stats_get(&stats_slot_at(&w, 3)->cur.accepted), 0);
+	stats_destroy(&w, segpath);
 }
 
 /* ---- lifetime arithmetic ---- */
@@ -431,13 +632,18 @@ test_stats_register(void)
 		return;
 	ADD(test_slot_is_whole_cache_lines);
 	ADD(test_header_keeps_slots_aligned);
-	ADD(test_created_segment_maps_aligned_slots);
-	ADD(test_create_writes_header_mode_0600);
-	ADD(test_open_sees_what_the_writer_writes);
-	ADD(test_create_replaces_a_leftover_file);
+	ADD(test_created_segment_maps_a_page_per_slot);
+	ADD(test_create_writes_header_ours_0644_and_locked);
+	ADD(test_open_sees_what_the_writer_writes_and_keeps_no_descriptor);
+	ADD(test_create_replaces_a_stale_file_without_writing_through_it);
+	ADD(test_create_refuses_a_symlink);
+	ADD(test_create_refuses_a_live_segment_and_leaves_it_alone);
 	ADD(test_open_missing_file_names_it);
 	ADD(test_open_rejects_foreign_and_damaged_files);
-	ADD(test_open_detects_stale_segment_of_dead_master);
+	ADD(test_open_rejects_a_sparse_file_declaring_a_million_slots_at_once);
+	ADD(test_open_tells_stale_from_live_by_the_lock);
+	ADD(test_guarded_read_survives_a_file_shrinking_under_it);
+	ADD(test_confined_worker_can_write_its_own_slot_and_nothing_else);
 	ADD(test_retire_folds_counters_and_counts_held_connections_as_errors);
 	ADD(test_lifetime_survives_repeated_deaths);
 	ADD(test_merge_moves_lifetime_into_heir_and_frees_slot);

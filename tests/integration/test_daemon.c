@@ -18,6 +18,7 @@
  * The daemon's stderr is /dev/null, so sanitizer reports are sent to files
  * in its directory (log_path) and checked when the test stops it.
  */
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -624,6 +625,154 @@ test_stale_pid_file_is_replaced(void)
 	daemon_stop(s);
 }
 
+/*
+ * Issue 10: ten `sockserv -c CFG` released at the same instant against one
+ * configuration.  Exactly one becomes the server; the nine others exit 1
+ * saying "already running (pid N)" with the winner's pid, whatever the
+ * order in which they reached the pid file.
+ */
+#define NSTARTS 10
+
+static void
+test_ten_starts_at_once_one_runs_nine_refused(void)
+{
+	struct dcfg c = { .workers = 1 };
+	struct srv *s = daemon_prepare(&c);
+	pid_t kids[NSTARTS];
+	int go[2], st[NSTARTS], won = -1, refused = 0, fd;
+	char outpath[NSTARTS][PATH_MAX], want[64];
+	int64_t deadline;
+
+	IT_ASSERT(pipe(go) == 0);
+	fflush(NULL);
+	for (int i = 0; i < NSTARTS; i++) {
+		snprintf(outpath[i], sizeof(outpath[i]), "%s/start.%d.out", s->dir, i);
+		kids[i] = fork();
+		IT_ASSERT(kids[i] != -1);
+		if (kids[i] == 0) {
+			char b;
+			int out = open(outpath[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+			close(go[1]);
+			if (out == -1 || dup2(out, 1) == -1 || dup2(out, 2) == -1)
+				_exit(100);
+			/* every one waits here until the pipe closes: one release for all */
+			(void)!read(go[0], &b, 1);
+			execl(it_sockserv_path(), it_sockserv_path(), "-c", s->cfg_path,
+			    (char *)NULL);
+			_exit(101);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	deadline = it_now_ms() + 30000;
+	for (int i = 0; i < NSTARTS; i++) {
+		pid_t r;
+
+		while ((r = waitpid(kids[i], &st[i], WNOHANG)) == 0 && it_now_ms() < deadline)
+			it_sleep_ms(10);
+		if (r != kids[i])
+			IT_FAIL("start %d (pid %ld) still running after 30 s", i, (long)kids[i]);
+	}
+	s->pid = read_pidfile(s->pid_path);
+	IT_ASSERT_INT(s->pid, >, 0);
+	watch_pid(s->pid);
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)s->pid);
+	for (int i = 0; i < NSTARTS; i++) {
+		static char out[OUT_MAX];
+		int ofd = open(outpath[i], O_RDONLY);
+		ssize_t n = ofd == -1 ? -1 : read(ofd, out, sizeof(out) - 1);
+
+		if (ofd != -1)
+			close(ofd);
+		out[n > 0 ? n : 0] = '\0';
+		if (exited_with(st[i], 0)) {
+			if (won != -1)
+				IT_FAIL("starts %d and %d both succeeded", won, i);
+			won = i;
+		} else if (exited_with(st[i], 1)) {
+			refused++;
+			IT_ASSERT_STR_HAS(out, want);
+		} else {
+			IT_FAIL("start %d: %s, output:\n%s", i, it_status_str(st[i]), out);
+		}
+	}
+	IT_ASSERT_INT(won, !=, -1);
+	IT_ASSERT_INT(refused, ==, NSTARTS - 1);
+	/* one server bound the port: one "listener long on" line in the shared log */
+	IT_ASSERT_INT(srv_log_count(s, "listener long on"), ==, 1);
+	IT_ASSERT(proc_is_sockserv(s->pid));
+	fd = connect_to(s, "long");
+	echo_once(fd, "the one that won");
+	close(fd);
+	daemon_stop(s);
+}
+
+/*
+ * The lock decides, not what the file says: held by a "master" that has not
+ * written its pid yet (an empty file), then naming a live process that is
+ * not called sockserv (the old /proc name check took both for no server,
+ * and two servers ran).  Once the lock is dropped the start goes through.
+ */
+static void
+test_start_is_refused_while_another_holds_the_pid_file_lock(void)
+{
+	struct dcfg c = { .workers = 1 };
+	struct srv *s = daemon_prepare(&c);
+	char out[4096], text[32], want[64];
+	int fd, st;
+
+	fd = open(s->pid_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	IT_ASSERT(fd != -1);
+	IT_ASSERT(flock(fd, LOCK_EX) == 0);
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
+	IT_ASSERT(exited_with(st, 1));
+	IT_ASSERT_STR_HAS(out, "already running");
+	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	IT_ASSERT(pwrite(fd, text, strlen(text), 0) == (ssize_t)strlen(text));
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, (char *)NULL);
+	IT_ASSERT(exited_with(st, 1));
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)getpid());
+	IT_ASSERT_STR_HAS(out, want);
+	/* refused before binding */
+	IT_ASSERT(cli_connect(srv_addr(s, "long"), srv_port(s, "long")) == -1);
+	IT_ASSERT_INT(srv_log_count(s, "listener long on"), ==, 0);
+	close(fd);
+	daemon_start(s);
+	daemon_stop(s);
+}
+
+/*
+ * -s signals only the process that holds the pid file's lock.  A stale
+ * file naming a live sockserv (its pid recycled by another server, which
+ * the old /proc name check took for ours) signals nobody, and a start
+ * takes that file over.
+ */
+static void
+test_signal_option_judges_by_the_lock_not_the_pid(void)
+{
+	struct dcfg c = { .workers = 1 };
+	struct srv *s = daemon_prepare(&c);
+	struct srv *other = daemon_prepare(&c);
+	char out[4096], text[32];
+	int st;
+
+	/* another live server, named by a stale copy of our pid file */
+	other->pid = 0;
+	daemon_start(other);
+	snprintf(text, sizeof(text), "%ld\n", (long)other->pid);
+	IT_ASSERT(it_write_file(s->pid_path, text) == 0);
+	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "stop", (char *)NULL);
+	IT_ASSERT(exited_with(st, 1));
+	IT_ASSERT_STR_HAS(out, "no process holds its lock");
+	IT_ASSERT(proc_is_sockserv(other->pid));
+	/* and a start takes that stale file over */
+	daemon_start(s);
+	IT_ASSERT(s->pid != other->pid);
+	daemon_stop(s);
+	daemon_stop(other);
+}
+
 static void
 test_signal_option_without_a_server_exits_1_with_a_message(void)
 {
@@ -664,12 +813,13 @@ test_signal_option_without_a_server_exits_1_with_a_message(void)
 }
 
 /*
- * Errors that happen after the fork (here: the pid file's directory is a
- * regular file) still reach the terminal and the exit status, and nothing
- * is left running.
+ * A pid file that cannot be created (here: its directory is a regular
+ * file) is reported on the terminal and in the log with status 1, and
+ * nothing is left running or listening.  (The lock is taken before the
+ * sockets are bound and before the daemon forks.)
  */
 static void
-test_start_failure_after_the_fork_reaches_the_terminal(void)
+test_start_failure_on_the_pid_file_reaches_the_terminal(void)
 {
 	struct dcfg c = { .workers = 1 };
 	struct srv *s = daemon_prepare(&c);
@@ -685,7 +835,7 @@ test_start_failure_after_the_fork_reaches_the_terminal(void)
 	IT_ASSERT(exited_with(st, 1));
 	IT_ASSERT_STR_HAS(out, s->pid_path);
 	IT_ASSERT_STR_HAS(out, "Not a directory");
-	/* logged too, by the daemon (not the process that ran the command) */
+	/* logged too */
 	IT_ASSERT(srv_log_wait(s, 2000, NULL, 0, "error: .*not-a-dir/sockserv.pid") == 0);
 	IT_ASSERT(access(s->stats_path, F_OK) == -1);
 	/* the listening sockets went with it */
@@ -1270,9 +1420,13 @@ test_workers_drop_privileges_to_the_configured_user(void)
 	/* the master stays root: it must bind again on reload */
 	IT_ASSERT(it_proc_status_line(s->pid, "Uid", line, sizeof(line)) == 0);
 	IT_ASSERT(strncmp(line, "\t0\t", 3) == 0);
-	/* the files the workers write are theirs */
+	/*
+	 * The segment is the master's (root), readable by all: workers write
+	 * their slot through the mapping they inherit, never through the file.
+	 */
 	IT_ASSERT(stat(s->stats_path, &sb) == 0);
-	IT_ASSERT_INT(sb.st_uid, ==, uid);
+	IT_ASSERT_INT(sb.st_uid, ==, 0);
+	IT_ASSERT_INT(sb.st_mode & 07777, ==, 0644);
 	IT_ASSERT(stat(s->log_path, &sb) == 0);
 	IT_ASSERT_INT(sb.st_uid, ==, uid);
 	/* no warning about root workers, and they serve */
@@ -1692,8 +1846,14 @@ static const struct it_test daemon_tests[] = {
 	{ "test_stale_pid_file_is_replaced", test_stale_pid_file_is_replaced, 0 },
 	{ "test_signal_option_without_a_server_exits_1_with_a_message",
 	    test_signal_option_without_a_server_exits_1_with_a_message, 0 },
-	{ "test_start_failure_after_the_fork_reaches_the_terminal",
-	    test_start_failure_after_the_fork_reaches_the_terminal, 0 },
+	{ "test_start_failure_on_the_pid_file_reaches_the_terminal",
+	    test_start_failure_on_the_pid_file_reaches_the_terminal, 0 },
+	{ "test_ten_starts_at_once_one_runs_nine_refused",
+	    test_ten_starts_at_once_one_runs_nine_refused, 60 },
+	{ "test_start_is_refused_while_another_holds_the_pid_file_lock",
+	    test_start_is_refused_while_another_holds_the_pid_file_lock, 0 },
+	{ "test_signal_option_judges_by_the_lock_not_the_pid",
+	    test_signal_option_judges_by_the_lock_not_the_pid, 0 },
 	{ "test_start_failure_to_bind_is_reported_with_status_1",
 	    test_start_failure_to_bind_is_reported_with_status_1, 0 },
 	{ "test_reload_with_a_bad_config_keeps_serving_and_logs_the_line",
