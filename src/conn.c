@@ -885,11 +885,12 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 }
 
 /*
- * Room to read into c->in: as much as it already holds (so it grows
- * geometrically with the bytes that arrived), at least IN_CHUNK, and never
- * more than the pending message still needs.  Memory follows what a client
- * sends, not what its header announces: a header declaring max_frame costs
- * a small buffer until the bytes come.
+ * Room to read into c->in.  The rest of the pending message in one read
+ * (at least IN_CHUNK) while that rest is within twice what is held; beyond
+ * that, room for as much as is held, so the buffer doubles with the bytes
+ * that arrived.  Memory follows what a client sends, not what its header
+ * announces: a header declaring max_frame costs a small buffer until the
+ * bytes come, and a buffer is at most about three times what arrived.
  */
 static size_t
 conn_in_room(struct conn *c)
@@ -898,8 +899,8 @@ conn_in_room(struct conn *c)
 	size_t have = buffer_len(c->in), want = have > IN_CHUNK ? have : IN_CHUNK;
 
 	if (proto_decode(&c->l->codec, buffer_head(c->in), have, &m) == PROTO_NEED_MORE &&
-	    m.need > have && m.need - have < want)
-		want = m.need - have;
+	    m.need > have && m.need - have <= 2 * want)
+		want = m.need - have > IN_CHUNK ? m.need - have : IN_CHUNK;
 	return want;
 }
 
