@@ -35,6 +35,7 @@ enum mode {
 	M_FORWARD,		/* a message goes to the other connection */
 	M_CLOSE_THEN_READ,	/* conn_close(), then read the message */
 	M_BIG,			/* any message is answered by big_len pattern bytes */
+	M_SWAP_FD,		/* swap_fd takes the number of swap_at, then as M_BIG */
 };
 
 static enum mode mode;
@@ -43,6 +44,7 @@ static int nopened;
 static uint8_t seen[256];
 static size_t nseen;
 static size_t big_len;
+static int swap_fd = -1, swap_at = -1;
 static int nclosed;
 static enum close_reason last_reason;
 
@@ -82,6 +84,10 @@ t_message(struct conn *c, const uint8_t *data, size_t len)
 		nseen = len < sizeof(seen) ? len : sizeof(seen);
 		memcpy(seen, data, nseen);
 		break;
+	case M_SWAP_FD:
+		/* from inside the connection's own event: its settle is what must notice */
+		CU_ASSERT(dup2(swap_fd, swap_at) == swap_at);
+		/* fall through */
 	case M_BIG: {
 		static uint8_t chunk[65536];
 		for (size_t off = 0; off < big_len; off += sizeof(chunk)) {
@@ -765,6 +771,38 @@ test_failed_interest_change_closes_for_error(void)
 	teardown(&f);
 }
 
+/*
+ * The same when the connection's own event is what changes its interest
+ * (output now pending: read and write): conn_settle closes it for error at
+ * once instead of leaving it stalled.
+ */
+static void
+test_failed_interest_change_in_own_event_closes_for_error(void)
+{
+	struct fixture f;
+	int fd, one = 1, pair[2], tiny = 4096;
+
+	mode = M_SWAP_FD;
+	big_len = 1 << 20;
+	setup(&f, CODEC_RAW);
+	fd = client(&f);
+	CU_ASSERT_FATAL(drive(&f, n_opened, &one));
+	/* a connected socket that takes little: the reply backs up into the connection */
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+	CU_ASSERT_FATAL(fcntl(pair[0], F_SETFL, O_NONBLOCK) == 0);
+	CU_ASSERT(setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof(tiny)) == 0);
+	swap_fd = pair[0];
+	swap_at = f.srv_fd[0];
+	CU_ASSERT_EQUAL(write(fd, "go", 2), 2);
+	CU_ASSERT(wait_closed(&f, CLOSE_ERROR));
+	CU_ASSERT_EQUAL(last_reason, CLOSE_ERROR);
+	CU_ASSERT_EQUAL(conn_env_count(f.env), 0);
+	close(pair[0]);
+	close(pair[1]);
+	close(fd);
+	teardown(&f);
+}
+
 /* ---- memory ---- */
 
 /* a header declaring max_frame costs what arrived, not what it declares */
@@ -950,6 +988,7 @@ test_conn_register(void)
 	ADD(test_trickle_reader_is_closed_for_write_timeout);
 	ADD(test_reader_that_keeps_up_is_not_closed_for_write_timeout);
 	ADD(test_failed_interest_change_closes_for_error);
+	ADD(test_failed_interest_change_in_own_event_closes_for_error);
 	ADD(test_input_buffer_grows_with_the_bytes_that_arrived);
 	ADD(test_largest_partial_frame_is_closed_over_the_memory_budget);
 	ADD(test_failed_connection_allocation_closes_only_that_client);
