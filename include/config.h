@@ -57,6 +57,7 @@ struct config {
 	uint64_t max_connections;
 	uint64_t max_frame;
 	uint64_t max_output;
+	uint64_t max_buffer_memory;	/* per worker: every connection's in + out buffers */
 	int backlog;
 	uint32_t tick_ms;		/* timer.tick_ms 1..1000 */
 	uint32_t slots;			/* timer.slots, power of two */

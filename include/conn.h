@@ -2,72 +2,67 @@
  * conn: one client connection, from accept to close.  Owns reading, decoding
  * (through proto), handing messages to the handler, queueing and flushing
  * output, the connection's single wheel timer (heartbeat, deadline, frame,
- * write and first-message timeouts folded into one node), and the one
- * function that ends a connection with a reason (conn_close).
+ * write and first-message timeouts folded into one node), the memory budget
+ * of every connection buffer of a worker, and the one function that ends a
+ * connection with a reason (conn_close).
+ *
+ * The worker builds a conn_env (the connections of one process and what they
+ * share) and one conn_listener per listener through the constructors below,
+ * keeps its listening sockets to itself, and hands every socket it accepts
+ * to conn_accept().  Both handles are opaque: conn.c alone sees their fields.
  */
 #ifndef SOCKSERV_CONN_H
 #define SOCKSERV_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
-#include "buffer.h"
 #include "config.h"
 #include "evloop.h"
 #include "handler.h"
-#include "proto.h"
 #include "stats.h"
 #include "twheel.h"
 
-struct conn_env;
+struct conn_env;	/* every connection of one worker process */
+struct conn_listener;	/* what the connections of one listener share */
 
-/* a listener as one worker sees it */
-struct wlistener {
-	const struct listener_conf *conf;
-	const struct handler *handler;
-	struct proto_codec codec;
-	struct conn_env *env;
-	int fd;			/* this worker's listening socket, -1 once closed */
-	int paused;		/* accept paused after EMFILE/ENFILE */
-	uint64_t resume_ms;
-};
-
-/* what connections share within one worker process */
-struct conn_env {
+/* what conn_env_create() is built from */
+struct conn_env_params {
 	struct evloop *loop;
 	struct twheel *wheel;
 	struct stats_slot *stats;
-	uint64_t now_ms;	/* monotonic ms, refreshed once per loop round */
-	uint64_t epoch_ms;	/* connection times are stored relative to this */
-	uint64_t max_output;	/* reading pauses above this much unsent output */
-	uint64_t max_conns;	/* this worker's share of max_connections */
-	uint64_t nconns;
-	uint8_t *rbuf;		/* one read buffer for every connection */
-	size_t rbuf_size;
-	struct conn *active;	/* the connection whose event or open() is being handled */
-	struct conn *staged;	/* the connection whose output is being gathered in wbuf */
-	struct buffer *wbuf;	/* output gathered while handling one read, flushed once */
-	int draining;		/* graceful stop: idle connections may be closed */
+	uint64_t epoch_ms;		/* monotonic ms; connection times are stored relative to it */
+	uint64_t max_output;		/* reading pauses above this much unsent output */
+	uint64_t max_conns;		/* this worker's share of max_connections */
+	uint64_t max_buffer_memory;	/* bytes all connection buffers may hold together */
 };
 
-/* connection states, driven by conn_event() */
-enum conn_state {
-	CS_OPEN,	/* reading messages and writing replies */
-	CS_FLUSHING,	/* closing: no more input handled, pending output being sent */
-	CS_LINGER,	/* output sent and write side shut: discard input until EOF */
-};
-
-void conn_env_init(struct conn_env *env, struct evloop *loop, struct twheel *wheel,
-    struct stats_slot *stats, uint64_t max_output, uint64_t max_conns);
+/* NULL when out of memory */
+struct conn_env *conn_env_create(const struct conn_env_params *p);
+/* the connections must be gone (conn_env_shutdown) */
 void conn_env_free(struct conn_env *env);
+/* the cached monotonic clock: the worker sets it once per loop round, tests set a fake one */
+void conn_env_set_now(struct conn_env *env, uint64_t now_ms);
+uint64_t conn_env_now(const struct conn_env *env);
+/* run every connection timer due by the cached clock */
+void conn_env_expire(struct conn_env *env);
+/* open connections */
+uint64_t conn_env_count(const struct conn_env *env);
+/* bytes held by connection input and output buffers (the max_buffer_memory budget) */
+uint64_t conn_env_buffer_bytes(const struct conn_env *env);
+/* server stopping: close every connection now with CLOSE_SHUTDOWN (frame clients get ERROR 7) */
+void conn_env_shutdown(struct conn_env *env);
 
-/* accept up to a batch of connections on l (the listener's evloop callback) */
-void conn_accept_cb(struct evloop *loop, int fd, int mask, void *data);
-/* the wheel callback for every connection's timer */
-void conn_timer_cb(struct twheel_node *node, void *arg);
-/* is this the evloop callback of a connection (for walking all connections) */
-int conn_is_conn_cb(evloop_cb *cb);
-/* server stopping: close now with CLOSE_SHUTDOWN (frame clients get ERROR 7, best effort) */
-void conn_shutdown(struct conn *c);
+/* lc and h must outlive the listener; NULL when out of memory */
+struct conn_listener *conn_listener_create(struct conn_env *env,
+    const struct listener_conf *lc, const struct handler *h, uint64_t max_frame);
+void conn_listener_free(struct conn_listener *cl);
+/*
+ * A client socket (non-blocking) accepted for cl; peer is its address.
+ * conn owns fd from here on: it becomes a connection, or is refused
+ * (server full: ERROR 6 on frame listeners) or closed (out of memory).
+ */
+void conn_accept(struct conn_listener *cl, int fd, const struct sockaddr *peer);
 
 #endif

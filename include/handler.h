@@ -34,8 +34,9 @@ void handler_register_builtins(void);
  * The API a handler may call, implemented by the connection module.
  * conn_send queues len bytes as one message: framed as DATA on frame
  * listeners, with the magic header on headers listeners, as-is on raw.
- * Returns 0, or -1 when the connection is closing or its output is over
- * max_output (it is then closed with CLOSE_TOO_LARGE).
+ * Returns 0, or -1 when the connection is closing, its output is over
+ * max_output or the worker's limits.max_buffer_memory is spent (it is then
+ * closed with CLOSE_TOO_LARGE), or memory ran out (closed with CLOSE_ERROR).
  */
 int conn_send(struct conn *c, const void *data, size_t len);
 /* end the connection after its pending output was flushed (best effort) */

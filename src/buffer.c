@@ -3,20 +3,41 @@
  */
 #include "buffer.h"
 
-#include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 #define BUFFER_MIN 512
+
+/* the capacity buffer_reserve() gives b for `more` bytes: one rule for both */
+static size_t
+reserve_cap(const struct buffer *b, size_t more)
+{
+	size_t need, cap;
+
+	if (b == NULL)
+		return more < BUFFER_MIN ? BUFFER_MIN : more;
+	need = b->len + more;
+	if (need <= b->cap)
+		return b->cap;	/* compacting makes the room */
+	cap = b->cap * 2;	/* geometric: a buffer filled bit by bit is copied O(1) times per byte */
+	return cap < need ? need : cap;
+}
+
+size_t
+buffer_reserve_footprint(const struct buffer *b, size_t more)
+{
+	return sizeof(*b) + reserve_cap(b, more);
+}
 
 struct buffer *
 buffer_reserve(struct buffer **bp, size_t more)
 {
 	struct buffer *b = *bp, *nb;
-	size_t need, cap;
+	size_t cap = reserve_cap(b, more);
 
 	if (b == NULL) {
-		cap = more < BUFFER_MIN ? BUFFER_MIN : more;
-		b = malloc(sizeof(*b) + cap);
+		b = alloc_malloc(sizeof(*b) + cap);
 		if (b == NULL)
 			return NULL;
 		b->off = b->len = 0;
@@ -26,21 +47,14 @@ buffer_reserve(struct buffer **bp, size_t more)
 	}
 	if (buffer_space(b) >= more)
 		return b;
-	need = b->len + more;
-	if (need <= b->cap) {
-		/* enough room once compacted: move data to the front */
-		memmove(b->data, b->data + b->off, b->len);
-		b->off = 0;
-		return b;
-	}
-	cap = b->cap * 2;
-	if (cap < need)
-		cap = need;
+	/* move the data to the front: enough when cap is unchanged, and less for realloc to copy */
 	if (b->off > 0) {
 		memmove(b->data, b->data + b->off, b->len);
 		b->off = 0;
 	}
-	nb = realloc(b, sizeof(*b) + cap);
+	if (cap == b->cap)
+		return b;
+	nb = alloc_realloc(b, sizeof(*b) + cap);
 	if (nb == NULL)
 		return NULL;
 	nb->cap = cap;
@@ -57,7 +71,7 @@ buffer_append(struct buffer **bp, const void *data, size_t len)
 		return -1;
 	if (len > 0)	/* data may be NULL for an empty payload */
 		memcpy(buffer_tail(b), data, len);
-	b->len += len;
+	buffer_commit(b, len);
 	return 0;
 }
 

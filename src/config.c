@@ -55,7 +55,7 @@ static const char *const root_keys[] = {
 };
 static const char *const log_keys[] = { "target", "level", "facility", NULL };
 static const char *const limits_keys[] = {
-	"max_connections", "max_frame", "max_output", "backlog", NULL
+	"max_connections", "max_frame", "max_output", "backlog", "max_buffer_memory", NULL
 };
 static const char *const timer_keys[] = { "tick_ms", "slots", NULL };
 static const char *const listener_keys[] = {
@@ -599,6 +599,10 @@ parse_limits(struct loader *ld, const config_setting_t *root)
 		return -1;
 	if (r == 1)
 		cfg->backlog = (int)v;
+	if ((r = get_int(ld, g, "max_buffer_memory", 1048576, 1LL << 40, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->max_buffer_memory = (uint64_t)v;
 	return 0;
 }
 
@@ -850,6 +854,7 @@ set_defaults(struct config *cfg)
 	cfg->max_frame = 1048576;
 	cfg->max_output = 4194304;
 	cfg->backlog = 4096;
+	cfg->max_buffer_memory = 268435456;
 	cfg->tick_ms = 100;
 	cfg->slots = 512;
 	cfg->hung_timeout_ms = 10000;

@@ -18,36 +18,71 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "buffer.h"
 #include "clock.h"
+#include "fdio.h"
 #include "listener.h"
 #include "log.h"
+#include "proto.h"
 
-#define ACCEPT_BATCH 64
 #define STAGE_FLUSH (64 * 1024)	/* write the staging buffer when it grows past this */
 #define IN_CHUNK (16 * 1024)	/* least room made in a connection's own input buffer */
 #define FLUSH_LIMIT_MS 5000	/* closing: most time to flush when write_timeout is off */
 #define LINGER_MS 2000		/* after our FIN, most time to wait for the client's */
+#define MEM_LOG_MS 1000		/* budget closes are logged at most this often */
 #define NO_DUE UINT64_MAX
 
+struct conn_listener {
+	const struct listener_conf *conf;
+	const struct handler *handler;
+	struct proto_codec codec;
+	struct conn_env *env;
+};
+
+struct conn_env {
+	struct evloop *loop;
+	struct twheel *wheel;
+	struct stats_slot *stats;
+	uint64_t now_ms;	/* monotonic ms, refreshed once per loop round */
+	uint64_t epoch_ms;	/* connection times are stored relative to this */
+	uint64_t max_output;	/* reading pauses above this much unsent output */
+	uint64_t max_conns;	/* this worker's share of max_connections */
+	uint64_t nconns;
+	uint64_t max_buffer_memory;	/* budget of buffer_bytes */
+	uint64_t buffer_bytes;	/* footprint of every connection's in and out buffers */
+	uint64_t mem_closed;	/* budget closes not yet logged */
+	uint64_t mem_log_ms;	/* when the last such log line was written */
+	uint8_t *rbuf;		/* one read buffer for every connection */
+	size_t rbuf_size;
+	struct conn *active;	/* the connection whose event or open() is being handled */
+	struct conn *staged;	/* the connection whose output is being gathered in wbuf */
+	struct buffer *wbuf;	/* output gathered while handling one read, flushed once */
+};
+
 enum conn_flags {
-	F_GOT_MSG = 0x01,	/* a first complete message arrived */
-	F_READ_PAUSED = 0x02,	/* output over max_output: not reading */
-	F_DEAD = 0x04,		/* destroy when back at the top level */
-	F_LINGER = 0x08,	/* after flushing, shut the write side and wait for EOF */
-	F_OPENED = 0x10,	/* the handler's open ran: its close must run too */
+	CONN_F_GOT_MSG = 0x01,		/* a first complete message arrived */
+	CONN_F_READ_PAUSED = 0x02,	/* output over max_output: not reading */
+	CONN_F_DEAD = 0x04,		/* destroy when back at the top level */
+	CONN_F_LINGER = 0x08,		/* after flushing, shut the write side and wait for EOF */
+	CONN_F_OPENED = 0x10,		/* the handler's open ran: its close must run too */
+};
+
+/* connection states, driven by conn_event_cb() */
+enum conn_state {
+	CONN_OPEN,	/* reading messages and writing replies */
+	CONN_FLUSHING,	/* closing: no more input handled, pending output being sent */
+	CONN_LINGER,	/* output sent and write side shut: discard input until EOF */
 };
 
 struct conn {
 	struct twheel_node timer;	/* the one timer: earliest active timeout */
-	struct wlistener *l;
+	struct conn_listener *l;
 	struct buffer *in;		/* a half-received message, only while there is one */
 	struct buffer *out;		/* unsent output, only while the kernel refuses it */
 	void *udata;			/* the handler's */
@@ -55,7 +90,7 @@ struct conn {
 	uint32_t accept_ms;		/* times are ms since env->epoch_ms, mod 2^32 */
 	uint32_t last_msg_ms;
 	uint32_t frame_start_ms;	/* when the pending partial message began */
-	uint32_t write_ms;		/* last write progress while output is pending */
+	uint32_t write_ms;		/* when the write clock last restarted (see conn_wrote) */
 	uint16_t peer_port;		/* the client's port, host order */
 	uint8_t peer_v6;		/* peer_addr is IPv6 (else IPv4 in its first 4 bytes) */
 	uint8_t state;			/* enum conn_state */
@@ -66,12 +101,15 @@ struct conn {
 	 * getpeername() fails once the client has reset the connection.
 	 */
 	uint8_t peer_addr[16];
+	/* output bytes still to send before the write clock restarts (see conn_wrote) */
+	uint32_t drain_left;
 };
 
 /* idle connections are the product: keep one within a 112-byte malloc chunk */
 _Static_assert(sizeof(struct conn) <= 104, "struct conn grew past its memory budget");
 
 static void conn_event_cb(struct evloop *loop, int fd, int mask, void *data);
+static void conn_timer_cb(struct twheel_node *node, void *arg);
 
 static inline struct conn_env *
 env_of(const struct conn *c)
@@ -98,35 +136,99 @@ abs_ms(const struct conn_env *env, uint32_t rel)
 	return env->now_ms - (uint32_t)(rel_now(env) - rel);
 }
 
-void
-conn_env_init(struct conn_env *env, struct evloop *loop, struct twheel *wheel,
-    struct stats_slot *stats, uint64_t max_output, uint64_t max_conns)
+/* ---- the environment ---- */
+
+struct conn_env *
+conn_env_create(const struct conn_env_params *p)
 {
-	memset(env, 0, sizeof(*env));
-	env->loop = loop;
-	env->wheel = wheel;
-	env->stats = stats;
-	env->now_ms = env->epoch_ms = clock_now_ms();
-	env->max_output = max_output;
-	env->max_conns = max_conns;
+	struct conn_env *env = alloc_calloc(1, sizeof(*env));
+
+	if (env == NULL)
+		return NULL;
+	env->loop = p->loop;
+	env->wheel = p->wheel;
+	env->stats = p->stats;
+	env->now_ms = env->epoch_ms = p->epoch_ms;
+	env->max_output = p->max_output;
+	env->max_conns = p->max_conns;
+	env->max_buffer_memory = p->max_buffer_memory;
 	env->rbuf_size = 64 * 1024;
-	env->rbuf = malloc(env->rbuf_size);
-	if (env->rbuf == NULL || buffer_reserve(&env->wbuf, STAGE_FLUSH) == NULL)
-		fatalx("out of memory");
+	env->rbuf = alloc_malloc(env->rbuf_size);
+	if (env->rbuf == NULL || buffer_reserve(&env->wbuf, STAGE_FLUSH) == NULL) {
+		conn_env_free(env);
+		return NULL;
+	}
+	return env;
 }
 
 void
 conn_env_free(struct conn_env *env)
 {
+	if (env == NULL)
+		return;
 	free(env->rbuf);
-	env->rbuf = NULL;
 	buffer_free(&env->wbuf);
+	free(env);
 }
 
-int
-conn_is_conn_cb(evloop_cb *cb)
+void
+conn_env_set_now(struct conn_env *env, uint64_t now_ms)
 {
-	return cb == conn_event_cb;
+	env->now_ms = now_ms;
+}
+
+uint64_t
+conn_env_now(const struct conn_env *env)
+{
+	return env->now_ms;
+}
+
+uint64_t
+conn_env_count(const struct conn_env *env)
+{
+	return env->nconns;
+}
+
+uint64_t
+conn_env_buffer_bytes(const struct conn_env *env)
+{
+	return env->buffer_bytes;
+}
+
+/* the connection on fd, NULL if fd is not one (walks at shutdown and over budget) */
+static struct conn *
+conn_on_fd(const struct conn_env *env, int fd)
+{
+	evloop_cb *cb;
+	void *data;
+
+	if (evloop_get(env->loop, fd, &cb, &data) == 0 && cb == conn_event_cb)
+		return data;
+	return NULL;
+}
+
+struct conn_listener *
+conn_listener_create(struct conn_env *env, const struct listener_conf *lc,
+    const struct handler *h, uint64_t max_frame)
+{
+	struct conn_listener *cl = alloc_calloc(1, sizeof(*cl));
+
+	if (cl == NULL)
+		return NULL;
+	cl->conf = lc;
+	cl->handler = h;
+	cl->codec.codec = lc->codec;
+	cl->codec.max_frame = max_frame;
+	cl->codec.magic = lc->magic;
+	cl->codec.magic_len = lc->magic_len;
+	cl->env = env;
+	return cl;
+}
+
+void
+conn_listener_free(struct conn_listener *cl)
+{
+	free(cl);
 }
 
 /* ---- the handler API ---- */
@@ -172,7 +274,7 @@ conn_set_udata(struct conn *c, void *udata)
 /* ---- timers ---- */
 
 static void
-candidate(uint64_t *due, enum close_reason *why, uint64_t t, enum close_reason r)
+due_earliest(uint64_t *due, enum close_reason *why, uint64_t t, enum close_reason r)
 {
 	if (t < *due) {
 		*due = t;
@@ -190,7 +292,7 @@ conn_due(const struct conn *c, enum close_reason *why)
 
 	*why = (enum close_reason)c->reason;
 	switch (c->state) {
-	case CS_OPEN:
+	case CONN_OPEN:
 		/*
 		 * The heartbeat and frame clocks stop while we are not
 		 * reading (output over max_output): the client's bytes wait
@@ -198,28 +300,28 @@ conn_due(const struct conn *c, enum close_reason *why)
 		 * covers a client that stopped reading; conn_settle restarts
 		 * both clocks when reading resumes.
 		 */
-		if (!(c->flags & F_GOT_MSG) && lc->first_message_ms)
-			candidate(&due, why, abs_ms(env, c->accept_ms) + lc->first_message_ms,
+		if (!(c->flags & CONN_F_GOT_MSG) && lc->first_message_ms)
+			due_earliest(&due, why, abs_ms(env, c->accept_ms) + lc->first_message_ms,
 			    CLOSE_FIRST_MESSAGE_TIMEOUT);
-		else if (lc->heartbeat_ms && !(c->flags & F_READ_PAUSED))
-			candidate(&due, why, abs_ms(env, c->last_msg_ms) + lc->heartbeat_ms,
+		else if (lc->heartbeat_ms && !(c->flags & CONN_F_READ_PAUSED))
+			due_earliest(&due, why, abs_ms(env, c->last_msg_ms) + lc->heartbeat_ms,
 			    CLOSE_HEARTBEAT);
 		if (lc->deadline_ms)
-			candidate(&due, why, abs_ms(env, c->accept_ms) + lc->deadline_ms,
+			due_earliest(&due, why, abs_ms(env, c->accept_ms) + lc->deadline_ms,
 			    CLOSE_DEADLINE);
-		if (c->in != NULL && lc->frame_timeout_ms && !(c->flags & F_READ_PAUSED))
-			candidate(&due, why, abs_ms(env, c->frame_start_ms) + lc->frame_timeout_ms,
+		if (c->in != NULL && lc->frame_timeout_ms && !(c->flags & CONN_F_READ_PAUSED))
+			due_earliest(&due, why, abs_ms(env, c->frame_start_ms) + lc->frame_timeout_ms,
 			    CLOSE_FRAME_TIMEOUT);
 		if (c->out != NULL && lc->write_timeout_ms)
-			candidate(&due, why, abs_ms(env, c->write_ms) + lc->write_timeout_ms,
+			due_earliest(&due, why, abs_ms(env, c->write_ms) + lc->write_timeout_ms,
 			    CLOSE_WRITE_TIMEOUT);
 		break;
-	case CS_FLUSHING:
+	case CONN_FLUSHING:
 		/* keep the original reason: flushing is only the manner of closing */
 		due = abs_ms(env, c->write_ms) +
 		    (lc->write_timeout_ms ? lc->write_timeout_ms : FLUSH_LIMIT_MS);
 		break;
-	case CS_LINGER:
+	case CONN_LINGER:
 		due = abs_ms(env, c->write_ms) + LINGER_MS;
 		break;
 	}
@@ -240,6 +342,130 @@ conn_timer_update(struct conn *c)
 		twheel_start(env->wheel, &c->timer, due);
 }
 
+/* ---- buffer memory (limits.max_buffer_memory) ---- */
+
+/*
+ * Every change to a connection's in or out buffer goes through these, so
+ * env->buffer_bytes is the exact footprint of them all.  The worker's
+ * own read and staging buffers are not counted: they are fixed per worker.
+ */
+static void
+conn_buf_consume(struct conn_env *env, struct buffer **bp, size_t n)
+{
+	size_t before = buffer_footprint(*bp);
+
+	buffer_consume(bp, n);
+	env->buffer_bytes -= before - buffer_footprint(*bp);
+}
+
+static void
+conn_buf_free(struct conn_env *env, struct buffer **bp)
+{
+	env->buffer_bytes -= buffer_footprint(*bp);
+	buffer_free(bp);
+}
+
+enum conn_grow {
+	GROW_OK,
+	GROW_NOMEM,	/* the allocation failed */
+	GROW_BUDGET,	/* over max_buffer_memory even after closing the largest partial frames */
+};
+
+static void conn_begin_close(struct conn *c, enum close_reason r, int linger);
+static int conn_queue(struct conn *c, uint8_t type, const void *data, size_t len);
+
+/* the budget closes of the last second, in one line */
+static void
+conn_mem_log(struct conn_env *env)
+{
+	if (env->mem_closed == 0 ||
+	    (env->mem_log_ms != 0 && env->now_ms - env->mem_log_ms < MEM_LOG_MS))
+		return;
+	log_warnx("buffers at limits.max_buffer_memory (%llu bytes): closed %llu "
+	    "connection(s) holding the largest partial frames",
+	    (unsigned long long)env->max_buffer_memory, (unsigned long long)env->mem_closed);
+	env->mem_log_ms = env->now_ms;
+	env->mem_closed = 0;
+}
+
+/* c holds one of the largest partial frames while the budget is spent: ERROR 4, then close */
+static void
+conn_mem_close(struct conn *c)
+{
+	struct conn_env *env = env_of(c);
+	uint8_t payload[64];
+	size_t plen;
+
+	/* the partial frame is what the budget needs back: drop it now unless a handler reads it */
+	if (c != env->active)
+		conn_buf_free(env, &c->in);
+	if (c->l->conf->codec == CODEC_FRAME) {
+		plen = proto_error_payload(payload, sizeof(payload), PERR_TOO_LARGE,
+		    "server buffer memory exhausted");
+		conn_queue(c, FRAME_ERROR, payload, plen);
+	}
+	conn_begin_close(c, CLOSE_TOO_LARGE, 1);
+	env->mem_closed++;
+	conn_mem_log(env);
+}
+
+/*
+ * Over the budget by `want` bytes: close the connections holding the
+ * largest partial frames, largest first, until that much is given back
+ * or none is left.  Output is never reclaimed this way: max_output bounds
+ * it per connection and reading stops while it is backed up.  A walk over
+ * every descriptor, but only when the budget is spent, and every walk
+ * closes a connection.
+ */
+static void
+conn_mem_reclaim(struct conn_env *env, uint64_t want)
+{
+	int max = evloop_maxfd(env->loop);
+	uint64_t freed = 0;
+
+	while (freed < want) {
+		struct conn *victim = NULL, *c;
+		size_t most = 0;
+
+		for (int fd = 0; fd < max; fd++) {
+			c = conn_on_fd(env, fd);
+			if (c != NULL && c->state == CONN_OPEN && !(c->flags & CONN_F_DEAD) &&
+			    buffer_footprint(c->in) > most) {
+				most = buffer_footprint(c->in);
+				victim = c;
+			}
+		}
+		if (victim == NULL)
+			return;
+		freed += most;
+		conn_mem_close(victim);
+	}
+}
+
+/*
+ * Room for `more` bytes in *bp (c's in or out) within the worker's budget.
+ * ERROR and CLOSE frames are exempt: a few bytes that end a connection.
+ */
+static enum conn_grow
+conn_buf_reserve(struct conn *c, struct buffer **bp, size_t more, int exempt)
+{
+	struct conn_env *env = env_of(c);
+	size_t before = buffer_footprint(*bp);
+	size_t grow = buffer_reserve_footprint(*bp, more) - before;
+
+	if (!exempt && grow > 0 && env->buffer_bytes + grow > env->max_buffer_memory) {
+		conn_mem_reclaim(env, env->buffer_bytes + grow - env->max_buffer_memory);
+		if (c->state != CONN_OPEN)
+			return GROW_BUDGET;	/* c itself held one of the largest */
+		if (env->buffer_bytes + grow > env->max_buffer_memory)
+			return GROW_BUDGET;
+	}
+	if (buffer_reserve(bp, more) == NULL)
+		return GROW_NOMEM;
+	env->buffer_bytes += buffer_footprint(*bp) - before;
+	return GROW_OK;
+}
+
 /* ---- output ---- */
 
 static void
@@ -248,41 +474,69 @@ count_out(struct conn *c, size_t n)
 	stats_add(&env_of(c)->stats->cur.bytes_out, n);
 }
 
+/*
+ * The write clock (write_timeout, and the flush limit when closing)
+ * restarts only once the client has taken all the output that was pending
+ * when it last restarted.  Restarting on any progress would let a client
+ * that reads a few bytes every write_timeout - 1 s pin its whole
+ * max_output forever; this way what is queued must drain within
+ * write_timeout (a byte waits at most twice that).
+ */
+static void
+conn_write_clock_start(struct conn *c)
+{
+	size_t pending = buffer_len(c->out);
+
+	c->write_ms = rel_now(env_of(c));
+	c->drain_left = pending > UINT32_MAX ? UINT32_MAX : (uint32_t)pending;
+}
+
+/* n bytes of c->out were sent */
+static void
+conn_wrote(struct conn *c, size_t n)
+{
+	if (n < c->drain_left)
+		c->drain_left -= (uint32_t)n;
+	else
+		conn_write_clock_start(c);
+}
+
 /* write as much of c->out as the kernel takes; -1 on a fatal error (c marked dead) */
 static int
 conn_flush(struct conn *c)
 {
 	struct conn_env *env = env_of(c);
-	ssize_t n;
+	enum fdio_status st;
+	size_t done;
+	int err;
 
-	while (c->out != NULL) {
-		n = write(c->fd, buffer_head(c->out), buffer_len(c->out));
-		if (n > 0) {
-			count_out(c, (size_t)n);
-			buffer_consume(&c->out, (size_t)n);
-			c->write_ms = rel_now(env);
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return 0;
-		c->reason = (n == -1 && errno != EPIPE && errno != ECONNRESET) ?
-		    CLOSE_ERROR : (c->state == CS_OPEN ? CLOSE_PEER : c->reason);
-		c->flags |= F_DEAD;
-		buffer_free(&c->out);
-		return -1;
+	if (c->out == NULL)
+		return 0;
+	st = fdio_write(c->fd, buffer_head(c->out), buffer_len(c->out), &done);
+	err = errno;
+	if (done > 0) {
+		count_out(c, done);
+		conn_buf_consume(env, &c->out, done);
+		conn_wrote(c, done);
 	}
-	return 0;
+	if (st != FDIO_ERROR)
+		return 0;
+	c->reason = (err != EPIPE && err != ECONNRESET) ? CLOSE_ERROR :
+	    (c->state == CONN_OPEN ? CLOSE_PEER : c->reason);
+	c->flags |= CONN_F_DEAD;
+	conn_buf_free(env, &c->out);
+	return -1;
 }
 
-/* output pending from now on: start the write-progress clock */
+/* output pending from now on: start the write clock */
 static void
 conn_out_started(struct conn *c)
 {
-	c->write_ms = rel_now(env_of(c));
+	conn_write_clock_start(c);
 	conn_timer_update(c);
 }
+
+static void conn_kill(struct conn *c, enum close_reason r);
 
 /* write the staging buffer gathered for c; what the kernel refuses moves to c->out */
 static void
@@ -290,82 +544,118 @@ conn_flush_staged(struct conn *c)
 {
 	struct conn_env *env = env_of(c);
 	struct buffer *w = env->wbuf;
-	size_t off = 0;
-	ssize_t n;
+	enum fdio_status st;
+	size_t done = 0;
+	int was_empty;
 
 	env->staged = NULL;
-	while (off < w->len && !(c->flags & F_DEAD)) {
-		n = write(c->fd, w->data + off, w->len - off);
-		if (n > 0) {
-			count_out(c, (size_t)n);
-			off += (size_t)n;
-			continue;
+	if (buffer_len(w) > 0 && !(c->flags & CONN_F_DEAD)) {
+		st = fdio_write(c->fd, buffer_head(w), buffer_len(w), &done);
+		if (st == FDIO_ERROR) {
+			c->reason = (errno == EPIPE || errno == ECONNRESET) ? CLOSE_PEER : CLOSE_ERROR;
+			c->flags |= CONN_F_DEAD;
 		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
-			int was_empty = c->out == NULL;
-			if (buffer_append(&c->out, w->data + off, w->len - off) == -1) {
+		if (done > 0)
+			count_out(c, done);
+		if (st == FDIO_AGAIN) {
+			was_empty = c->out == NULL;
+			switch (conn_buf_reserve(c, &c->out, buffer_len(w) - done, 0)) {
+			case GROW_OK:
+				memcpy(buffer_tail(c->out), buffer_head(w) + done, buffer_len(w) - done);
+				buffer_commit(c->out, buffer_len(w) - done);
+				if (was_empty)
+					conn_out_started(c);
+				break;
+			case GROW_NOMEM:
 				c->reason = CLOSE_ERROR;
-				c->flags |= F_DEAD;
-			} else if (was_empty) {
-				conn_out_started(c);
+				c->flags |= CONN_F_DEAD;
+				break;
+			case GROW_BUDGET:
+				/* unless c was closed as a large partial frame (its ERROR 4 is queued) */
+				if (c->state == CONN_OPEN) {
+					c->reason = CLOSE_TOO_LARGE;
+					c->flags |= CONN_F_DEAD;
+				}
+				break;
 			}
-			break;
 		}
-		c->reason = (errno == EPIPE || errno == ECONNRESET) ? CLOSE_PEER : CLOSE_ERROR;
-		c->flags |= F_DEAD;
 	}
-	w->off = w->len = 0;
-	if (w->cap > 4 * STAGE_FLUSH) {
-		/* a huge reply passed through: do not keep its memory */
+	buffer_clear(w);
+	if (w != NULL && w->cap > 4 * STAGE_FLUSH) {
+		/* a huge reply passed through: do not keep its memory (the next one allocates) */
 		buffer_free(&env->wbuf);
-		if (buffer_reserve(&env->wbuf, STAGE_FLUSH) == NULL)
-			fatalx("out of memory");
+	}
+}
+
+/* log a failed change of interest, at most once a second */
+static void
+conn_watch_warn(struct conn *c)
+{
+	static uint64_t last;
+	struct conn_env *env = env_of(c);
+
+	if (last == 0 || env->now_ms - last >= 1000) {
+		last = env->now_ms;
+		log_warn("%s: cannot change the events watched on a connection, closing it",
+		    c->l->conf->name);
 	}
 }
 
 /*
  * Something happened to c from outside its own event (another connection's
  * handler sent to it or closed it): ask for a write event so conn_settle()
- * runs for it soon.  Its own event settles it anyway.
+ * runs for it soon.  Its own event settles it anyway.  If the loop refuses,
+ * no event may ever come: c's timer, due now, closes it (reason error).
  */
 static void
 conn_poke(struct conn *c)
 {
 	struct conn_env *env = env_of(c);
 
-	if (env->active != c)
-		evloop_set(env->loop, c->fd, evloop_mask(env->loop, c->fd) | EV_WRITE);
+	if (env->active == c)
+		return;
+	if (evloop_set(env->loop, c->fd, evloop_mask(env->loop, c->fd) | EV_WRITE) == 0)
+		return;
+	conn_watch_warn(c);
+	c->reason = CLOSE_ERROR;
+	c->flags |= CONN_F_DEAD;
+	twheel_start(env->wheel, &c->timer, env->now_ms);
 }
 
 static void
 conn_kill(struct conn *c, enum close_reason r)
 {
 	c->reason = (uint8_t)r;
-	c->flags |= F_DEAD;
+	c->flags |= CONN_F_DEAD;
 	conn_poke(c);
 }
 
-/* queue one message (header + payload) for c, in order with earlier output */
+/*
+ * Queue one message (header + payload) for c, in order with earlier output.
+ * ERROR and CLOSE frames are exempt from the buffer budget.
+ */
 static int
-conn_queue(struct conn *c, const uint8_t *hdr, size_t hlen, const void *data, size_t len)
+conn_queue(struct conn *c, uint8_t type, const void *data, size_t len)
 {
 	struct conn_env *env = env_of(c);
 	uint64_t cap = env->max_output + c->l->codec.max_frame + STAGE_FLUSH;
+	uint8_t hdr[PROTO_HDR_MAX];
+	size_t hlen;
+	int was_empty;
 
-	if (c->flags & F_DEAD)
+	if (c->flags & CONN_F_DEAD)
 		return -1;
+	hlen = proto_header(&c->l->codec, type, len, hdr);
 	stats_add(&env->stats->cur.messages_out, 1);
 	if (env->staged == c && c->out == NULL) {
 		if (buffer_append(&env->wbuf, hdr, hlen) == -1 ||
 		    buffer_append(&env->wbuf, data, len) == -1) {
 			/* this client's reply does not fit in memory: it goes, the worker stays */
-			env->wbuf->off = env->wbuf->len = 0;
+			buffer_clear(env->wbuf);
 			conn_kill(c, CLOSE_ERROR);
 			return -1;
 		}
-		if (env->wbuf->len >= STAGE_FLUSH) {
+		if (buffer_len(env->wbuf) >= STAGE_FLUSH) {
 			conn_flush_staged(c);
 			env->staged = c;
 		}
@@ -376,10 +666,24 @@ conn_queue(struct conn *c, const uint8_t *hdr, size_t hlen, const void *data, si
 		conn_kill(c, CLOSE_TOO_LARGE);
 		return -1;
 	}
-	int was_empty = c->out == NULL;
-	if (buffer_append(&c->out, hdr, hlen) == -1 || buffer_append(&c->out, data, len) == -1) {
+	was_empty = c->out == NULL;
+	switch (conn_buf_reserve(c, &c->out, hlen + len, type == FRAME_ERROR || type == FRAME_CLOSE)) {
+	case GROW_OK:
+		break;
+	case GROW_NOMEM:
 		conn_kill(c, CLOSE_ERROR);
 		return -1;
+	case GROW_BUDGET:
+		/* unless c was closed as a large partial frame (its ERROR 4 is queued) */
+		if (c->state == CONN_OPEN)
+			conn_kill(c, CLOSE_TOO_LARGE);
+		return -1;
+	}
+	memcpy(buffer_tail(c->out), hdr, hlen);
+	buffer_commit(c->out, hlen);
+	if (len > 0) {	/* data may be NULL for an empty payload */
+		memcpy(buffer_tail(c->out), data, len);
+		buffer_commit(c->out, len);
 	}
 	if (was_empty) {
 		conn_out_started(c);
@@ -388,36 +692,27 @@ conn_queue(struct conn *c, const uint8_t *hdr, size_t hlen, const void *data, si
 	return 0;
 }
 
-static int
-conn_send_type(struct conn *c, uint8_t type, const void *data, size_t len)
-{
-	uint8_t hdr[PROTO_HDR_MAX];
-	size_t hlen = proto_header(&c->l->codec, type, len, hdr);
-
-	return conn_queue(c, hdr, hlen, data, len);
-}
-
 int
 conn_send(struct conn *c, const void *data, size_t len)
 {
-	if (c->state != CS_OPEN)
+	if (c->state != CONN_OPEN)
 		return -1;
-	return conn_send_type(c, FRAME_DATA, data, len);
+	return conn_queue(c, FRAME_DATA, data, len);
 }
 
-/* one ERROR frame in one write, best effort, counted if sent: for a socket about to be closed */
+/* one ERROR frame, best effort, counted if sent: for a socket about to be closed */
 static void
 write_error_frame(struct stats_slot *st, int fd, uint16_t code, const char *text)
 {
 	uint8_t buf[FRAME_HDR_LEN + 128];
-	size_t plen;
-	ssize_t n;
+	size_t plen, done;
 
 	plen = proto_error_payload(buf + FRAME_HDR_LEN, sizeof(buf) - FRAME_HDR_LEN, code, text);
 	proto_frame_header(buf, FRAME_ERROR, (uint32_t)plen);
-	if ((n = write(fd, buf, FRAME_HDR_LEN + plen)) > 0) {
+	(void)fdio_write(fd, buf, FRAME_HDR_LEN + plen, &done);
+	if (done > 0) {
 		stats_add(&st->cur.messages_out, 1);
-		stats_add(&st->cur.bytes_out, (uint64_t)n);
+		stats_add(&st->cur.bytes_out, (uint64_t)done);
 	}
 }
 
@@ -451,9 +746,9 @@ conn_destroy(struct conn *c)
 
 	if (env->staged == c) {
 		env->staged = NULL;
-		env->wbuf->off = env->wbuf->len = 0;
+		buffer_clear(env->wbuf);
 	}
-	if ((c->flags & F_OPENED) && c->l->handler->close != NULL)
+	if ((c->flags & CONN_F_OPENED) && c->l->handler->close != NULL)
 		c->l->handler->close(c, r);
 	if (log_get_level() <= LOG_LVL_DEBUG) {
 		char peer[64];
@@ -463,8 +758,8 @@ conn_destroy(struct conn *c)
 	twheel_stop(env->wheel, &c->timer);
 	evloop_del_closing(env->loop, c->fd);
 	close(c->fd);
-	buffer_free(&c->in);
-	buffer_free(&c->out);
+	conn_buf_free(env, &c->in);
+	conn_buf_free(env, &c->out);
 	stats_add(&env->stats->cur.closed[r], 1);
 	env->nconns--;
 	stats_set(&env->stats->connections, env->nconns);
@@ -475,13 +770,13 @@ conn_destroy(struct conn *c)
 static void
 conn_begin_close(struct conn *c, enum close_reason r, int linger)
 {
-	if (c->state != CS_OPEN)
+	if (c->state != CONN_OPEN)
 		return;
-	c->state = CS_FLUSHING;
+	c->state = CONN_FLUSHING;
 	c->reason = (uint8_t)r;
 	if (linger)
-		c->flags |= F_LINGER;
-	c->write_ms = rel_now(env_of(c));
+		c->flags |= CONN_F_LINGER;
+	conn_write_clock_start(c);
 	/* c->in is freed by conn_settle(): a handler may still be reading from it */
 	conn_poke(c);
 }
@@ -502,20 +797,33 @@ conn_protocol_error(struct conn *c, const struct proto_msg *m)
 	stats_add(&env_of(c)->stats->cur.protocol_errors, 1);
 	if (c->l->conf->codec == CODEC_FRAME) {
 		plen = proto_error_payload(payload, sizeof(payload), (uint16_t)m->err, m->errtext);
-		conn_send_type(c, FRAME_ERROR, payload, plen);
+		conn_queue(c, FRAME_ERROR, payload, plen);
 	}
 	/* linger: the client's unread bytes would otherwise turn our close into a RST
 	 * that can destroy the ERROR frame before the client reads it */
 	conn_begin_close(c, r, 1);
 }
 
-void
+/* server stopping: close now with CLOSE_SHUTDOWN (frame clients get ERROR 7, best effort) */
+static void
 conn_shutdown(struct conn *c)
 {
-	if (c->state == CS_OPEN)
+	if (c->state == CONN_OPEN)
 		conn_write_error_now(c, PERR_SHUTTING_DOWN, "shutting down");
 	c->reason = CLOSE_SHUTDOWN;
 	conn_destroy(c);
+}
+
+void
+conn_env_shutdown(struct conn_env *env)
+{
+	int max = evloop_maxfd(env->loop);
+
+	for (int fd = 0; fd < max; fd++) {
+		struct conn *c = conn_on_fd(env, fd);
+		if (c != NULL)
+			conn_shutdown(c);
+	}
 }
 
 /* ---- input ---- */
@@ -526,8 +834,8 @@ conn_message(struct conn *c, const struct proto_msg *m)
 	const struct handler *h = c->l->handler;
 
 	c->last_msg_ms = rel_now(env_of(c));
-	if (!(c->flags & F_GOT_MSG)) {
-		c->flags |= F_GOT_MSG;
+	if (!(c->flags & CONN_F_GOT_MSG)) {
+		c->flags |= CONN_F_GOT_MSG;
 		/* the heartbeat replaces the first-message timeout and may be due sooner */
 		conn_timer_update(c);
 	}
@@ -537,13 +845,13 @@ conn_message(struct conn *c, const struct proto_msg *m)
 		h->message(c, m->data, m->len);
 		break;
 	case FRAME_PING:
-		conn_send_type(c, FRAME_PONG, m->data, m->len);
+		conn_queue(c, FRAME_PONG, m->data, m->len);
 		break;
 	case FRAME_PONG:
 		break;
 	case FRAME_CLOSE:
 		/* replies already queued go first, then our CLOSE, then EOF */
-		conn_send_type(c, FRAME_CLOSE, NULL, 0);
+		conn_queue(c, FRAME_CLOSE, NULL, 0);
 		conn_begin_close(c, CLOSE_PEER, 1);
 		break;
 	case FRAME_ERROR:
@@ -560,7 +868,7 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	struct proto_msg m;
 	size_t off = 0;
 
-	while (off < len && c->state == CS_OPEN && !(c->flags & F_DEAD)) {
+	while (off < len && c->state == CONN_OPEN && !(c->flags & CONN_F_DEAD)) {
 		switch (proto_decode(&c->l->codec, data + off, len - off, &m)) {
 		case PROTO_NEED_MORE:
 			return off;
@@ -576,32 +884,49 @@ conn_process(struct conn *c, const uint8_t *data, size_t len)
 	return off;
 }
 
-/* room to read into c->in: the rest of the pending message, at least IN_CHUNK */
+/*
+ * Room to read into c->in.  The rest of the pending message in one read
+ * (at least IN_CHUNK) while that rest is within twice what is held; beyond
+ * that, room for as much as is held, so the buffer doubles with the bytes
+ * that arrived.  Memory follows what a client sends, not what its header
+ * announces: a header declaring max_frame costs a small buffer until the
+ * bytes come, and a buffer is at most about three times what arrived.
+ */
 static size_t
 conn_in_room(struct conn *c)
 {
 	struct proto_msg m;
-	size_t have = buffer_len(c->in), want = IN_CHUNK;
+	size_t have = buffer_len(c->in), want = have > IN_CHUNK ? have : IN_CHUNK;
 
 	if (proto_decode(&c->l->codec, buffer_head(c->in), have, &m) == PROTO_NEED_MORE &&
-	    m.need > have && m.need - have > want)
-		want = m.need - have;
+	    m.need > have && m.need - have <= 2 * want)
+		want = m.need - have > IN_CHUNK ? m.need - have : IN_CHUNK;
 	return want;
+}
+
+/* c could not keep its partial frame within max_buffer_memory */
+static void
+conn_over_budget(struct conn *c, enum conn_grow g)
+{
+	if (g == GROW_NOMEM)
+		conn_kill(c, CLOSE_ERROR);
+	else if (c->state == CONN_OPEN)
+		conn_mem_close(c);	/* nothing larger was left to close */
 }
 
 static void
 conn_read_open(struct conn *c)
 {
 	struct conn_env *env = env_of(c);
+	enum conn_grow g;
 	uint8_t *dst;
 	size_t room, used;
 	ssize_t n;
 	int own = c->in != NULL;
 
 	if (own) {
-		room = conn_in_room(c);
-		if (buffer_reserve(&c->in, room) == NULL) {
-			conn_kill(c, CLOSE_ERROR);
+		if ((g = conn_buf_reserve(c, &c->in, conn_in_room(c), 0)) != GROW_OK) {
+			conn_over_budget(c, g);
 			return;
 		}
 		dst = buffer_tail(c->in);
@@ -629,10 +954,10 @@ conn_read_open(struct conn *c)
 	stats_add(&env->stats->cur.bytes_in, (uint64_t)n);
 	env->staged = c;
 	if (own) {
-		c->in->len += (size_t)n;
+		buffer_commit(c->in, (size_t)n);
 		used = conn_process(c, buffer_head(c->in), buffer_len(c->in));
 		if (c->in != NULL) {
-			buffer_consume(&c->in, used);
+			conn_buf_consume(env, &c->in, used);
 			if (used > 0 && c->in != NULL) {
 				/* a new message started in this read */
 				c->frame_start_ms = rel_now(env);
@@ -641,10 +966,12 @@ conn_read_open(struct conn *c)
 		}
 	} else {
 		used = conn_process(c, dst, (size_t)n);
-		if (used < (size_t)n && c->state == CS_OPEN && !(c->flags & F_DEAD)) {
-			if (buffer_append(&c->in, dst + used, (size_t)n - used) == -1) {
-				conn_kill(c, CLOSE_ERROR);
+		if (used < (size_t)n && c->state == CONN_OPEN && !(c->flags & CONN_F_DEAD)) {
+			if ((g = conn_buf_reserve(c, &c->in, (size_t)n - used, 0)) != GROW_OK) {
+				conn_over_budget(c, g);
 			} else {
+				memcpy(buffer_tail(c->in), dst + used, (size_t)n - used);
+				buffer_commit(c->in, (size_t)n - used);
 				c->frame_start_ms = rel_now(env);
 				conn_timer_update(c);
 			}
@@ -664,7 +991,7 @@ conn_read_linger(struct conn *c)
 		n = read(c->fd, env->rbuf, env->rbuf_size);
 	while (n == -1 && errno == EINTR);
 	if (n == 0 || (n == -1 && errno != EAGAIN))
-		c->flags |= F_DEAD;
+		c->flags |= CONN_F_DEAD;
 }
 
 /* after an event: move a closing connection along, set interest, or free it */
@@ -674,27 +1001,27 @@ conn_settle(struct conn *c)
 	struct conn_env *env = env_of(c);
 	int mask;
 
-	if (c->state != CS_OPEN)
-		buffer_free(&c->in);	/* no more input is handled */
-	if (!(c->flags & F_DEAD) && c->state == CS_FLUSHING && c->out == NULL) {
-		if (c->flags & F_LINGER) {
+	if (c->state != CONN_OPEN)
+		conn_buf_free(env, &c->in);	/* no more input is handled */
+	if (!(c->flags & CONN_F_DEAD) && c->state == CONN_FLUSHING && c->out == NULL) {
+		if (c->flags & CONN_F_LINGER) {
 			shutdown(c->fd, SHUT_WR);
-			c->state = CS_LINGER;
+			c->state = CONN_LINGER;
 			c->write_ms = rel_now(env);
 			conn_timer_update(c);
 		} else {
-			c->flags |= F_DEAD;
+			c->flags |= CONN_F_DEAD;
 		}
 	}
-	if (c->flags & F_DEAD) {
+	if (c->flags & CONN_F_DEAD) {
 		conn_destroy(c);
 		return;
 	}
-	if (c->state == CS_OPEN) {
-		if (!(c->flags & F_READ_PAUSED) && buffer_len(c->out) > env->max_output)
-			c->flags |= F_READ_PAUSED;
-		else if ((c->flags & F_READ_PAUSED) && buffer_len(c->out) <= env->max_output / 2) {
-			c->flags &= (uint8_t)~F_READ_PAUSED;
+	if (c->state == CONN_OPEN) {
+		if (!(c->flags & CONN_F_READ_PAUSED) && buffer_len(c->out) > env->max_output)
+			c->flags |= CONN_F_READ_PAUSED;
+		else if ((c->flags & CONN_F_READ_PAUSED) && buffer_len(c->out) <= env->max_output / 2) {
+			c->flags &= (uint8_t)~CONN_F_READ_PAUSED;
 			/* the input clocks run again from now (see conn_due) */
 			c->last_msg_ms = rel_now(env);
 			if (c->in != NULL)
@@ -703,12 +1030,12 @@ conn_settle(struct conn *c)
 		}
 	}
 	switch (c->state) {
-	case CS_OPEN:
-		mask = (c->flags & F_READ_PAUSED) ? EV_NONE : EV_READ;
+	case CONN_OPEN:
+		mask = (c->flags & CONN_F_READ_PAUSED) ? EV_NONE : EV_READ;
 		if (c->out != NULL)
 			mask |= EV_WRITE;
 		break;
-	case CS_FLUSHING:
+	case CONN_FLUSHING:
 		mask = EV_WRITE;
 		conn_timer_update(c);
 		break;
@@ -716,7 +1043,12 @@ conn_settle(struct conn *c)
 		mask = EV_READ;
 		break;
 	}
-	evloop_set(env->loop, c->fd, mask);
+	if (evloop_set(env->loop, c->fd, mask) == -1) {
+		/* no event would come as needed: a stalled connection, silently */
+		conn_watch_warn(c);
+		c->reason = CLOSE_ERROR;
+		conn_destroy(c);
+	}
 }
 
 static void
@@ -730,15 +1062,15 @@ conn_event_cb(struct evloop *loop, int fd, int mask, void *data)
 	env->active = c;
 	if ((mask & EV_WRITE) && c->out != NULL)
 		conn_flush(c);
-	if ((mask & (EV_READ | EV_ERROR)) && !(c->flags & F_DEAD)) {
+	if ((mask & (EV_READ | EV_ERROR)) && !(c->flags & CONN_F_DEAD)) {
 		switch (c->state) {
-		case CS_OPEN:
+		case CONN_OPEN:
 			conn_read_open(c);
 			break;
-		case CS_LINGER:
+		case CONN_LINGER:
 			conn_read_linger(c);
 			break;
-		case CS_FLUSHING:
+		case CONN_FLUSHING:
 			if (mask & EV_ERROR)
 				conn_flush(c);
 			break;
@@ -776,15 +1108,21 @@ timeout_ms(const struct listener_conf *lc, enum close_reason r)
 	}
 }
 
-void
+static void
 conn_timer_cb(struct twheel_node *node, void *arg)
 {
 	struct conn *c = (struct conn *)((char *)node - offsetof(struct conn, timer));
 	struct conn_env *env = arg;
 	enum close_reason why;
-	uint64_t due = conn_due(c, &why);
+	uint64_t due;
 	char text[96];
 
+	if (c->flags & CONN_F_DEAD) {
+		/* killed where no event of its own could be asked for (conn_poke) */
+		conn_destroy(c);
+		return;
+	}
+	due = conn_due(c, &why);
 	if (due == NO_DUE)
 		return;
 	if (due > env->now_ms) {
@@ -792,7 +1130,7 @@ conn_timer_cb(struct twheel_node *node, void *arg)
 		twheel_start(env->wheel, &c->timer, due);
 		return;
 	}
-	if (c->state == CS_OPEN) {
+	if (c->state == CONN_OPEN) {
 		snprintf(text, sizeof(text), "%s after %g s", timeout_text(why),
 		    timeout_ms(c->l->conf, why) / 1000.0);
 		/* a client that never reads gets no more bytes pushed at it */
@@ -803,10 +1141,18 @@ conn_timer_cb(struct twheel_node *node, void *arg)
 	conn_destroy(c);
 }
 
+void
+conn_env_expire(struct conn_env *env)
+{
+	twheel_advance(env->wheel, env->now_ms, conn_timer_cb, env);
+	/* budget closes of the last second that were not logged yet */
+	conn_mem_log(env);
+}
+
 /* ---- accept ---- */
 
 static void
-conn_reject_full(struct wlistener *l, int fd, const struct sockaddr *peer)
+conn_reject_full(struct conn_listener *l, int fd, const struct sockaddr *peer)
 {
 	struct conn_env *env = l->env;
 	static uint64_t last_warn;
@@ -829,12 +1175,14 @@ conn_reject_full(struct wlistener *l, int fd, const struct sockaddr *peer)
 }
 
 static void
-conn_new(struct wlistener *l, int fd, const struct sockaddr *peer)
+conn_new(struct conn_listener *l, int fd, const struct sockaddr *peer)
 {
 	struct conn_env *env = l->env;
 	struct conn *c;
-	c = calloc(1, sizeof(*c));
+
+	c = alloc_calloc(1, sizeof(*c));
 	if (c == NULL) {
+		/* this client goes, the worker stays */
 		close(fd);
 		stats_add(&env->stats->cur.closed[CLOSE_ERROR], 1);
 		return;
@@ -852,7 +1200,7 @@ conn_new(struct wlistener *l, int fd, const struct sockaddr *peer)
 		memcpy(c->peer_addr, &s4->sin_addr, 4);
 	}
 	c->accept_ms = c->last_msg_ms = rel_now(env);
-	c->state = CS_OPEN;
+	c->state = CONN_OPEN;
 	twheel_node_init(&c->timer);
 	if (evloop_add(env->loop, fd, EV_READ, conn_event_cb, c) == -1) {
 		log_warn("%s: cannot watch connection", l->conf->name);
@@ -872,7 +1220,7 @@ conn_new(struct wlistener *l, int fd, const struct sockaddr *peer)
 		/* never opened, so no close() call: settling destroys it */
 		conn_kill(c, CLOSE_ERROR);
 	} else {
-		c->flags |= F_OPENED;
+		c->flags |= CONN_F_OPENED;
 		conn_timer_update(c);
 	}
 	/* open() may have sent a greeting or closed at once */
@@ -881,40 +1229,13 @@ conn_new(struct wlistener *l, int fd, const struct sockaddr *peer)
 }
 
 void
-conn_accept_cb(struct evloop *loop, int fd, int mask, void *data)
+conn_accept(struct conn_listener *cl, int fd, const struct sockaddr *peer)
 {
-	struct wlistener *l = data;
-	struct conn_env *env = l->env;
-	static uint64_t last_log;
+	struct conn_env *env = cl->env;
 
-	(void)mask;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* no descriptor to take the client with: pause instead of spinning */
-				l->paused = 1;
-				l->resume_ms = env->now_ms + 1000;
-				evloop_set(loop, fd, EV_NONE);
-				if (env->now_ms - last_log >= 1000 || last_log == 0) {
-					last_log = env->now_ms;
-					log_warn("%s: accept paused for 1 s", l->conf->name);
-				}
-				return;
-			}
-			log_warn("%s: accept", l->conf->name);
-			return;
-		}
-		stats_add(&env->stats->cur.accepted, 1);
-		if (env->nconns >= env->max_conns)
-			conn_reject_full(l, cfd, (struct sockaddr *)&ss);
-		else
-			conn_new(l, cfd, (struct sockaddr *)&ss);
-	}
+	stats_add(&env->stats->cur.accepted, 1);
+	if (env->nconns >= env->max_conns)
+		conn_reject_full(cl, fd, peer);
+	else
+		conn_new(cl, fd, peer);
 }

@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "alloc.h"
+
 #define WORD_BITS 64
 
 struct twheel {
@@ -117,17 +119,23 @@ twheel_create(uint32_t tick_ms, uint32_t slots, uint64_t now_ms)
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	if ((w = alloc_calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->origin = now_ms;
 	w->tick_ms = tick_ms;
 	w->slots = slots;
 	w->mask = slots - 1;
-	w->buckets = calloc(slots, sizeof(*w->buckets));
-	w->bitmap = calloc((slots + WORD_BITS - 1) / WORD_BITS,
+	w->buckets = alloc_calloc(slots, sizeof(*w->buckets));
+	w->bitmap = alloc_calloc((slots + WORD_BITS - 1) / WORD_BITS,
 	    sizeof(*w->bitmap));
 	if (w->buckets == NULL || w->bitmap == NULL) {
-		twheel_free(w);
+		/*
+		 * Not twheel_free(): it walks the bucket lists, and these heads
+		 * are zeroed, not yet circular (a NULL next is no empty list).
+		 */
+		free(w->buckets);
+		free(w->bitmap);
+		free(w);
 		errno = ENOMEM;
 		return NULL;
 	}

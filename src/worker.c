@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -25,6 +26,20 @@
 #include "daemon.h"
 #include "slotctl.h"
 #include "twheel.h"
+
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_MS 1000	/* out of descriptors: retry accepting after this */
+
+/* a listener as this worker sees it: its own socket, and the accept pause */
+struct wlistener {
+	struct conn_listener *cl;
+	const struct listener_conf *conf;
+	struct evloop *loop;
+	struct conn_env *env;	/* for the cached clock */
+	int fd;			/* a listening socket this worker accepts on (its slot's or an adopted one), -1 once closed */
+	int paused;		/* not watched: out of descriptors until resume_ms */
+	uint64_t resume_ms;
+};
 
 static volatile sig_atomic_t want_stop, want_quit, want_drain, want_reopen;
 static int wake_fd[2] = { -1, -1 };	/* signal handler -> event loop */
@@ -96,38 +111,99 @@ wake_cb(struct evloop *loop, int fd, int mask, void *data)
 static void
 refresh_now(void *arg)
 {
-	struct conn_env *env = arg;
+	conn_env_set_now(arg, clock_now_ms());
+}
 
-	env->now_ms = clock_now_ms();
+/*
+ * Accept pausing, all of it: with no descriptor to take a client with, the
+ * listener is unwatched for ACCEPT_PAUSE_MS instead of waking the loop
+ * again at once (a spin); accept_resume_due() watches it again.
+ */
+static void
+accept_pause(struct wlistener *l)
+{
+	static uint64_t last_log;
+	uint64_t now = conn_env_now(l->env);
+	int accept_err = errno, set_err, failed;
+
+	l->paused = 1;
+	l->resume_ms = now + ACCEPT_PAUSE_MS;
+	/* still watched, it wakes the loop in vain until the pause ends: logged, no worse */
+	failed = evloop_set(l->loop, l->fd, EV_NONE) == -1;
+	set_err = errno;
+	if (last_log == 0 || now - last_log >= 1000) {
+		last_log = now;
+		errno = accept_err;
+		log_warn("%s: accept paused for 1 s", l->conf->name);
+		if (failed) {
+			errno = set_err;
+			log_warn("%s: cannot unwatch the listener", l->conf->name);
+		}
+	}
+}
+
+/* watch paused listeners whose pause is over; *timeout shrinks to the next resume */
+static void
+accept_resume_due(struct wlistener *wl, size_t n, uint64_t now, int64_t *timeout)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct wlistener *l = &wl[i];
+
+		if (!l->paused || l->fd == -1)
+			continue;
+		if (now >= l->resume_ms) {
+			if (evloop_set(l->loop, l->fd, EV_READ) == 0) {
+				l->paused = 0;
+				continue;
+			}
+			/* stay paused and try again a pause later */
+			log_warn("%s: cannot resume accepting", l->conf->name);
+			l->resume_ms = now + ACCEPT_PAUSE_MS;
+		}
+		if ((int64_t)(l->resume_ms - now) < *timeout)
+			*timeout = (int64_t)(l->resume_ms - now);
+	}
+}
+
+/* accept up to a batch of clients on a listener (its evloop callback) */
+static void
+accept_cb(struct evloop *loop, int fd, int mask, void *data)
+{
+	struct wlistener *l = data;
+
+	(void)loop;
+	(void)mask;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				accept_pause(l);
+				return;
+			}
+			log_warn("%s: accept", l->conf->name);
+			return;
+		}
+		conn_accept(l->cl, cfd, (struct sockaddr *)&ss);
+	}
 }
 
 /* stop accepting: close this worker's copies of the listening sockets (the master keeps its own) */
 static void
-stop_accepting(struct conn_env *env, struct wlistener *wl, size_t n)
+stop_accepting(struct evloop *loop, struct wlistener *wl, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (wl[i].fd == -1)
 			continue;
-		evloop_del(env->loop, wl[i].fd);
+		evloop_del(loop, wl[i].fd);
 		close(wl[i].fd);
 		wl[i].fd = -1;
-	}
-}
-
-/* accept again on the paused listeners whose second is up; shortens *timeout to the next one */
-static void
-resume_paused(struct evloop *loop, struct wlistener *wl, size_t n, uint64_t now,
-    int64_t *timeout)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!wl[i].paused || wl[i].fd == -1)
-			continue;
-		if (now >= wl[i].resume_ms) {
-			wl[i].paused = 0;
-			evloop_set(loop, wl[i].fd, EV_READ);
-		} else if ((int64_t)(wl[i].resume_ms - now) < *timeout) {
-			*timeout = (int64_t)(wl[i].resume_ms - now);
-		}
 	}
 }
 
@@ -173,7 +249,7 @@ adopt_apply(struct adopt *ad, struct evloop *loop)
 			if (!want) {
 				evloop_del(loop, row[l].fd);
 				row[l].paused = 0;
-			} else if (evloop_add(loop, row[l].fd, EV_READ, conn_accept_cb, &row[l]) == -1) {
+			} else if (evloop_add(loop, row[l].fd, EV_READ, accept_cb, &row[l]) == -1) {
 				/* its clients wait for the slot's respawn, as without adoption */
 				log_warn("worker %d: watch slot %d's listener %s", ad->slot, s,
 				    row[l].conf->name);
@@ -232,11 +308,11 @@ adopt_init(struct adopt *ad, const struct worker_spec *ws, const struct wlistene
 
 /* the paused adopted listeners of the slots being adopted */
 static void
-adopt_resume(struct adopt *ad, struct evloop *loop, uint64_t now, int64_t *timeout)
+adopt_resume(struct adopt *ad, uint64_t now, int64_t *timeout)
 {
 	for (int s = 0; s < ad->nslots; s++)
 		if (ad->on[s])
-			resume_paused(loop, &ad->wl[(size_t)s * ad->nl], ad->nl, now, timeout);
+			accept_resume_due(&ad->wl[(size_t)s * ad->nl], ad->nl, now, timeout);
 }
 
 /* draining or exiting: drop adopted slots and close every other slot's sockets */
@@ -266,30 +342,18 @@ adopt_free(struct adopt *ad, struct evloop *loop)
 	free(ad->on);
 }
 
-static void
-close_all(struct conn_env *env)
-{
-	int max = evloop_maxfd(env->loop);
-
-	for (int fd = 0; fd < max; fd++) {
-		evloop_cb *cb;
-		void *data;
-		if (evloop_get(env->loop, fd, &cb, &data) == 0 && conn_is_conn_cb(cb))
-			conn_shutdown(data);
-	}
-}
-
 void
 worker_main(const struct worker_spec *ws)
 {
 	const struct config *cfg = ws->cfg;
-	struct conn_env env;
+	struct conn_env_params ep;
+	struct conn_env *env;
 	struct evloop *loop;
 	struct twheel *wheel;
 	struct wlistener *wl;
 	struct adopt ad;
 	struct rlimit rl;
-	uint64_t quit_deadline = 0, last_parent_check = 0;
+	uint64_t now, quit_deadline = 0, last_parent_check = 0;
 	int draining = 0;
 	int setsize;
 
@@ -313,8 +377,17 @@ worker_main(const struct worker_spec *ws)
 	wheel = twheel_create(cfg->tick_ms, cfg->slots, clock_now_ms());
 	if (wheel == NULL)
 		fatalx("worker %d: out of memory", ws->slot);
-	conn_env_init(&env, loop, wheel, ws->stats, cfg->max_output, ws->max_conns);
-	evloop_set_aftersleep(loop, refresh_now, &env);
+	memset(&ep, 0, sizeof(ep));
+	ep.loop = loop;
+	ep.wheel = wheel;
+	ep.stats = ws->stats;
+	ep.epoch_ms = now = clock_now_ms();
+	ep.max_output = cfg->max_output;
+	ep.max_conns = ws->max_conns;
+	ep.max_buffer_memory = cfg->max_buffer_memory;
+	if ((env = conn_env_create(&ep)) == NULL)
+		fatalx("worker %d: out of memory", ws->slot);
+	evloop_set_aftersleep(loop, refresh_now, env);
 	if (evloop_add(loop, wake_fd[0], EV_READ, wake_cb, NULL) == -1)
 		fatal("worker %d: watch the wake-up pipe", ws->slot);
 
@@ -323,30 +396,30 @@ worker_main(const struct worker_spec *ws)
 		fatalx("worker %d: out of memory", ws->slot);
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct listener_conf *lc = &cfg->listeners[i];
+		wl[i].cl = conn_listener_create(env, lc, handler_find(lc->handler), cfg->max_frame);
+		if (wl[i].cl == NULL)
+			fatalx("worker %d: out of memory", ws->slot);
 		wl[i].conf = lc;
-		wl[i].handler = handler_find(lc->handler);
-		wl[i].codec.codec = lc->codec;
-		wl[i].codec.max_frame = cfg->max_frame;
-		wl[i].codec.magic = lc->magic;
-		wl[i].codec.magic_len = lc->magic_len;
-		wl[i].env = &env;
+		wl[i].loop = loop;
+		wl[i].env = env;
 		wl[i].fd = ws->fds[i];
-		if (evloop_add(loop, wl[i].fd, EV_READ, conn_accept_cb, &wl[i]) == -1)
+		if (evloop_add(loop, wl[i].fd, EV_READ, accept_cb, &wl[i]) == -1)
 			fatal("worker %d: watch listener %s", ws->slot, lc->name);
 	}
 	adopt_init(&ad, ws, wl, loop);
 
-	stats_set(&ws->stats->started_ms, env.now_ms);
-	stats_set(&ws->stats->loop_ms, env.now_ms);
+	stats_set(&ws->stats->started_ms, now);
+	stats_set(&ws->stats->loop_ms, now);
 	__atomic_store_n(&ws->stats->state, WS_RUNNING, __ATOMIC_RELAXED);
 	log_info("worker %d running", ws->slot);
 
 	for (;;) {
 		int64_t timeout;
 
-		env.now_ms = clock_now_ms();
-		stats_set(&ws->stats->loop_ms, env.now_ms);
-		twheel_advance(wheel, env.now_ms, conn_timer_cb, &env);
+		now = clock_now_ms();
+		conn_env_set_now(env, now);
+		stats_set(&ws->stats->loop_ms, now);
+		conn_env_expire(env);
 
 		if (want_stop)
 			break;
@@ -358,45 +431,47 @@ worker_main(const struct worker_spec *ws)
 			/* no new clients; existing ones end by themselves or by their timeouts */
 			draining = 1;
 			__atomic_store_n(&ws->stats->state, WS_DRAINING, __ATOMIC_RELAXED);
-			stop_accepting(&env, wl, cfg->nlisteners);
+			stop_accepting(loop, wl, cfg->nlisteners);
 			adopt_stop(&ad, loop);
 			log_info("worker %d draining %llu connections", ws->slot,
-			    (unsigned long long)env.nconns);
+			    (unsigned long long)conn_env_count(env));
 		}
 		/* a graceful stop has a cut-off; a reload's drain (SIGUSR2 alone) has none */
 		if (want_quit && quit_deadline == 0)
-			quit_deadline = env.now_ms + cfg->shutdown_timeout_ms;
-		if (draining && (env.nconns == 0 ||
-		    (quit_deadline != 0 && env.now_ms >= quit_deadline)))
+			quit_deadline = now + cfg->shutdown_timeout_ms;
+		if (draining && (conn_env_count(env) == 0 ||
+		    (quit_deadline != 0 && now >= quit_deadline)))
 			break;
 		if (ad.master_gone)
 			break;
-		if (env.now_ms - last_parent_check >= 1000) {
-			last_parent_check = env.now_ms;
+		if (now - last_parent_check >= 1000) {
+			last_parent_check = now;
 			if (getppid() != ws->master_pid)
 				break;
 		}
 
-		timeout = twheel_next_timeout(wheel, env.now_ms);
+		timeout = twheel_next_timeout(wheel, now);
 		if (timeout < 0 || timeout > cfg->tick_ms)
 			timeout = cfg->tick_ms;
-		if (quit_deadline != 0 && (int64_t)(quit_deadline - env.now_ms) < timeout)
-			timeout = (int64_t)(quit_deadline - env.now_ms);
-		resume_paused(loop, wl, cfg->nlisteners, env.now_ms, &timeout);
-		adopt_resume(&ad, loop, env.now_ms, &timeout);
+		if (quit_deadline != 0 && (int64_t)(quit_deadline - now) < timeout)
+			timeout = (int64_t)(quit_deadline - now);
+		accept_resume_due(wl, cfg->nlisteners, now, &timeout);
+		adopt_resume(&ad, now, &timeout);
 		if (evloop_run_once(loop, (int)timeout) == -1 && errno != EINTR)
 			fatal("worker %d: event loop", ws->slot);
 	}
 
-	stop_accepting(&env, wl, cfg->nlisteners);
+	stop_accepting(loop, wl, cfg->nlisteners);
 	adopt_stop(&ad, loop);
-	close_all(&env);
+	conn_env_shutdown(env);
 	log_info("worker %d exiting", ws->slot);
 	__atomic_store_n(&ws->stats->state, WS_EXITED, __ATOMIC_RELAXED);
 	/* freed so leak checkers see a clean exit and real leaks stand out */
 	adopt_free(&ad, loop);
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		conn_listener_free(wl[i].cl);
 	free(wl);
-	conn_env_free(&env);
+	conn_env_free(env);
 	twheel_free(wheel);
 	evloop_free(loop);
 	exit(0);

@@ -583,6 +583,39 @@ test_out_of_range_values_name_the_range(void)
 	    ");\n", 3, "at least 0.001");
 }
 
+/* limits.max_buffer_memory: per-worker bytes, 256 MiB unless set, 1 MiB .. 1 TiB */
+static void
+test_max_buffer_memory_default_range_and_value(void)
+{
+	struct config cfg;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL_FATAL(load_text(ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.max_buffer_memory, 268435456);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "limits = { max_buffer_memory = 1099511627776L; };\n"
+	    ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.max_buffer_memory, 1ULL << 40);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "limits = { max_buffer_memory = 1048576; };\n"
+	    ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.max_buffer_memory, 1048576);
+	config_free(&cfg);
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "limits = {\n"
+	    "  max_buffer_memory = 1048575;\n"
+	    "};\n", 3, "'max_buffer_memory' must be between 1048576 and 1099511627776");
+	EXPECT_ERROR(
+	    "limits = { max_buffer_memory = 1099511627777L; };\n"
+	    ONE_LISTENER, 1, "between 1048576 and 1099511627776");
+	EXPECT_ERROR(
+	    "limits = { max_buffer_memory = \"lots\"; };\n"
+	    ONE_LISTENER, 1, "max_buffer_memory");
+}
+
 static void
 test_integer_wider_than_32_bits_needs_L(void)
 {
@@ -931,6 +964,7 @@ test_config_register(void)
 	T(test_wrong_types_name_the_expected_type);
 	T(test_out_of_range_values_name_the_range);
 	T(test_integer_wider_than_32_bits_needs_L);
+	T(test_max_buffer_memory_default_range_and_value);
 	T(test_unknown_enum_values_are_errors);
 	T(test_listener_names_must_be_valid_and_unique);
 	T(test_overlapping_ports_are_errors);

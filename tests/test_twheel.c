@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "twheel.h"
 
 void test_twheel_register(void);
@@ -914,6 +915,35 @@ test_random_timers_fire_once_in_first_tick_at_or_after_due(void)
 		prop_run(geom[g][0], geom[g][1], seed + g);
 }
 
+/*
+ * Every allocation of twheel_create failing in turn: NULL with ENOMEM,
+ * never a crash (a failed bitmap used to make it walk bucket heads that
+ * were zeroed, not yet lists).
+ */
+static void
+test_create_survives_each_allocation_failing(void)
+{
+	for (long k = 1; k <= 3; k++) {
+		struct twheel *w;
+
+		errno = 0;
+		sockserv_alloc_fail = k;
+		w = twheel_create(100, 64, 0);
+		sockserv_alloc_fail = 0;
+		CU_ASSERT_PTR_NULL(w);
+		CU_ASSERT_EQUAL(errno, ENOMEM);
+		twheel_free(w);
+	}
+	/* and the next one works */
+	sockserv_alloc_fail = 4;
+	{
+		struct twheel *w = twheel_create(100, 64, 0);
+		CU_ASSERT_PTR_NOT_NULL(w);
+		twheel_free(w);
+	}
+	sockserv_alloc_fail = 0;
+}
+
 #define ADD(f) CU_add_test(s, #f, f)
 
 void
@@ -941,4 +971,5 @@ test_twheel_register(void)
 	ADD(test_timer_rearmed_for_run_tick_fires_at_next_tick);
 	ADD(test_large_time_jump_fires_everything_once);
 	ADD(test_random_timers_fire_once_in_first_tick_at_or_after_due);
+	ADD(test_create_survives_each_allocation_failing);
 }

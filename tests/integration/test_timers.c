@@ -674,7 +674,21 @@ wrap_now(void)
 static void
 wrap_refresh(void *arg)
 {
-	((struct conn_env *)arg)->now_ms = wrap_now();
+	conn_env_set_now(arg, wrap_now());
+}
+
+/* the worker's accept, one client at a time */
+static void
+wrap_accept(struct evloop *loop, int fd, int mask, void *data)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	(void)loop;
+	(void)mask;
+	if (cfd >= 0)
+		conn_accept(data, cfd, (struct sockaddr *)&ss);
 }
 
 static void __attribute__((noreturn))
@@ -682,8 +696,10 @@ wrap_worker(int lfd, const char *log_path)
 {
 	static struct listener_conf lc;
 	static struct stats_slot slot;
-	struct conn_env env;
-	struct wlistener wl;
+	struct conn_env_params ep = { .stats = &slot, .epoch_ms = WRAP_EPOCH_MS,
+	    .max_output = 1 << 20, .max_conns = 100, .max_buffer_memory = 1 << 28 };
+	struct conn_env *env;
+	struct conn_listener *cl;
 	struct evloop *loop;
 	struct twheel *wheel;
 
@@ -700,26 +716,23 @@ wrap_worker(int lfd, const char *log_path)
 	wheel = twheel_create(TICK_MS, 512, wrap_now());
 	if (loop == NULL || wheel == NULL)
 		_exit(3);
-	conn_env_init(&env, loop, wheel, &slot, 1 << 20, 100);
-	env.epoch_ms = WRAP_EPOCH_MS;
-	env.now_ms = wrap_now();
-	evloop_set_aftersleep(loop, wrap_refresh, &env);
-	memset(&wl, 0, sizeof(wl));
-	wl.conf = &lc;
-	wl.handler = handler_find("echo");
-	wl.codec.codec = CODEC_RAW;
-	wl.codec.max_frame = 1 << 20;
-	wl.env = &env;
-	wl.fd = lfd;
-	if (wl.handler == NULL || evloop_add(loop, lfd, EV_READ, conn_accept_cb, &wl) == -1)
+	ep.loop = loop;
+	ep.wheel = wheel;
+	if ((env = conn_env_create(&ep)) == NULL)
+		_exit(3);
+	conn_env_set_now(env, wrap_now());
+	evloop_set_aftersleep(loop, wrap_refresh, env);
+	cl = conn_listener_create(env, &lc, handler_find("echo"), 1 << 20);
+	if (cl == NULL || handler_find("echo") == NULL ||
+	    evloop_add(loop, lfd, EV_READ, wrap_accept, cl) == -1)
 		_exit(4);
 	/* the worker's loop, on the fake clock */
 	for (;;) {
 		int64_t timeout;
 
-		env.now_ms = wrap_now();
-		twheel_advance(wheel, env.now_ms, conn_timer_cb, &env);
-		timeout = twheel_next_timeout(wheel, env.now_ms);
+		conn_env_set_now(env, wrap_now());
+		conn_env_expire(env);
+		timeout = twheel_next_timeout(wheel, conn_env_now(env));
 		if (timeout < 0 || timeout > TICK_MS)
 			timeout = TICK_MS;
 		evloop_run_once(loop, (int)timeout);
