@@ -125,18 +125,6 @@ bench_stage_message(struct bench_child *ch, struct bconn *c, uint8_t type)
 	c->sent++;
 }
 
-/*
- * empty the staging buffer but keep its memory: it is refilled on every
- * read.  buffer.h has no clear yet, so this is the one place bench writes
- * a buffer's fields.
- */
-void
-bench_stage_clear(struct bench_child *ch)
-{
-	if (ch->stage != NULL)
-		ch->stage->off = ch->stage->len = 0;
-}
-
 int
 bench_stage_flush(struct bench_child *ch, struct bconn *c)
 {
@@ -144,7 +132,8 @@ bench_stage_flush(struct bench_child *ch, struct bconn *c)
 
 	if (buffer_len(ch->stage) > 0)
 		rc = bconn_write(ch, c, buffer_head(ch->stage), buffer_len(ch->stage));
-	bench_stage_clear(ch);
+	/* keep the memory: it is refilled on every read */
+	buffer_clear(ch->stage);
 	return rc;
 }
 

@@ -319,7 +319,6 @@ void bconn_server_closed(struct bench_child *ch, struct bconn *c);
 void bconn_connect_failed(struct bench_child *ch, struct bconn *c);
 void bench_stage_message(struct bench_child *ch, struct bconn *c, uint8_t type);
 int bench_stage_flush(struct bench_child *ch, struct bconn *c);
-void bench_stage_clear(struct bench_child *ch);
 
 /* report.c */
 void bench_report_sum(struct bench_report *rep, const struct bench_children *kids,

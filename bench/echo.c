@@ -100,7 +100,7 @@ echo_input(struct bench_child *ch, struct bconn *c, const uint8_t *p, size_t n)
 
 	if (used >= 0 && bench_stage_flush(ch, c) == -1)
 		used = -1;
-	bench_stage_clear(ch);
+	buffer_clear(ch->stage);
 	if (used < 0) {
 		bconn_server_closed(ch, c);
 		return -1;

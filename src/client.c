@@ -376,8 +376,7 @@ do_read(struct client *c)
 		n = recv(c->fd, buffer_tail(c->rx), buffer_space(c->rx), MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		/* buffer_commit() once buffer.h has it: the bytes recv() put at the tail */
-		c->rx->len += (size_t)n;
+		buffer_commit(c->rx, (size_t)n);
 		parse(c);
 		return !c->eof;
 	}
