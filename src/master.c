@@ -500,23 +500,33 @@ announce_listeners(struct master *m)
 }
 
 /*
- * Open (or, on SIGUSR1, reopen) the log.  A log file is handed to the
- * workers' user, so workers that dropped root can still reopen it.
+ * Open (or, on SIGUSR1, reopen) the log; a refusal is logged here, to the
+ * target still in use.  Workers that dropped root reopen the file by its
+ * path after us, so a file this very open created (log_init's O_EXCL: no
+ * one can have planted it) is handed to their user.  Never one that was
+ * there before: a link or a file planted by that user would otherwise
+ * give it whatever root file the path led to.
  */
 static int
 open_log(const struct master *m, int reopen)
 {
 	const char *target = m->cfg->log_target;
-	int rc;
+	int fd;
 
 	/* a daemon has no stderr: its stderr lines go to syslog instead */
 	if (!m->opts->foreground && strcmp(target, "stderr") == 0)
 		target = "syslog";
-	rc = reopen ? log_reopen() : log_init(target, m->cfg->log_level, m->cfg->log_facility);
-	if (rc == 0 && log_file_fd() != -1 && geteuid() == 0 &&
-	    fchown(log_file_fd(), m->uid, m->gid) == -1)
+	if (reopen) {
+		if (log_reopen() == -1)
+			return -1;	/* logged by log_reopen */
+	} else if (log_init(target, m->cfg->log_level, m->cfg->log_facility) == -1) {
+		log_error("log target %s refused: %s", target, log_open_error());
+		return -1;
+	}
+	fd = log_created_fd();
+	if (fd != -1 && geteuid() == 0 && m->uid != 0 && fchown(fd, m->uid, m->gid) == -1)
 		log_warn("chown %s", m->cfg->log_target);
-	return rc;
+	return 0;
 }
 
 /* logged, and shown on the terminal while starting */
@@ -603,8 +613,7 @@ reload(struct master *m)
 	m->uid = uid;
 	m->gid = gid;
 	m->generation++;
-	if (open_log(m, 0) == -1)
-		log_warn("reload: log target %s", m->cfg->log_target);
+	(void)open_log(m, 0);	/* a refused file is logged; the old target stays */
 	warn_root_workers(m->cfg);
 	for (int s = 0; s < m->cfg->workers; s++) {
 		m->ws[s].phys = free_phys(m);	/* there are enough: checked above */
@@ -678,10 +687,8 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1)
 		return 1;
 	/* the log first, so that the start-up warnings are in it too */
-	if (open_log(m, 0) == -1) {
-		log_warn("log target %s", cfg->log_target);
+	if (open_log(m, 0) == -1)
 		return 1;
-	}
 	daemon_startup_echo(!opts->foreground || strcmp(cfg->log_target, "stderr") != 0);
 	/*
 	 * Before binding: with SO_REUSEPORT a second server would bind the
@@ -781,9 +788,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		}
 		if (sig_usr1) {
 			sig_usr1 = 0;
-			if (open_log(m, 1) == -1)
-				log_warn("reopen %s", m->cfg->log_target);
-			else
+			if (open_log(m, 1) == 0)
 				log_info("log reopened");
 			signal_all(m, SIGUSR1);
 		}
