@@ -95,7 +95,13 @@ on_signal(int sig)
 static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2,
     SIGALRM };
 
-static void
+/*
+ * Without its handlers the master would die of the first SIGHUP or SIGUSR1
+ * an operator sends, or sleep through its workers' deaths; without the
+ * timer it would never look for hung workers.  Any failure stops the
+ * start, loudly.
+ */
+static int
 master_signals(void)
 {
 	struct sigaction sa;
@@ -105,18 +111,32 @@ master_signals(void)
 	sigemptyset(&block);
 	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
 		sigaddset(&block, handled[i]);
-	sigprocmask(SIG_BLOCK, &block, NULL);
+	if (sigprocmask(SIG_BLOCK, &block, NULL) == -1) {
+		daemon_startup_error("sigprocmask: %s", strerror(errno));
+		return -1;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_mask = block;
-	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
-		sigaction(handled[i], &sa, NULL);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+		if (sigaction(handled[i], &sa, NULL) == -1) {
+			daemon_startup_error("sigaction %d: %s", handled[i], strerror(errno));
+			return -1;
+		}
+	}
 	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	if (sigaction(SIGPIPE, &sa, NULL) == -1) {
+		daemon_startup_error("sigaction SIGPIPE: %s", strerror(errno));
+		return -1;
+	}
 	memset(&it, 0, sizeof(it));
 	it.it_interval.tv_usec = TICK_MS * 1000;
 	it.it_value.tv_usec = TICK_MS * 1000;
-	setitimer(ITIMER_REAL, &it, NULL);
+	if (setitimer(ITIMER_REAL, &it, NULL) == -1) {
+		daemon_startup_error("setitimer: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int *
@@ -722,7 +742,8 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		goto fail;
 	}
 	/* handlers before the pid file exists: a signal sent by its pid must not kill us */
-	master_signals();
+	if (master_signals() == -1)
+		goto fail;
 	make_parent_dir(cfg->pid_file);
 	make_parent_dir(cfg->stats_path);
 	if (daemon_pidfile_write(cfg->pid_file, err, sizeof(err)) == -1) {
