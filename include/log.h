@@ -31,7 +31,7 @@ int log_level_parse(const char *name, enum log_level *out);
  * which stays in use: -1.
  */
 int log_reopen(void);
-/* why the last log_init or log_reopen of a file failed */
+/* why the last log_init or log_reopen of a file failed (to follow "PATH: ") */
 const char *log_open_error(void);
 /*
  * The descriptor of the file target when the last (re)open created it,

@@ -326,7 +326,7 @@ daemon_check_runtime(const struct config *cfg, char *err, size_t errlen)
 	 * server hands the workers' user only a log file it created itself.
 	 */
 	if (log_check_file(cfg->log_target, why, sizeof(why)) == -1) {
-		runtime_err(cfg, cfg->log_target_line, err, errlen, "log target %s refused: %s",
+		runtime_err(cfg, cfg->log_target_line, err, errlen, "log target %s: %s",
 		    cfg->log_target, why);
 		return -1;
 	}

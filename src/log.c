@@ -52,10 +52,11 @@ why(char *buf, size_t len, const char *fmt, ...)
 }
 
 /*
- * Someone other than root or us can replace entries of the directory st
- * describes: its owner, or the group or everyone with write permission.
- * The sticky bit takes that from everyone but the owner (sshd's and
- * logrotate's rule): they may add names, never move ours.
+ * -1 (the reason in err) when someone other than root or us can replace
+ * entries of the directory st describes: an owner of its own, or a group
+ * or everyone with write permission.  The sticky bit takes that from
+ * everyone but the owner (sshd's and logrotate's rule): they may add
+ * names, never move ours.
  */
 static int
 dir_unsafe(const struct stat *st, const char *dir, char *err, size_t errlen)
@@ -98,9 +99,9 @@ open_parent(const char *path, char *base, size_t baselen, char *err, size_t errl
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	snprintf(base, baselen, "%s", slash == NULL ? path : slash + 1);
 	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-		return why(err, errlen, "%s names no file", path);
+		return why(err, errlen, "names no file");
 	if ((real = realpath(dir, NULL)) == NULL)
-		return why(err, errlen, "%s: %s", dir, strerror(errno));
+		return why(err, errlen, "%s", strerror(errno));
 	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || fstat(fd, &st) == -1) {
 		why(err, errlen, "/: %s", strerror(errno));
@@ -141,7 +142,8 @@ fail:
  * missing file is created with O_EXCL, so *created = 1 means this very
  * call made it and nobody else can have planted it.  Without create, a
  * missing file is only checked (its directory must be writable by us)
- * and -2 returned.  -1 with the reason in err otherwise.
+ * and -2 returned.  -1 with the reason in err otherwise, worded to follow
+ * "log target PATH: ".
  */
 static int
 open_log_file(const char *path, int create, int *created, char *err, size_t errlen)
@@ -164,7 +166,7 @@ open_log_file(const char *path, int create, int *created, char *err, size_t errl
 	} while (fd == -1 && errno == EEXIST && ++tries < 3);
 	if (fd == -1 && errno == ENOENT && !create) {
 		if (faccessat(dfd, ".", W_OK | X_OK, AT_EACCESS) == -1) {
-			why(err, errlen, "%s: cannot create it: %s", path, strerror(errno));
+			why(err, errlen, "cannot create it: %s", strerror(errno));
 			close(dfd);
 			return -1;
 		}
@@ -174,26 +176,26 @@ open_log_file(const char *path, int create, int *created, char *err, size_t errl
 	close(dfd);
 	if (fd == -1) {
 		if (errno == ELOOP)
-			return why(err, errlen, "%s is a symbolic link: not followed", path);
+			return why(err, errlen, "symbolic link, not followed");
 		if (errno == ENXIO)
-			return why(err, errlen, "%s is a FIFO or socket, not a file", path);
-		return why(err, errlen, "%s: %s", path, strerror(errno));
+			return why(err, errlen, "a FIFO or socket, not a file");
+		return why(err, errlen, "%s", strerror(errno));
 	}
 	if (fstat(fd, &st) == -1) {
-		why(err, errlen, "%s: %s", path, strerror(errno));
+		why(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
-		why(err, errlen, "%s is not a regular file", path);
+		why(err, errlen, "not a regular file");
 		goto fail;
 	}
 	/* a hard link planted to someone else's file */
 	if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
-		why(err, errlen, "%s has %ld hard links", path, (long)st.st_nlink);
+		why(err, errlen, "%ld hard links", (long)st.st_nlink);
 		goto fail;
 	}
 	if (fcntl(fd, F_SETFL, O_APPEND) == -1) {
-		why(err, errlen, "%s: %s", path, strerror(errno));
+		why(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
 	return fd;

@@ -540,7 +540,7 @@ open_log(const struct master *m, int reopen)
 		if (log_reopen() == -1)
 			return -1;	/* logged by log_reopen */
 	} else if (log_init(target, m->cfg->log_level, m->cfg->log_facility) == -1) {
-		log_error("log target %s refused: %s", target, log_open_error());
+		log_error("log target %s: %s", target, log_open_error());
 		return -1;
 	}
 	fd = log_created_fd();

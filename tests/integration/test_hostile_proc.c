@@ -162,7 +162,8 @@ test_log_in_a_directory_the_workers_user_owns_is_refused(void)
 	if (!exited_1(st))
 		IT_FAIL("sockserv -t: %s, expected exit 1; output:\n%s", it_status_str(st), out);
 	IT_ASSERT_STR_HAS(out, s->cfg_path);
-	IT_ASSERT_STR_HAS(out, "refused: directory");
+	IT_ASSERT_STR_HAS(out, "log target ");
+	IT_ASSERT_STR_HAS(out, ": directory ");
 	IT_ASSERT_STR_HAS(out, "belongs to uid");
 	st = run_sockserv(out, sizeof(out), "-f", "-c", s->cfg_path);
 	if (!exited_1(st))
@@ -217,11 +218,11 @@ test_log_link_in_a_sticky_directory_is_never_followed(void)
 	st = run_sockserv(out, sizeof(out), "-t", "-c", s->cfg_path);
 	if (!exited_1(st))
 		IT_FAIL("sockserv -t: %s, expected exit 1; output:\n%s", it_status_str(st), out);
-	IT_ASSERT_STR_HAS(out, "symbolic link: not followed");
+	IT_ASSERT_STR_HAS(out, "symbolic link, not followed");
 	st = run_sockserv(out, sizeof(out), "-f", "-c", s->cfg_path);
 	if (!exited_1(st))
 		IT_FAIL("sockserv -f: %s, expected exit 1; output:\n%s", it_status_str(st), out);
-	IT_ASSERT_STR_HAS(out, "symbolic link: not followed");
+	IT_ASSERT_STR_HAS(out, "symbolic link, not followed");
 	assert_victim_untouched(victim);
 
 	/* started on a log file it did not create (the harness opens it first) */
