@@ -11,12 +11,21 @@
  *     100 ms (PR_SET_PDEATHSIG after the privilege drop).
  *   - Workers run with NoNewPrivs, and neither master nor workers of a
  *     foreground (-f) server keep a descriptor their starter left open.
+ *   - A signal set-up call that fails (made to fail by a seccomp filter)
+ *     stops the master's start, or the worker, with the reason, instead of
+ *     leaving a process that cannot be steered.
  * Each test also checks that a well-behaved client is served.  The parts
  * that need root and the user nobody say why they skip elsewhere.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +35,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +448,143 @@ test_foreground_server_keeps_no_descriptor_of_its_starter(void)
 	close(p[0]);
 }
 
+/* ------------------------------------------------------------------ */
+/* failing signal set-up, injected with seccomp                        */
+
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+enum inject { FAIL_SETITIMER, FAIL_SETMASK };
+
+#ifdef NATIVE_AUDIT_ARCH
+/*
+ * In the child about to exec the server: setitimer, or rt_sigprocmask
+ * with SIG_SETMASK (only the worker's set-up uses it; the master blocks
+ * with SIG_BLOCK), fails with EPERM from now on.
+ */
+static int
+install_filter(enum inject what)
+{
+	struct sock_filter setitimer_prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setitimer, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_filter setmask_prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 0, 5),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigprocmask, 0, 3),
+		/* the low half of args[0] (little-endian): how */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIG_SETMASK, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog;
+
+	if (what == FAIL_SETITIMER) {
+		prog.len = (unsigned short)(sizeof(setitimer_prog) / sizeof(setitimer_prog[0]));
+		prog.filter = setitimer_prog;
+	} else {
+		prog.len = (unsigned short)(sizeof(setmask_prog) / sizeof(setmask_prog[0]));
+		prog.filter = setmask_prog;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+#endif
+
+/* `sockserv -f -c CFG` of s under the filter, its output in s->log_path */
+static pid_t
+launch_with_fault(struct srv *s, enum inject what)
+{
+#ifdef NATIVE_AUDIT_ARCH
+	char *argv[] = { (char *)it_sockserv_path(), (char *)"-f", (char *)"-c", s->cfg_path,
+	    NULL };
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		IT_FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		sigset_t none;
+
+		/* what a shell would give it, before the filter forbids it */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (fd == -1 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
+			_exit(126);
+		if (install_filter(what) == -1) {
+			dprintf(2, "seccomp: %s\n", strerror(errno));
+			_exit(125);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	s->pid = pid;
+	return pid;
+#else
+	(void)s;
+	(void)what;
+	IT_SKIP("no seccomp filter written for this architecture");
+#endif
+}
+
+/* the master cannot arm its supervision timer: the start fails, saying why */
+static void
+test_master_start_fails_when_its_timer_cannot_be_set(void)
+{
+	struct srv_opts o = { .listeners = { { .name = "t" } } };
+	struct srv *s = srv_prepare(&o);
+	pid_t pid = launch_with_fault(s, FAIL_SETITIMER);
+	int64_t deadline = it_now_ms() + 10000;
+	int st = 0;
+	pid_t r;
+
+	while ((r = waitpid(pid, &st, WNOHANG)) == 0 && it_now_ms() < deadline)
+		it_sleep_ms(10);
+	if (r != pid) {
+		it_file_tail(s->log_path, 10, "  | ");
+		IT_FAIL("sockserv still running 10 s after setitimer failed");
+	}
+	s->pid = -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 1) {
+		it_file_tail(s->log_path, 10, "  | ");
+		IT_FAIL("sockserv: %s, expected exit 1", it_status_str(st));
+	}
+	IT_ASSERT(it_file_wait(s->log_path, 0, 100, NULL, 0,
+	    "setitimer: Operation not permitted") == 0);
+}
+
+/* a worker that cannot unblock its signals would never hear a stop: it exits with the reason */
+static void
+test_worker_exits_when_its_signal_mask_cannot_be_set(void)
+{
+	struct srv_opts o = { .listeners = { { .name = "t" } } };
+	struct srv *s = srv_prepare(&o);
+	char line[512];
+
+	launch_with_fault(s, FAIL_SETMASK);
+	if (it_file_wait(s->log_path, 0, 10000, line, sizeof(line),
+	    "worker 0: sigprocmask: Operation not permitted") == -1) {
+		it_file_tail(s->log_path, 20, "  | ");
+		IT_FAIL("no worker said its sigprocmask failed");
+	}
+	IT_ASSERT(it_file_wait(s->log_path, 0, 5000, NULL, 0,
+	    "worker 0 \\(pid [0-9]+\\) exited with status 1") == 0);
+	/* it never got as far as running */
+	IT_ASSERT(it_file_wait(s->log_path, 0, 100, NULL, 0, "worker 0 running") == -1);
+}
+
 static const struct it_test hostile_proc_tests[] = {
 	{ "test_log_in_a_directory_the_workers_user_owns_is_refused",
 	    test_log_in_a_directory_the_workers_user_owns_is_refused, 0 },
@@ -448,6 +595,10 @@ static const struct it_test hostile_proc_tests[] = {
 	{ "test_workers_run_with_no_new_privs", test_workers_run_with_no_new_privs, 0 },
 	{ "test_foreground_server_keeps_no_descriptor_of_its_starter",
 	    test_foreground_server_keeps_no_descriptor_of_its_starter, 0 },
+	{ "test_master_start_fails_when_its_timer_cannot_be_set",
+	    test_master_start_fails_when_its_timer_cannot_be_set, 0 },
+	{ "test_worker_exits_when_its_signal_mask_cannot_be_set",
+	    test_worker_exits_when_its_signal_mask_cannot_be_set, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(hostile_proc, hostile_proc_tests)
