@@ -320,21 +320,91 @@ get_path(struct loader *ld, const config_setting_t *parent, const char *name,
  * libconfig 1.5 stores a plain integer literal that does not fit in 32 bits
  * wrapped, without an error (3000000000 reads back as -1294967296,
  * 4294967297 as 1), so a slip could become a different valid value.  Look
- * for such literals in the main file before any integer is trusted; 64-bit
+ * for such literals in the text before any integer is trusted; 64-bit
  * values need the L suffix.  Runs after a successful parse, so the text is
- * known to be well-formed.  @include'd files are not scanned.
+ * known to be well-formed.  An @include'd file is text libconfig read
+ * just the same, so it is scanned where its directive stands, and its
+ * errors name it and its line (libconfig's getters cannot tell: the value
+ * is wrapped before any of them sees it).
  */
+#define MAX_INCLUDE_DEPTH 10	/* libconfig 1.5's own limit */
+
+static int check_int_literals(struct loader *ld, const char *file, const char *text,
+    size_t len, int depth);
+static int read_whole_file(struct loader *ld, const char *path, char **textp, size_t *lenp);
+
+/*
+ * The path of an `@include "PATH"` directive starting at text[i], which is
+ * the first non-blank of a line (libconfig's rule), copied unescaped into
+ * buf; returns the offset just past its closing quote, where libconfig
+ * goes on scanning once the file is read, or 0 if there is none at i.
+ */
+static size_t
+include_path(const char *text, size_t len, size_t i, char *buf, size_t size)
+{
+	static const char kw[] = "@include";
+	size_t o = 0;
+
+	if (len - i < sizeof(kw) - 1 || memcmp(text + i, kw, sizeof(kw) - 1) != 0)
+		return 0;
+	i += sizeof(kw) - 1;
+	if (i >= len || (text[i] != ' ' && text[i] != '\t'))
+		return 0;
+	while (i < len && (text[i] == ' ' || text[i] == '\t'))
+		i++;
+	if (i >= len || text[i] != '"')
+		return 0;
+	for (i++; i < len && text[i] != '"'; i++) {
+		/* libconfig 1.5 unescapes \\ and \" in an include path, nothing else */
+		if (text[i] == '\\' && i + 1 < len && (text[i + 1] == '\\' || text[i + 1] == '"'))
+			i++;
+		if (o + 1 >= size)
+			return 0;
+		buf[o++] = text[i];
+	}
+	buf[o] = '\0';
+	return i < len ? i + 1 : 0;
+}
+
+/* the integers of the @include'd file path, read as libconfig reads it (relative to the cwd) */
 static int
-check_int_literals(struct loader *ld, const char *text, size_t len)
+check_included(struct loader *ld, const char *path, int depth)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rv;
+
+	if (depth >= MAX_INCLUDE_DEPTH)
+		return 0;	/* libconfig refused it already */
+	if (read_whole_file(ld, path, &text, &len) == -1)
+		return -1;
+	rv = check_int_literals(ld, path, text, len, depth + 1);
+	free(text);
+	return rv;
+}
+
+static int
+check_int_literals(struct loader *ld, const char *file, const char *text, size_t len,
+    int depth)
 {
 	unsigned int line = 1;
 	size_t i = 0;
+	bool line_start = true;	/* only blanks so far on this line */
+	char inc[CONFIG_PATH_MAX];
+	size_t next;
 
 #define AT(k) ((k) < len ? text[(k)] : '\0')
 	while (i < len) {
 		unsigned char c = (unsigned char)text[i];
+		bool was_line_start = line_start;
 
-		if (c == '\n') {
+		line_start = c == '\n' || (line_start && (c == ' ' || c == '\t'));
+		if (c == '@' && was_line_start &&
+		    (next = include_path(text, len, i, inc, sizeof(inc))) != 0) {
+			if (check_included(ld, inc, depth) == -1)
+				return -1;
+			i = next;
+		} else if (c == '\n') {
 			line++;
 			i++;
 		} else if (c == '#' || (c == '/' && AT(i + 1) == '/')) {
@@ -408,14 +478,14 @@ check_int_literals(struct loader *ld, const char *text, size_t len)
 				while (AT(i) == 'L')
 					i++;
 				if (big || v > limit)
-					return fail_at(ld, ld->path, line,
+					return fail_at(ld, file, line,
 					    "integer %.*s does not fit in 64 bits",
 					    (int)(end - start), text + start);
 			} else {
 				limit = hex ? UINT_MAX :
 				    (unsigned long long)INT_MAX + (neg ? 1 : 0);
 				if (big || v > limit)
-					return fail_at(ld, ld->path, line,
+					return fail_at(ld, file, line,
 					    "integer %.*s does not fit in 32 bits; "
 					    "write %.*sL for a 64-bit integer",
 					    (int)(end - start), text + start,
@@ -430,14 +500,14 @@ check_int_literals(struct loader *ld, const char *text, size_t len)
 }
 
 static int
-read_whole_file(struct loader *ld, char **textp, size_t *lenp)
+read_whole_file(struct loader *ld, const char *path, char **textp, size_t *lenp)
 {
 	FILE *fp;
 	char *text = NULL;
 	size_t len = 0, cap = 0;
 
-	if ((fp = fopen(ld->path, "r")) == NULL)
-		return fail(ld, NULL, "%s", strerror(errno));
+	if ((fp = fopen(path, "r")) == NULL)
+		return fail_at(ld, path, 0, "%s", strerror(errno));
 	for (;;) {
 		size_t n;
 
@@ -446,7 +516,7 @@ read_whole_file(struct loader *ld, char **textp, size_t *lenp)
 			if (nt == NULL) {
 				free(text);
 				fclose(fp);
-				return fail(ld, NULL, "out of memory");
+				return fail_at(ld, path, 0, "out of memory");
 			}
 			text = nt;
 			cap += 65536;
@@ -460,7 +530,7 @@ read_whole_file(struct loader *ld, char **textp, size_t *lenp)
 		int e = errno;
 		free(text);
 		fclose(fp);
-		return fail(ld, NULL, "%s", strerror(e));
+		return fail_at(ld, path, 0, "%s", strerror(e));
 	}
 	fclose(fp);
 	*textp = text;
@@ -633,6 +703,29 @@ parse_timer(struct loader *ld, const config_setting_t *root)
 		cfg->slots = (uint32_t)v;
 	}
 	return 0;
+}
+
+/*
+ * A worker stamps its loop at least once a wheel tick when idle, and the
+ * master looks every 100 ms: a healthy worker's stamp can be a tick and
+ * some scheduling delay old.  A hung_timeout inside that window kills
+ * healthy workers in a loop, so it must cover two ticks plus 200 ms.
+ * Checked once both values are known (either may come from a default).
+ */
+#define HUNG_MARGIN_MS 200
+
+static int
+check_hung_timeout(struct loader *ld, const config_setting_t *root)
+{
+	const struct config *cfg = ld->cfg;
+	uint32_t min_ms = 2 * cfg->tick_ms + HUNG_MARGIN_MS;
+
+	if (cfg->hung_timeout_ms >= min_ms)
+		return 0;
+	return fail(ld, config_setting_get_member(root, "hung_timeout"),
+	    "'hung_timeout' must be at least 2 * timer.tick_ms + %d ms = %.3g seconds "
+	    "(got %.3g; tick_ms is %u)", HUNG_MARGIN_MS, min_ms / 1000.0,
+	    cfg->hung_timeout_ms / 1000.0, cfg->tick_ms);
 }
 
 static bool
@@ -907,7 +1000,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	 * Read it ourselves first: libconfig reports a missing file only as
 	 * "file I/O error", and the integer check needs the text anyway.
 	 */
-	if (read_whole_file(&ld, &text, &len) == -1) {
+	if (read_whole_file(&ld, ld.path, &text, &len) == -1) {
 		memset(cfg, 0, sizeof(*cfg));
 		return -1;
 	}
@@ -915,13 +1008,14 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	config_init(&lc);
 	if (parse_file(&ld, &lc) == -1)
 		goto out;
-	if (check_int_literals(&ld, text, len) == -1)
+	if (check_int_literals(&ld, ld.path, text, len, 0) == -1)
 		goto out;
 
 	if (parse_top(&ld, config_root_setting(&lc)) == -1 ||
 	    parse_log(&ld, config_root_setting(&lc)) == -1 ||
 	    parse_limits(&ld, config_root_setting(&lc)) == -1 ||
 	    parse_timer(&ld, config_root_setting(&lc)) == -1 ||
+	    check_hung_timeout(&ld, config_root_setting(&lc)) == -1 ||
 	    parse_listeners(&ld, config_root_setting(&lc)) == -1)
 		goto out;
 	rv = 0;
@@ -952,7 +1046,7 @@ config_peek_paths(const char *path, char *pid_file, char *stats_path,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	/* for config_load's messages about a missing file or a directory */
-	if (read_whole_file(&ld, &text, &tlen) == -1)
+	if (read_whole_file(&ld, ld.path, &text, &tlen) == -1)
 		return -1;
 	free(text);
 	config_init(&lc);

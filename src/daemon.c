@@ -307,9 +307,9 @@ runtime_err(const struct config *cfg, int line, char *err, size_t errlen,
 int
 daemon_check_runtime(const struct config *cfg, char *err, size_t errlen)
 {
+	char why[CONFIG_PATH_MAX + 128];
 	uid_t uid;
 	gid_t gid;
-	int fd;
 
 	switch (resolve_ids(cfg, &uid, &gid)) {
 	case IDS_NO_USER:
@@ -324,14 +324,16 @@ daemon_check_runtime(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (strcmp(cfg->log_target, "stderr") == 0 || strcmp(cfg->log_target, "syslog") == 0)
 		return 0;
-	/* the way log.c opens it; creating it now is what the server would do anyway */
-	fd = open(cfg->log_target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd == -1) {
+	/*
+	 * log.c's own checks (directories, links, file type), without
+	 * creating the file: a file -t made would belong to root, and the
+	 * server hands the workers' user only a log file it created itself.
+	 */
+	if (log_check_file(cfg->log_target, why, sizeof(why)) == -1) {
 		runtime_err(cfg, cfg->log_target_line, err, errlen, "log target %s: %s",
-		    cfg->log_target, strerror(errno));
+		    cfg->log_target, why);
 		return -1;
 	}
-	close(fd);
 	return 0;
 }
 

@@ -119,7 +119,13 @@ on_signal(int sig)
 static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2,
     SIGALRM };
 
-static void
+/*
+ * Without its handlers the master would die of the first SIGHUP or SIGUSR1
+ * an operator sends, or sleep through its workers' deaths; without the
+ * timer it would never look for hung workers.  Any failure stops the
+ * start, loudly.
+ */
+static int
 master_signals(void)
 {
 	struct sigaction sa;
@@ -129,18 +135,32 @@ master_signals(void)
 	sigemptyset(&block);
 	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
 		sigaddset(&block, handled[i]);
-	sigprocmask(SIG_BLOCK, &block, NULL);
+	if (sigprocmask(SIG_BLOCK, &block, NULL) == -1) {
+		daemon_startup_error("sigprocmask: %s", strerror(errno));
+		return -1;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_mask = block;
-	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
-		sigaction(handled[i], &sa, NULL);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+		if (sigaction(handled[i], &sa, NULL) == -1) {
+			daemon_startup_error("sigaction %d: %s", handled[i], strerror(errno));
+			return -1;
+		}
+	}
 	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	if (sigaction(SIGPIPE, &sa, NULL) == -1) {
+		daemon_startup_error("sigaction SIGPIPE: %s", strerror(errno));
+		return -1;
+	}
 	memset(&it, 0, sizeof(it));
 	it.it_interval.tv_usec = TICK_MS * 1000;
 	it.it_value.tv_usec = TICK_MS * 1000;
-	setitimer(ITIMER_REAL, &it, NULL);
+	if (setitimer(ITIMER_REAL, &it, NULL) == -1) {
+		daemon_startup_error("setitimer: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int *
@@ -274,7 +294,7 @@ spawn(struct master *m, int slot)
 	struct stats_slot *st = stats_slot_at(&m->seg, (uint32_t)w->phys);
 	struct worker_spec spec;
 	uint64_t share;
-	pid_t pid;
+	pid_t pid, master = getpid();
 	int ctl[2] = { -1, -1 };
 
 	/* exact shares, so the whole server never holds more than max_connections */
@@ -303,7 +323,9 @@ spawn(struct master *m, int slot)
 		spec.slot = slot;
 		spec.cfg = m->cfg;
 		spec.stats = st;
-		spec.master_pid = getppid();
+		/* taken before the fork: a master dying in between must not make
+		 * its successor parent (init, a subreaper) pass for the master */
+		spec.master_pid = master;
 		spec.max_conns = share;
 		/* every slot's sockets: the other slots' are adopted while they are down */
 		spec.all_fds = m->fds;
@@ -588,23 +610,33 @@ announce_listeners(struct master *m)
 }
 
 /*
- * Open (or, on SIGUSR1, reopen) the log.  A log file is handed to the
- * workers' user, so workers that dropped root can still reopen it.
+ * Open (or, on SIGUSR1, reopen) the log; a refusal is logged here, to the
+ * target still in use.  Workers that dropped root reopen the file by its
+ * path after us, so a file this very open created (log_init's O_EXCL: no
+ * one can have planted it) is handed to their user.  Never one that was
+ * there before: a link or a file planted by that user would otherwise
+ * give it whatever root file the path led to.
  */
 static int
 open_log(const struct master *m, int reopen)
 {
 	const char *target = m->cfg->log_target;
-	int rc;
+	int fd;
 
 	/* a daemon has no stderr: its stderr lines go to syslog instead */
 	if (!m->opts->foreground && strcmp(target, "stderr") == 0)
 		target = "syslog";
-	rc = reopen ? log_reopen() : log_init(target, m->cfg->log_level, m->cfg->log_facility);
-	if (rc == 0 && log_file_fd() != -1 && geteuid() == 0 &&
-	    fchown(log_file_fd(), m->uid, m->gid) == -1)
+	if (reopen) {
+		if (log_reopen() == -1)
+			return -1;	/* logged by log_reopen */
+	} else if (log_init(target, m->cfg->log_level, m->cfg->log_facility) == -1) {
+		log_error("log target %s: %s", target, log_open_error());
+		return -1;
+	}
+	fd = log_created_fd();
+	if (fd != -1 && geteuid() == 0 && m->uid != 0 && fchown(fd, m->uid, m->gid) == -1)
 		log_warn("chown %s", m->cfg->log_target);
-	return rc;
+	return 0;
 }
 
 /* logged, and shown on the terminal while starting */
@@ -694,8 +726,7 @@ reload(struct master *m)
 	m->uid = uid;
 	m->gid = gid;
 	m->generation++;
-	if (open_log(m, 0) == -1)
-		log_warn("reload: log target %s", m->cfg->log_target);
+	(void)open_log(m, 0);	/* a refused file is logged; the old target stays */
 	warn_root_workers(m->cfg);
 	for (int s = 0; s < m->cfg->workers; s++) {
 		m->ws[s].phys = take_phys(m);	/* there are enough: checked above */
@@ -771,10 +802,8 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1)
 		return 1;
 	/* the log first, so that the start-up warnings are in it too */
-	if (open_log(m, 0) == -1) {
-		log_warn("log target %s", cfg->log_target);
+	if (open_log(m, 0) == -1)
 		return 1;
-	}
 	daemon_startup_echo(!opts->foreground || strcmp(cfg->log_target, "stderr") != 0);
 	/*
 	 * Both locks before binding: with SO_REUSEPORT a second server would
@@ -817,7 +846,8 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		goto fail;
 	}
 	/* handlers before the pid is in the file: a signal sent by its pid must not kill us */
-	master_signals();
+	if (master_signals() == -1)
+		goto fail;
 	/* the pid that stays, now that the forks of daemon_detach are behind us */
 	if (daemon_pidfile_write(m->pid_fd, cfg->pid_file, err, sizeof(err)) == -1) {
 		daemon_startup_error("%s", err);
@@ -878,9 +908,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		}
 		if (sig_usr1) {
 			sig_usr1 = 0;
-			if (open_log(m, 1) == -1)
-				log_warn("reopen %s", m->cfg->log_target);
-			else
+			if (open_log(m, 1) == 0)
 				log_info("log reopened");
 			signal_all(m, SIGUSR1);
 		}

@@ -165,8 +165,13 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	/* before anything of ours is open: only the starter's leftovers go */
-	if (!opts.foreground && !test && sig == NULL)
+	/*
+	 * Before anything of ours is open: only the starter's leftovers go.
+	 * In the foreground too: a shell's, a supervisor's or a test's
+	 * descriptors would otherwise live on in every worker, which runs as
+	 * the less trusted user.
+	 */
+	if (!test && sig == NULL)
 		daemon_close_inherited();
 	opts.config_path = path;
 	log_init("stderr", LOG_LVL_INFO, 0);

@@ -70,29 +70,38 @@ on_signal(int sig)
 	}
 }
 
+/*
+ * A worker without its handlers would die of the master's drain signal or
+ * never notice a stop: a failure here ends it at once, loudly, rather
+ * than leaving a process the master cannot steer.
+ */
 static void
-worker_signals(void)
+worker_signals(int slot)
 {
+	static const int caught[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR2, SIGUSR1 };
+	static const int ignored[] = { SIGHUP, SIGPIPE };
+	static const int dfl[] = { SIGCHLD, SIGALRM };
 	struct sigaction sa;
 	sigset_t all;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGQUIT, &sa, NULL);
-	sigaction(SIGUSR2, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_signal;
+	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++)
+		if (sigaction(caught[i], &sa, NULL) == -1)
+			fatal("worker %d: sigaction %d", slot, caught[i]);
 	sa.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		if (sigaction(ignored[i], &sa, NULL) == -1)
+			fatal("worker %d: sigaction %d", slot, ignored[i]);
 	sa.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGALRM, &sa, NULL);
+	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+		if (sigaction(dfl[i], &sa, NULL) == -1)
+			fatal("worker %d: sigaction %d", slot, dfl[i]);
 	/* the master sleeps with these blocked; the worker must see them */
 	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (sigprocmask(SIG_SETMASK, &all, NULL) == -1)
+		fatal("worker %d: sigprocmask", slot);
 }
 
 /* the flags are read at the top of the loop; this only ends the sleep */
@@ -357,14 +366,24 @@ worker_main(const struct worker_spec *ws)
 	int draining = 0;
 	int setsize;
 
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != ws->master_pid)
-		_exit(0);	/* the master died before we could ask to be told */
 	if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("worker %d: pipe", ws->slot);
-	worker_signals();
+	worker_signals(ws->slot);
 	if (daemon_drop_privileges(cfg) == -1)
 		fatalx("worker %d: cannot drop privileges", ws->slot);
+	/*
+	 * After the drop, never before: a change of credentials clears the
+	 * parent-death signal, and a worker outliving its master keeps
+	 * accepting on the port.  Then look at the parent once: a master that
+	 * died before the request was made sends nothing.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("worker %d: PR_SET_PDEATHSIG", ws->slot);
+	if (getppid() != ws->master_pid)
+		_exit(0);
+	/* nothing this worker runs may gain privileges (setuid binaries, file capabilities) */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("worker %d: PR_SET_NO_NEW_PRIVS", ws->slot);
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY ||
 	    rl.rlim_cur > 1024 * 1024)

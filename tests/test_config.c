@@ -632,6 +632,96 @@ test_integer_wider_than_32_bits_needs_L(void)
 	    "does not fit in 64 bits");
 }
 
+/*
+ * An @include'd file is read by the same libconfig that wraps wide
+ * integers: its literals are checked too, and the error names that file
+ * and its line (4294967297 used to become max_frame 1).
+ */
+static void
+test_integers_in_included_files_are_checked(void)
+{
+	char inc[PATH_MAX], nested[PATH_MAX], main_text[3 * PATH_MAX], want[PATH_MAX + 64];
+	char path[PATH_MAX], err[512];
+	struct config cfg;
+
+	write_cfg("# limits for all servers\n"
+	    "\n"
+	    "max_frame = 4294967297;\n", inc, sizeof(inc));
+	snprintf(main_text, sizeof(main_text),
+	    ONE_LISTENER
+	    "limits = {\n"
+	    "  @include \"%s\"\n"
+	    "};\n", inc);
+	write_cfg(main_text, path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:3: integer 4294967297 does not fit in 32 bits", inc);
+	CU_ASSERT_NSTRING_EQUAL(err, want, strlen(want));
+
+	/* two levels down, after a directive indented with a tab */
+	snprintf(main_text, sizeof(main_text), "\t@include \"%s\"\n", inc);
+	write_cfg(main_text, nested, sizeof(nested));
+	snprintf(main_text, sizeof(main_text),
+	    ONE_LISTENER
+	    "limits = {\n"
+	    "@include \"%s\"\n"
+	    "};\n", nested);
+	write_cfg(main_text, path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+	CU_ASSERT_NSTRING_EQUAL(err, want, strlen(want));
+
+	/* a value that fits is range-checked like one in the main file, at its own line */
+	write_cfg("\nmax_frame = 0;\n", inc, sizeof(inc));
+	snprintf(main_text, sizeof(main_text),
+	    ONE_LISTENER "limits = {\n@include \"%s\"\n};\n", inc);
+	write_cfg(main_text, path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: 'max_frame' must be between 1 and", inc);
+	CU_ASSERT_NSTRING_EQUAL(err, want, strlen(want));
+
+	/* and a good included file loads, with the L suffix for 64 bits */
+	write_cfg("max_frame = 4096;\nmax_output = 4294968320L;\n", inc, sizeof(inc));
+	snprintf(main_text, sizeof(main_text),
+	    ONE_LISTENER "limits = {\n@include \"%s\"\n};\n", inc);
+	write_cfg(main_text, path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(config_load(path, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.max_frame, 4096);
+	CU_ASSERT_EQUAL(cfg.max_output, 4294968320ULL);
+	config_free(&cfg);
+}
+
+/*
+ * A healthy idle worker's loop stamp is up to a tick old when the master
+ * looks: a hung_timeout inside two ticks plus 200 ms would replace healthy
+ * workers in a loop, so it is refused with its line.
+ */
+static void
+test_hung_timeout_must_cover_two_ticks_and_a_margin(void)
+{
+	struct config cfg;
+	char err[512];
+
+	EXPECT_ERROR(
+	    ONE_LISTENER
+	    "hung_timeout = 1;\n"
+	    "timer = { tick_ms = 1000; };\n", 2,
+	    "'hung_timeout' must be at least 2 * timer.tick_ms + 200 ms = 2.2 seconds");
+	/* the default tick (100 ms): 0.4 s is the least */
+	EXPECT_ERROR(
+	    "hung_timeout = 0.399;\n"
+	    ONE_LISTENER, 1, "must be at least 2 * timer.tick_ms + 200 ms = 0.4 seconds");
+	/* the default hung_timeout (10 s) covers the longest tick */
+	CU_ASSERT_EQUAL(load_text(ONE_LISTENER
+	    "timer = { tick_ms = 1000; };\n", &cfg, err, sizeof(err)), 0);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(load_text(ONE_LISTENER
+	    "hung_timeout = 2.2;\n"
+	    "timer = { tick_ms = 1000; };\n", &cfg, err, sizeof(err)), 0);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(load_text("hung_timeout = 0.4;\n" ONE_LISTENER, &cfg, err,
+	    sizeof(err)), 0);
+	config_free(&cfg);
+}
+
 static void
 test_unknown_enum_values_are_errors(void)
 {
@@ -965,6 +1055,8 @@ test_config_register(void)
 	T(test_out_of_range_values_name_the_range);
 	T(test_integer_wider_than_32_bits_needs_L);
 	T(test_max_buffer_memory_default_range_and_value);
+	T(test_integers_in_included_files_are_checked);
+	T(test_hung_timeout_must_cover_two_ticks_and_a_margin);
 	T(test_unknown_enum_values_are_errors);
 	T(test_listener_names_must_be_valid_and_unique);
 	T(test_overlapping_ports_are_errors);

@@ -1439,11 +1439,21 @@ int
 cli_exchange(int fd, const void *out, size_t outlen, void *in, size_t inlen,
     int timeout_ms, size_t *sentp, size_t *gotp)
 {
+	return cli_exchange_at(fd, out, outlen, in, inlen, timeout_ms, sentp, gotp, NULL);
+}
+
+int
+cli_exchange_at(int fd, const void *out, size_t outlen, void *in, size_t inlen,
+    int timeout_ms, size_t *sentp, size_t *gotp, int64_t *sent_ms)
+{
 	int64_t deadline = it_now_ms() + timeout_ms;
 	const uint8_t *o = out;
 	uint8_t *i = in;
 	size_t sent = 0, got = 0;
 	int sending = outlen > 0, st = CLI_OK;
+
+	if (sent_ms != NULL)
+		*sent_ms = it_now_ms();
 
 	while (sending || got < inlen) {
 		struct pollfd pfd = { fd, 0, 0 };
@@ -1462,9 +1472,11 @@ cli_exchange(int fd, const void *out, size_t outlen, void *in, size_t inlen,
 		}
 		if (sending && pfd.revents != 0) {
 			r = send(fd, o + sent, outlen - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (r > 0 && (sent += (size_t)r) == outlen)
+			if (r > 0 && (sent += (size_t)r) == outlen) {
 				sending = 0;
-			else if (r == -1 && (errno == EPIPE || errno == ECONNRESET))
+				if (sent_ms != NULL)
+					*sent_ms = it_now_ms();
+			} else if (r == -1 && (errno == EPIPE || errno == ECONNRESET))
 				sending = 0;	/* what the peer sent before is still readable */
 			else if (r == -1 && errno != EAGAIN && errno != EINTR) {
 				it_note("send: %s", strerror(errno));

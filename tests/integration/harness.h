@@ -382,6 +382,9 @@ int cli_wait_silence(int fd, int ms);
  */
 int cli_exchange(int fd, const void *out, size_t outlen, void *in, size_t inlen,
     int timeout_ms, size_t *sent, size_t *got);
+/* the same; *sent_ms (it_now_ms) is when the last byte of out went to the kernel (the call's start when outlen is 0) */
+int cli_exchange_at(int fd, const void *out, size_t outlen, void *in, size_t inlen,
+    int timeout_ms, size_t *sent, size_t *got, int64_t *sent_ms);
 
 /* growable byte buffer for building streams of messages */
 struct it_buf {
