@@ -709,7 +709,7 @@ write_error_frame(struct stats_slot *st, int fd, uint16_t code, const char *text
 
 	plen = proto_error_payload(buf + FRAME_HDR_LEN, sizeof(buf) - FRAME_HDR_LEN, code, text);
 	proto_frame_header(buf, FRAME_ERROR, (uint32_t)plen);
-	(void)fdio_write(fd, buf, FRAME_HDR_LEN + plen, &done);
+	(void)!fdio_write(fd, buf, FRAME_HDR_LEN + plen, &done);
 	if (done > 0) {
 		stats_add(&st->cur.messages_out, 1);
 		stats_add(&st->cur.bytes_out, (uint64_t)done);

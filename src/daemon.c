@@ -70,9 +70,8 @@ daemon_ready(int status)
 	startup_echo = 0;
 	if (ready_fd == -1)
 		return;
-	if (write(ready_fd, &s, 1) < 0) {
-		/* the parent is gone; nobody to tell */
-	}
+	/* a failure means the parent is gone: nobody to tell */
+	(void)!write(ready_fd, &s, 1);
 	close(ready_fd);
 	ready_fd = -1;
 	if (status != 0)

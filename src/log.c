@@ -346,9 +346,8 @@ vlog(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 			line[n - 1] = '\n';
 		}
 		/* one write per line keeps lines from several processes whole */
-		if (write(fd, line, (size_t)n) < 0) {
-			/* nowhere left to report it */
-		}
+		/* a failure has nowhere left to be reported */
+		(void)!write(fd, line, (size_t)n);
 	}
 	errno = saved;
 }

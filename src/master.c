@@ -586,10 +586,9 @@ master_check_handlers(const struct config *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		if (handler_find(cfg->listeners[i].handler) == NULL) {
-			/* a result that is looked at lets a long path be cut without a warning */
-			int n = snprintf(err, errlen, "%s:%d: unknown handler '%s'", cfg->display_path,
+			/* a long path may be cut: the message is still the right one */
+			(void)!snprintf(err, errlen, "%s:%d: unknown handler '%s'", cfg->display_path,
 			    cfg->listeners[i].handler_line, cfg->listeners[i].handler);
-			(void)n;
 			return -1;
 		}
 	}
@@ -726,7 +725,7 @@ reload(struct master *m)
 	m->uid = uid;
 	m->gid = gid;
 	m->generation++;
-	(void)open_log(m, 0);	/* a refused file is logged; the old target stays */
+	(void)!open_log(m, 0);	/* a refused file is logged; the old target stays */
 	warn_root_workers(m->cfg);
 	for (int s = 0; s < m->cfg->workers; s++) {
 		m->ws[s].phys = take_phys(m);	/* there are enough: checked above */
@@ -767,7 +766,7 @@ make_parent_dir(const char *path)
 	 * run as the configured user and must reach the segment inside.
 	 */
 	if (mkdir(dir, 0755) == 0) {
-		(void)chmod(dir, 0755);
+		(void)!chmod(dir, 0755);
 		log_info("created %s", dir);
 	}
 }

@@ -89,7 +89,7 @@ test_the_ring_reports_at_most_its_size(void)
 
 	memset(&cl, 0, sizeof(cl));
 	for (i = 0; i < 3 * CRASHLOOP_RING; i++)
-		(void)crashloop_death(&cl, T0 + (uint64_t)i, &recent);
+		(void)!crashloop_death(&cl, T0 + (uint64_t)i, &recent);
 	CU_ASSERT_EQUAL(recent, CRASHLOOP_RING);
 }
 
