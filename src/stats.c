@@ -259,7 +259,7 @@ stats_guarded(void (*fn)(void *), void *arg)
 }
 
 static void
-fold(uint64_t *dst, uint64_t *src)
+fold_into_dead(uint64_t *dst, uint64_t *src)
 {
 	stats_set(dst, stats_get(dst) + stats_get(src));
 	stats_set(src, 0);
@@ -281,7 +281,7 @@ stats_slot_retire(struct stats_slot *s)
 	if (accepted > closed)
 		stats_add(&s->cur.closed[CLOSE_ERROR], accepted - closed);
 	for (int i = 0; i < STATS_NCOUNTERS; i++)
-		fold(&s->dead.all[i], &s->cur.all[i]);
+		fold_into_dead(&s->dead.all[i], &s->cur.all[i]);
 	stats_set(&s->connections, 0);
 }
 
