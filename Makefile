@@ -231,6 +231,44 @@ uninstall: $(BUILD)/sockserv.cfg.install
 	@$(call UNINST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
 	@rmdir $(INST_CFGDIR) 2>/dev/null || true
 
+# ---- fuzzing, static analysis, valgrind -------------------------------------
+# make fuzz         every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
+#                   (crash reproducers in tests/fuzz/regress/ replayed first)
+# make lint         cppcheck and scan-build over src/
+# make valgrind     integration suites' servers under valgrind (SOCKSERV_WRAP)
+.PHONY: fuzz fuzz-deps fuzz-bins lint lint-deps valgrind valgrind-deps
+
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= proto config conn
+FUZZ_BUILD   := build/fuzz
+# the library and the targets are built with coverage (fuzzer-no-link) and both
+# sanitizers; UB aborts, so libFuzzer sees it as a crash and keeps the input
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+# clang and its libFuzzer runtime: installed with apt-get only when clang
+# cannot link a fuzzer (the check is a link, so a missing runtime counts)
+fuzz-deps:
+	@if ! printf 'int LLVMFuzzerTestOneInput(const char *d, long n);\nint LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1; then \
+		echo "installing fuzzing dependencies (clang-14 libclang-rt-14-dev)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			clang-14 libclang-rt-14-dev >/dev/null || exit 1; \
+	fi
+
+fuzz: deps fuzz-deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="-O1 -g" \
+		SAN_FLAGS="$(FUZZ_SAN)" WERROR= fuzz-bins
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libsockserv.a
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(CONFIG_LIBS)
+
 clean:
 	rm -rf build
 

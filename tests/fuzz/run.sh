@@ -1,0 +1,53 @@
+#!/bin/sh
+# Run the fuzz targets built in BUILD: usage run.sh BUILD SECONDS TARGET...
+#
+# For each target: replay every reproducer in tests/fuzz/regress/TARGET/ (a
+# crash found once must stay fixed), then fuzz for SECONDS starting from the
+# committed seeds in tests/fuzz/corpus/TARGET/.  New inputs go to
+# BUILD/corpus/TARGET/ (kept between runs, never into the source tree) and
+# crashes to BUILD/crashes/TARGET/.  Exits non-zero at the first failure.
+#
+# FUZZ_JOBS=N runs N fuzzer processes per target (libFuzzer -jobs/-workers);
+# FUZZ_ARGS adds libFuzzer options.
+set -eu
+build=$1
+seconds=$2
+shift 2
+here=$(dirname "$0")
+jobs=${FUZZ_JOBS:-1}
+
+# longest input per target: a few messages and cuts for proto, a config file,
+# a few kilobytes of client traffic for conn (longer inputs only slow it down)
+max_len() {
+	case $1 in
+	proto) echo 4096 ;;
+	config) echo 8192 ;;
+	conn) echo 8192 ;;
+	*) echo 4096 ;;
+	esac
+}
+
+for t in "$@"; do
+	bin=$build/fuzz_$t
+	seeds=$here/corpus/$t
+	regress=$here/regress/$t
+	work=$build/corpus/$t
+	crashes=$build/crashes/$t
+	mkdir -p "$work" "$crashes"
+	if [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null | grep -v '^README')" ]; then
+		echo "fuzz_$t: replaying $regress"
+		# libFuzzer runs each file given on the command line once
+		"$bin" $(ls -d "$regress"/* | grep -v '/README') >"$build/regress-$t.log" 2>&1 || {
+			cat "$build/regress-$t.log"; echo "fuzz_$t: a reproducer fails again" >&2; exit 1; }
+	fi
+	echo "fuzz_$t: fuzzing for ${seconds}s (max_len $(max_len "$t"), $jobs job(s))"
+	par=
+	if [ "$jobs" -gt 1 ]; then
+		# each job runs max_total_time; logs go to fuzz-N.log in the cwd
+		par="-jobs=$jobs -workers=$jobs"
+	fi
+	# shellcheck disable=SC2086 # FUZZ_ARGS and par are option lists
+	"$bin" -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
+	    $par ${FUZZ_ARGS:-} "$work" "$seeds"
+done
