@@ -15,6 +15,10 @@ seconds=$2
 shift 2
 here=$(dirname "$0")
 jobs=${FUZZ_JOBS:-1}
+# third-party leaks only, each justified in the file
+LSAN_OPTIONS="suppressions=$(cd "$here" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export LSAN_OPTIONS UBSAN_OPTIONS
 
 # longest input per target: a few messages and cuts for proto, a config file,
 # a few kilobytes of client traffic for conn (longer inputs only slow it down)
