@@ -75,9 +75,14 @@ def main():
         write("conn", name, conn_seed(codec, stream))
         write("conn", name + "-cut", conn_seed(codec, stream, chunks=[3, 1, 7, 0], advance=[0, 1, 0, 2]))
     write("conn", "frame-slow-reader",
-          conn_seed(0, frame(2, b"p" * 200) * 40, flags=0x01))
+          conn_seed(0, frame(2, b"p" * 200) * 30, flags=0x03))
     write("conn", "frame-half-then-timeout",
-          conn_seed(0, frame(1, MSG)[:10], chunks=[10], advance=[200]))
+          conn_seed(0, frame(1, MSG)[:10], chunks=[10], advance=[200], flags=0x10))
+    write("conn", "frame-server-full", conn_seed(0, frame(1, MSG), flags=0x40))
+    write("conn", "frame-half-close-poll", conn_seed(0, frame(1, MSG) * 3, flags=0x28))
+    write("conn", "raw-log", conn_seed(1, b"hello\x00\xff\n" * 40, flags=0x04))
+    write("conn", "headers-heartbeat",
+          conn_seed(2, headers(MSG) * 3, chunks=[40, 40], advance=[10, 30], flags=0x10))
 
 
 if __name__ == "__main__":
