@@ -291,6 +291,46 @@ lint: deps lint-deps
 		-D_GNU_SOURCE -Iinclude $(LINT_SRC)
 	tests/lint/scan-build.sh build/lint $(LINT_SRC:%.c=build/lint/%.o)
 
+# The integration suites whose servers run under valgrind (memcheck, full
+# leak check; every process's log in build/valgrind/, any error fails).  The
+# server runs 20-50x slower there, so only suites that wait for events rather
+# than measure time: basic (codecs, protocol errors, frame limits, the log
+# handler), limits (descriptors, slow readers), reload, process (signals,
+# exits) and daemon (pid file, privileges, log reopen).  Left out: timers
+# (asserts that timeouts fire within a margin and that an idle worker wakes
+# once a tick, which valgrind's slowdown exceeds) and supervise (hung-worker
+# and respawn timings; and its sockserv-stat checks find the master by its
+# process name, which under valgrind is memcheck's: "stale: master not
+# running").  One backend (epoll): the poll backend's code is exercised by
+# make test and make asan, and valgrind adds nothing to it a second time.
+VALGRIND_SUITES ?= basic limits reload process daemon
+VALGRIND_LOGS   := $(CURDIR)/$(BUILD)/valgrind
+VALGRIND        := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,possible \
+                   --error-exitcode=99 --log-file=$(VALGRIND_LOGS)/vg.%p.log
+
+valgrind-deps:
+	@if ! command -v valgrind >/dev/null 2>&1; then \
+		echo "installing valgrind"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			valgrind >/dev/null || exit 1; \
+	fi
+
+valgrind: deps valgrind-deps
+	@$(MAKE) --no-print-directory all tests
+	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
+	@for suite in $(VALGRIND_SUITES); do \
+		echo "SOCKSERV_WRAP=valgrind $(BUILD)/test_integration $$suite"; \
+		SOCKSERV_BUILD=$(BUILD) SOCKSERV_BACKEND=epoll SOCKSERV_WRAP="$(VALGRIND)" \
+			$(BUILD)/test_integration $$suite || exit 1; \
+	done
+	@# with -q a log holds only errors: every non-empty one is a failure
+	@bad=0; for log in $(VALGRIND_LOGS)/vg.*.log; do \
+		[ -s "$$log" ] || continue; bad=$$((bad + 1)); echo "== $$log"; cat "$$log"; \
+	done; n=$$(ls $(VALGRIND_LOGS) | wc -l); \
+	echo "valgrind: $$n server processes, $$bad with errors"; [ $$bad -eq 0 ] && [ $$n -gt 0 ]
+
 clean:
 	rm -rf build
 
