@@ -10,10 +10,10 @@
 # FUZZ_JOBS=N runs N fuzzer processes per target (libFuzzer -jobs/-workers);
 # FUZZ_ARGS adds libFuzzer options.
 set -eu
-build=$1
+build=$(cd "$1" && pwd)
 seconds=$2
 shift 2
-here=$(dirname "$0")
+here=$(cd "$(dirname "$0")" && pwd)
 jobs=${FUZZ_JOBS:-1}
 # third-party leaks only, each justified in the file
 LSAN_OPTIONS="suppressions=$(cd "$here" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
@@ -47,11 +47,15 @@ for t in "$@"; do
 	echo "fuzz_$t: fuzzing for ${seconds}s (max_len $(max_len "$t"), $jobs job(s))"
 	par=
 	if [ "$jobs" -gt 1 ]; then
-		# each job runs max_total_time; logs go to fuzz-N.log in the cwd
+		# each job runs max_total_time; libFuzzer writes fuzz-N.log into
+		# the cwd, so that is BUILD/logs/TARGET, not the source tree
 		par="-jobs=$jobs -workers=$jobs"
+		mkdir -p "$build/logs/$t"
+		cd "$build/logs/$t"
 	fi
 	# shellcheck disable=SC2086 # FUZZ_ARGS and par are option lists
 	"$bin" -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 \
 	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
 	    $par ${FUZZ_ARGS:-} "$work" "$seeds"
+	cd "$here/../.."
 done
