@@ -25,8 +25,9 @@
  *   [3]  n, then n pairs (chunk size, clock step in units of STEP_MS)
  *   rest the client's byte stream; what the pairs do not cover goes last
  *
- * The environment is built by fenv_setup() alone, so a change to how a
- * worker builds its listeners and conn_env touches that one function.
+ * The environment is built by fenv_setup() and used only through the other
+ * fenv_* functions (clock, timers, connection count, teardown), so a change
+ * to how a worker builds its listeners and conn_env touches that section.
  */
 #include <errno.h>
 #include <signal.h>
@@ -84,6 +85,7 @@ struct fenv {
 	struct conn_env env;
 	struct listener_conf lc;
 	struct wlistener wl;
+	struct proto_codec codec;	/* the listener's, for the output oracle */
 };
 
 static int listen_fd = -1;
@@ -134,7 +136,37 @@ fenv_setup(struct fenv *f, enum codec codec, uint64_t max_frame, unsigned flags)
 	f->wl.codec.magic_len = f->lc.magic_len;
 	f->wl.env = &f->env;
 	f->wl.fd = listen_fd;
+	f->codec = f->wl.codec;
 	CHECK(evloop_add(f->loop, listen_fd, EV_READ, conn_accept_cb, &f->wl) == 0);
+}
+
+/*
+ * The rest of the target sees the environment only through these: the
+ * virtual clock, the wheel run at it, and the count of open connections.
+ */
+static uint64_t
+fenv_now(const struct fenv *f)
+{
+	return f->env.now_ms;
+}
+
+static void
+fenv_set_now(struct fenv *f, uint64_t now_ms)
+{
+	f->env.now_ms = now_ms;
+}
+
+static void
+fenv_expire(struct fenv *f)
+{
+	twheel_advance(f->wheel, f->env.now_ms, conn_timer_cb, &f->env);
+}
+
+static uint64_t
+fenv_count(const struct fenv *f)
+{
+	CHECK(twheel_count(f->wheel) <= f->env.nconns);
+	return f->env.nconns;
 }
 
 /* visit every connection the loop knows */
@@ -213,7 +245,7 @@ pump(struct fenv *f, struct client *cl, int reading)
 		size_t got = 0;
 
 		CHECK(rounds < MAX_ROUNDS);
-		twheel_advance(f->wheel, f->env.now_ms, conn_timer_cb, &f->env);
+		fenv_expire(f);
 		n = evloop_run_once(f->loop, 0);
 		CHECK(n >= 0);
 		if (reading)
@@ -230,11 +262,11 @@ pump(struct fenv *f, struct client *cl, int reading)
 static void
 advance(struct fenv *f, struct client *cl, uint64_t ms, int reading)
 {
-	uint64_t end = f->env.now_ms + ms;
+	uint64_t end = fenv_now(f) + ms;
 	uint64_t step = ms / 20 > TICK_MS ? ms / 20 : TICK_MS;
 
-	while (f->env.now_ms < end) {
-		f->env.now_ms += step < end - f->env.now_ms ? step : end - f->env.now_ms;
+	while (fenv_now(f) < end) {
+		fenv_set_now(f, fenv_now(f) + (step < end - fenv_now(f) ? step : end - fenv_now(f)));
 		pump(f, cl, reading);
 	}
 }
@@ -308,7 +340,7 @@ check_output(const struct fenv *f, const uint8_t *in, size_t nin, const struct c
     unsigned flags)
 {
 	static struct msg want[8192], got[8192];
-	struct proto_codec out_pc = f->wl.codec;
+	struct proto_codec out_pc = f->codec;
 	size_t nwant = 0, ngot, used, i, j;
 	int echo = !(flags & F_LOG);
 
@@ -322,7 +354,7 @@ check_output(const struct fenv *f, const uint8_t *in, size_t nin, const struct c
 	/* what the client asked for, message by message, until its stream broke */
 	{
 		static struct msg inm[8192];
-		size_t nin_m = decode_all(&f->wl.codec, in, nin, inm, 8192, &used);
+		size_t nin_m = decode_all(&f->codec, in, nin, inm, 8192, &used);
 		for (i = 0; i < nin_m; i++) {
 			if (inm[i].type == FRAME_DATA && echo)
 				want[nwant++] = inm[i];
@@ -440,8 +472,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(cl.fd);
 	/* past every timeout (30 s and the 2 s linger, with room): nothing is left */
 	advance(&f, &cl, 40000, 0);
-	CHECK(f.env.nconns == 0);
-	CHECK(twheel_count(f.wheel) == 0);
+	CHECK(fenv_count(&f) == 0);
 	{
 		uint64_t closed = 0;
 		for (i = 0; i < CLOSE_NREASONS; i++)

@@ -46,10 +46,13 @@ for t in "$@"; do
 	fi
 	echo "fuzz_$t: fuzzing for ${seconds}s (max_len $(max_len "$t"), $jobs job(s))"
 	par=
+	if [ -f "$here/$t.dict" ]; then
+		par="-dict=$here/$t.dict"
+	fi
 	if [ "$jobs" -gt 1 ]; then
 		# each job runs max_total_time; libFuzzer writes fuzz-N.log into
 		# the cwd, so that is BUILD/logs/TARGET, not the source tree
-		par="-jobs=$jobs -workers=$jobs"
+		par="$par -jobs=$jobs -workers=$jobs"
 		mkdir -p "$build/logs/$t"
 		cd "$build/logs/$t"
 	fi
