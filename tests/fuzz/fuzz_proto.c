@@ -7,6 +7,7 @@
  * is a list of header bytes, each either fixed (or refused with its error
  * code) or free, followed by a 32-bit big-endian length.  It shares no code
  * with proto.c, so a mistake in either shows up as a mismatch and abort().
+ * proto_error_payload() gets the same treatment (check_error_payload()).
  *
  * Input layout (all of it is fuzzed; see tests/fuzz/mkcorpus.py):
  *   [0]     codec: 0 frame, 1 raw, 2 headers (mod 3)
@@ -240,6 +241,37 @@ stream_feed(struct stream *s, const struct proto_codec *pc, const uint8_t *strea
 	}
 }
 
+/*
+ * proto_error_payload() with the stream as the text and data[1] as the room:
+ * the code big-endian, then the longest prefix of the text that fits and
+ * does not end inside a UTF-8 sequence (the next byte is no continuation).
+ */
+static void
+check_error_payload(uint8_t room, uint16_t code, const uint8_t *text, size_t len)
+{
+	char *t = malloc(len + 1);
+	uint8_t *out = malloc(room > 0 ? room : 1);
+	size_t n, tlen, want;
+
+	CHECK(t != NULL && out != NULL);
+	memcpy(t, text, len);
+	t[len] = '\0';
+	tlen = strlen(t);
+	n = proto_error_payload(out, room, code, t);
+	if (room < 2) {
+		CHECK(n == 0);
+	} else {
+		want = tlen <= (size_t)room - 2 ? tlen : (size_t)room - 2;
+		while (want < tlen && want > 0 && ((unsigned char)t[want] & 0xc0) == 0x80)
+			want--;
+		CHECK(n == 2 + want);
+		CHECK(out[0] == code >> 8 && out[1] == (code & 0xff));
+		CHECK(memcmp(out + 2, t, want) == 0);
+	}
+	free(t);
+	free(out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -274,6 +306,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	stream = data + off;
 	nstream = size - off;
+	check_error_payload(data[1], (uint16_t)(data[0] << 8 | data[2]), stream, nstream);
 
 	free(piecewise.pend);
 	free(whole.pend);
