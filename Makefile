@@ -301,8 +301,9 @@ lint: deps lint-deps
 # once a tick, which valgrind's slowdown exceeds) and supervise (hung-worker
 # and respawn timings; and its sockserv-stat checks find the master by its
 # process name, which under valgrind is memcheck's: "stale: master not
-# running").  One backend (epoll): the poll backend's code is exercised by
-# make test and make asan, and valgrind adds nothing to it a second time.
+# running").  One backend (epoll): all that differs with poll is
+# evloop_poll.c, which make test and make asan run; a second valgrind pass
+# would double the time for that one file.
 VALGRIND_SUITES ?= basic limits reload process daemon
 VALGRIND_LOGS   := $(CURDIR)/$(BUILD)/valgrind
 VALGRIND        := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,possible \
