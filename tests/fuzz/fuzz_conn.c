@@ -16,11 +16,15 @@
  *     PING -> PONG, CLOSE -> CLOSE; log: only PONG and CLOSE), at most one
  *     ERROR with a known code, and nothing after ERROR or CLOSE;
  *   - once the client has closed and the clock has passed every timeout,
- *     no connection is left, and every accept is counted as one close.
+ *     no connection is left, and every accept is counted as one close;
+ *   - memory follows the bytes that arrived, never a length the client
+ *     declared (STYLE.md, issue 11 hole 7): from at most 8 KiB of input no
+ *     single allocation may exceed ALLOC_MAX, whatever max_frame allows.
  *
  * Input layout (tests/fuzz/mkcorpus.py writes seeds in it):
  *   [0]  codec: 0 frame, 1 raw, 2 headers (mod 3)
- *   [1]  max_frame: < 0x80 the value itself, else MAX_FRAME_TABLE[b & 7]
+ *   [1]  max_frame: < 0x80 b + 1, else MAX_FRAME_TABLE[b & 7] (all within
+ *        config.c's 1..1 GiB)
  *   [2]  flags, F_* below
  *   [3]  n, then n pairs (chunk size, clock step in units of STEP_MS)
  *   rest the client's byte stream; what the pairs do not cover goes last
@@ -30,6 +34,7 @@
  * to how a worker builds its listeners and conn_env touches that section.
  */
 #include <errno.h>
+#include <sanitizer/allocator_interface.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,10 +77,38 @@ enum {
 #define QUIET_ROUNDS 2		/* loop rounds with nothing to do: quiet */
 #define MAX_ROUNDS 2000		/* more rounds than this for one chunk: spinning */
 #define OUT_MAX (1 << 20)
+/*
+ * The largest single allocation the server may make while it serves one
+ * input: its two 64 KiB worker buffers and what the input's few KiB grow
+ * them by fit many times over; 1 MiB means a declared length was believed.
+ */
+#define ALLOC_MAX (1 << 20)
 
 static const uint64_t MAX_FRAME_TABLE[8] = {
-	0, 8, 1024, 65535, 65536, 1048576, 0xffffffffu, UINT64_MAX,
+	1, 8, 1024, 65535, 65536, 1048576, 64u << 20, 1u << 30,
 };
+
+/* set while the server runs, so libFuzzer's own allocations are not judged */
+static int watching;
+
+static void
+on_malloc(const volatile void *ptr, size_t size)
+{
+	(void)ptr;
+	if (watching && size > ALLOC_MAX) {
+		watching = 0;
+		fprintf(stderr, "fuzz_conn: one allocation of %zu bytes (more than %d) from a "
+		    "few KiB of client input: memory must follow the bytes that arrived, "
+		    "not a length the client declared\n", size, ALLOC_MAX);
+		abort();
+	}
+}
+
+static void
+on_free(const volatile void *ptr)
+{
+	(void)ptr;
+}
 
 /* ---- the worker-like environment ---- */
 
@@ -402,6 +435,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	handler_register_builtins();
+	CHECK(__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0);
 	/* as the server does: a write to a closed client is EPIPE, not death */
 	signal(SIGPIPE, SIG_IGN);
 	/* every log line formatted (debug paths included), none kept */
@@ -435,7 +469,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 4)
 		return -1;
 	codec = data[0] % 3 == 0 ? CODEC_FRAME : data[0] % 3 == 1 ? CODEC_RAW : CODEC_HEADERS;
-	max_frame = data[1] < 0x80 ? data[1] : MAX_FRAME_TABLE[data[1] & 7];
+	max_frame = data[1] < 0x80 ? data[1] + 1u : MAX_FRAME_TABLE[data[1] & 7];
 	flags = data[2];
 	npairs = data[3];
 	if (npairs > (size - 4) / 2)
@@ -445,6 +479,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nstream = size - 4 - 2 * npairs;
 	reading = !(flags & F_SLOW_READER);
 
+	watching = 1;
 	fenv_setup(&f, codec, max_frame, flags);
 	cl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	CHECK(cl.fd >= 0);
@@ -481,6 +516,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(slot.connections == 0);
 	}
 	fenv_teardown(&f);
+	watching = 0;
 	check_output(&f, stream, nstream, &cl, flags);
 	return 0;
 }

@@ -78,6 +78,9 @@ def main():
           conn_seed(0, frame(2, b"p" * 200) * 30, flags=0x03))
     write("conn", "frame-half-then-timeout",
           conn_seed(0, frame(1, MSG)[:10], chunks=[10], advance=[200], flags=0x10))
+    # max_frame 1 GiB (0x8F), a header declaring 100 KiB, then a little payload in a second read
+    write("conn", "frame-declared-large",
+          conn_seed(0, b"SS\x01\x01" + struct.pack(">I", 100 << 10) + b"abc", chunks=[8], max_frame=0x8F))
     write("conn", "frame-server-full", conn_seed(0, frame(1, MSG), flags=0x40))
     write("conn", "frame-half-close-poll", conn_seed(0, frame(1, MSG) * 3, flags=0x28))
     write("conn", "raw-log", conn_seed(1, b"hello\x00\xff\n" * 40, flags=0x04))
