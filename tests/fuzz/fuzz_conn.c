@@ -30,8 +30,9 @@
  *   rest the client's byte stream; what the pairs do not cover goes last
  *
  * The environment is built by fenv_setup() and used only through the other
- * fenv_* functions (clock, timers, connection count, teardown), so a change
- * to how a worker builds its listeners and conn_env touches that section.
+ * fenv_* functions (listening socket, connect, clock, timers, connection
+ * count, teardown), so a change to how a worker builds its listeners and
+ * conn_env touches that section alone.
  */
 #include <errno.h>
 #include <sanitizer/allocator_interface.h>
@@ -126,6 +127,22 @@ static struct sockaddr_un listen_addr;
 static socklen_t listen_addr_len;
 static struct stats_slot slot;
 
+/* the listening socket every input's environment accepts from */
+static void
+fenv_init_once(void)
+{
+	/* an abstract name: nothing in the file system to clean up */
+	listen_addr.sun_family = AF_UNIX;
+	snprintf(listen_addr.sun_path + 1, sizeof(listen_addr.sun_path) - 1,
+	    "sockserv-fuzz-conn-%ld", (long)getpid());
+	listen_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+	    strlen(listen_addr.sun_path + 1));
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CHECK(listen_fd >= 0);
+	CHECK(bind(listen_fd, (struct sockaddr *)&listen_addr, listen_addr_len) == 0);
+	CHECK(listen(listen_fd, 16) == 0);
+}
+
 /* what worker.c does for one listener, with the clock under our control */
 static void
 fenv_setup(struct fenv *f, enum codec codec, uint64_t max_frame, unsigned flags)
@@ -208,7 +225,7 @@ fenv_each_conn(struct fenv *f, void (*fn)(int fd, void *conn))
 {
 	int max = evloop_maxfd(f->loop);
 
-	for (int fd = 0; fd <= max; fd++) {
+	for (int fd = 0; fd < max; fd++) {
 		evloop_cb *cb;
 		void *data;
 		if (evloop_get(f->loop, fd, &cb, &data) == 0 && conn_is_conn_cb(cb))
@@ -221,6 +238,34 @@ shutdown_conn(int fd, void *conn)
 {
 	(void)fd;
 	conn_shutdown(conn);
+}
+
+static void
+small_sndbuf(int fd, void *conn)
+{
+	int v = 1;	/* the kernel rounds it up to its minimum */
+
+	(void)conn;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+/*
+ * A client connected and accepted (or refused, when full); its socket,
+ * non-blocking.  small: the server's send buffer is the kernel's smallest.
+ */
+static int
+fenv_connect(struct fenv *f, int small)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	CHECK(connect(fd, (struct sockaddr *)&listen_addr, listen_addr_len) == 0);
+	for (int i = 0; i < 100 && slot.cur.accepted == 0; i++)
+		CHECK(evloop_run_once(f->loop, 0) >= 0);
+	CHECK(slot.cur.accepted == 1);
+	if (small)
+		fenv_each_conn(f, small_sndbuf);
+	return fd;
 }
 
 static void
@@ -302,15 +347,6 @@ advance(struct fenv *f, struct client *cl, uint64_t ms, int reading)
 		fenv_set_now(f, fenv_now(f) + (step < end - fenv_now(f) ? step : end - fenv_now(f)));
 		pump(f, cl, reading);
 	}
-}
-
-static void
-small_sndbuf(int fd, void *conn)
-{
-	int v = 1;	/* the kernel rounds it up to its minimum */
-
-	(void)conn;
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
 /* send all of buf, pumping the server while the socket is full */
@@ -440,16 +476,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* every log line formatted (debug paths included), none kept */
 	CHECK(log_init("/dev/null", LOG_LVL_DEBUG, 0) == 0);
-	/* an abstract name: nothing in the file system to clean up */
-	listen_addr.sun_family = AF_UNIX;
-	snprintf(listen_addr.sun_path + 1, sizeof(listen_addr.sun_path) - 1,
-	    "sockserv-fuzz-conn-%ld", (long)getpid());
-	listen_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-	    strlen(listen_addr.sun_path + 1));
-	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	CHECK(listen_fd >= 0);
-	CHECK(bind(listen_fd, (struct sockaddr *)&listen_addr, listen_addr_len) == 0);
-	CHECK(listen(listen_fd, 16) == 0);
+	fenv_init_once();
 	return 0;
 }
 
@@ -481,12 +508,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	watching = 1;
 	fenv_setup(&f, codec, max_frame, flags);
-	cl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	CHECK(cl.fd >= 0);
-	CHECK(connect(cl.fd, (struct sockaddr *)&listen_addr, listen_addr_len) == 0);
+	cl.fd = fenv_connect(&f, flags & F_SMALL_BUFFERS);
 	pump(&f, &cl, reading);
-	if (flags & F_SMALL_BUFFERS)
-		fenv_each_conn(&f, small_sndbuf);
 
 	off = 0;
 	for (i = 0; i < npairs && off < nstream; i++) {
