@@ -7,7 +7,11 @@
  *   - success: every value is within the range config.h documents and the
  *     rest of the server relies on (paths absolute, ports, magic length,
  *     the wheel's geometry, timeouts within conn.c's 30-day stamp window),
- *     and config_peek_paths() reads the same pid_file and stats_path.
+ *     and config_peek_paths() reads the same pid_file and stats_path;
+ *   - an @included file is judged like the same text written inline: the
+ *     input may carry a second file, inc.cfg, after a line "#--inc.cfg--";
+ *     where fuzz.cfg includes it, the file with the include replaced by
+ *     that text must load or fail alike, to the same values.
  *
  * Each input is written to fuzz.cfg in a private directory that is the cwd
  * while it loads (and only then: libFuzzer opens its corpus paths relative to
@@ -42,6 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 static char path[128];
+static char inc_path[128];	/* the input's own include file, inc.cfg */
+static char inline_path[128];	/* fuzz.cfg with inc.cfg written in place */
+static const char INC_SEP[] = "\n#--inc.cfg--\n";
+static const char INC_LINE[] = "@include \"inc.cfg\"";
 static int home_fd;	/* the cwd libFuzzer started in */
 
 static const struct { const char *name, *text; } includes[] = {
@@ -66,6 +74,8 @@ cleanup(void)
 	char p[192];
 
 	unlink(path);
+	unlink(inc_path);
+	unlink(inline_path);
 	for (size_t i = 0; i < sizeof(includes) / sizeof(includes[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", dir, includes[i].name);
 		unlink(p);
@@ -83,6 +93,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	CHECK((home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
 	CHECK(chdir(dir) == 0);
 	snprintf(path, sizeof(path), "%s/fuzz.cfg", dir);
+	snprintf(inc_path, sizeof(inc_path), "%s/inc.cfg", dir);
+	snprintf(inline_path, sizeof(inline_path), "%s/inline.cfg", dir);
 	for (size_t i = 0; i < sizeof(includes) / sizeof(includes[0]); i++)
 		write_file(includes[i].name, includes[i].text, strlen(includes[i].text));
 	CHECK(fchdir(home_fd) == 0);
@@ -127,7 +139,7 @@ is_included_name(const char *name, size_t n, const uint8_t *data, size_t size)
 
 /* "FILE:LINE: message" or "FILE: message", FILE one this input can reach */
 static void
-check_error(const char *err, size_t errlen, const uint8_t *data, size_t size)
+check_error(const char *err, size_t errlen, const uint8_t *data, size_t size, size_t total)
 {
 	const char *p, *colon;
 	size_t lines = 1;
@@ -142,10 +154,10 @@ check_error(const char *err, size_t errlen, const uint8_t *data, size_t size)
 		/* an included file, reported by the name the @include gave */
 		colon = strchr(err, ':');
 		CHECK(colon != NULL);
-		CHECK(is_included_name(err, (size_t)(colon - err), data, size));
-		lines = 64;	/* the includes are short, but fuzz.cfg may include itself */
-		if (size + 1 > lines)
-			lines = size + 1;
+		CHECK(is_included_name(err, (size_t)(colon - err), data, total));
+		lines = 64;	/* the includes are short, but inc.cfg is the input's */
+		if (total + 1 > lines)
+			lines = total + 1;
 	}
 	p = colon + 1;
 	if (isdigit((unsigned char)*p)) {
@@ -202,6 +214,109 @@ check_config(const struct config *cfg)
 	}
 }
 
+/*
+ * main with every line that is just @include "inc.cfg" (libconfig takes an
+ * include only on a line of its own) replaced by inc; NULL when main has no
+ * such line.  *outlen is the length.
+ */
+static char *
+inline_include(const uint8_t *main, size_t mlen, const uint8_t *inc, size_t ilen,
+    size_t *outlen)
+{
+	char *out = malloc(mlen + 1 + (mlen / 8 + 1) * (ilen + 1));
+	size_t o = 0, i = 0, k = strlen(INC_LINE);
+	int found = 0;
+
+	CHECK(out != NULL);
+	while (i < mlen) {
+		const uint8_t *nl = memchr(main + i, '\n', mlen - i);
+		size_t end = nl != NULL ? (size_t)(nl - main) : mlen;
+		size_t a = i, z = end;
+
+		while (a < z && (main[a] == ' ' || main[a] == '\t'))
+			a++;
+		while (z > a && (main[z - 1] == ' ' || main[z - 1] == '\t' || main[z - 1] == '\r'))
+			z--;
+		if (z - a == k && memcmp(main + a, INC_LINE, k) == 0) {
+			memcpy(out + o, inc, ilen);
+			o += ilen;
+			out[o++] = '\n';
+			found = 1;
+		} else {
+			memcpy(out + o, main + i, end - i);
+			o += end - i;
+			if (nl != NULL)
+				out[o++] = '\n';
+		}
+		i = end + (nl != NULL);
+	}
+	if (!found) {
+		free(out);
+		return NULL;
+	}
+	*outlen = o;
+	return out;
+}
+
+/* the values two loads of the same text must agree on */
+static void
+check_same(const struct config *a, const struct config *b)
+{
+	CHECK(a->workers == b->workers && a->backend == b->backend);
+	CHECK(strcmp(a->pid_file, b->pid_file) == 0 && strcmp(a->stats_path, b->stats_path) == 0);
+	CHECK(strcmp(a->log_target, b->log_target) == 0 && a->log_level == b->log_level &&
+	    a->log_facility == b->log_facility);
+	CHECK(strcmp(a->user, b->user) == 0 && strcmp(a->group, b->group) == 0);
+	CHECK(a->max_connections == b->max_connections && a->max_frame == b->max_frame &&
+	    a->max_output == b->max_output && a->backlog == b->backlog);
+	CHECK(a->tick_ms == b->tick_ms && a->slots == b->slots);
+	CHECK(a->hung_timeout_ms == b->hung_timeout_ms && a->stats_interval_s == b->stats_interval_s &&
+	    a->shutdown_timeout_ms == b->shutdown_timeout_ms);
+	CHECK(a->nlisteners == b->nlisteners);
+	for (size_t i = 0; i < a->nlisteners; i++) {
+		const struct listener_conf *x = &a->listeners[i], *y = &b->listeners[i];
+		CHECK(strcmp(x->name, y->name) == 0 && strcmp(x->address, y->address) == 0);
+		CHECK(x->port == y->port && x->codec == y->codec && strcmp(x->handler, y->handler) == 0);
+		CHECK(x->magic_len == y->magic_len && memcmp(x->magic, y->magic, x->magic_len) == 0);
+		CHECK(x->heartbeat_ms == y->heartbeat_ms && x->deadline_ms == y->deadline_ms &&
+		    x->frame_timeout_ms == y->frame_timeout_ms &&
+		    x->write_timeout_ms == y->write_timeout_ms &&
+		    x->first_message_ms == y->first_message_ms);
+	}
+}
+
+/* fuzz.cfg and inline.cfg are the same text: same verdict, same values */
+static void
+check_inline(const uint8_t *main, size_t mlen, const uint8_t *inc, size_t ilen,
+    int rv, const struct config *cfg)
+{
+	struct config icfg;
+	char err[1024];
+	size_t tlen;
+	char *text;
+	int irv;
+
+	/* an include inside inc.cfg would need inlining too: not compared */
+	if (memmem(inc, ilen, "@include", 8) != NULL)
+		return;
+	if ((text = inline_include(main, mlen, inc, ilen, &tlen)) == NULL)
+		return;
+	write_file(inline_path, text, tlen);
+	free(text);
+	CHECK(chdir(dir) == 0);
+	irv = config_load(inline_path, &icfg, err, sizeof(err));
+	CHECK(fchdir(home_fd) == 0);
+	if (irv != rv) {
+		fprintf(stderr, "fuzz_config: @include \"inc.cfg\" %s, the same text inline %s\n",
+		    rv == 0 ? "loads" : "fails", irv == 0 ? "loads" : err);
+		abort();
+	}
+	if (rv == 0) {
+		check_same(cfg, &icfg);
+		config_free(&icfg);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -210,9 +325,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char pid[CONFIG_PATH_MAX], stats[CONFIG_PATH_MAX];
 	int rv, prv;
 
+	const uint8_t *inc = NULL;
+	size_t ilen = 0, total = size;
+
 	if (!includes_are_local(data, size))
 		return -1;
+	{
+		const uint8_t *sep = memmem(data, size, INC_SEP, sizeof(INC_SEP) - 1);
+		if (sep != NULL) {
+			inc = sep + sizeof(INC_SEP) - 1;
+			ilen = size - (size_t)(inc - data);
+			size = (size_t)(sep - data);
+		}
+	}
 	write_file(path, data, size);
+	write_file(inc_path, inc, ilen);
 
 	CHECK(chdir(dir) == 0);
 	memset(err, 0x5a, sizeof(err));
@@ -223,13 +350,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rv == 0 || rv == -1);
 	CHECK(prv == 0 || prv == -1);
 	if (prv == -1)
-		check_error(perr, sizeof(perr), data, size);
+		check_error(perr, sizeof(perr), data, size, total);
 	if (rv == -1) {
-		check_error(err, sizeof(err), data, size);
+		check_error(err, sizeof(err), data, size, total);
+		if (inc != NULL)
+			check_inline(data, size, inc, ilen, rv, &cfg);
 		return 0;
 	}
 	CHECK(err[0] == '\0');
 	check_config(&cfg);
+	if (inc != NULL)
+		check_inline(data, size, inc, ilen, rv, &cfg);
 	/* the tools find a running server where the server put it */
 	CHECK(prv == 0);
 	CHECK(strcmp(pid, cfg.pid_file) == 0);
