@@ -5,7 +5,9 @@
 # crash found once must stay fixed), then fuzz for SECONDS starting from the
 # committed seeds in tests/fuzz/corpus/TARGET/.  New inputs go to
 # BUILD/corpus/TARGET/ (kept between runs, never into the source tree) and
-# crashes to BUILD/crashes/TARGET/.  Exits non-zero at the first failure.
+# crashes to BUILD/crashes/TARGET/.  Every target runs even after a failure
+# (one bug must not hide another); the exit status is non-zero if any
+# reproducer or fuzzing run failed, and the last line names them.
 #
 # FUZZ_JOBS=N runs N fuzzer processes per target (libFuzzer -jobs/-workers);
 # FUZZ_ARGS adds libFuzzer options.
@@ -31,6 +33,7 @@ max_len() {
 	esac
 }
 
+failed=
 for t in "$@"; do
 	bin=$build/fuzz_$t
 	seeds=$here/corpus/$t
@@ -42,7 +45,9 @@ for t in "$@"; do
 		echo "fuzz_$t: replaying $regress"
 		# libFuzzer runs each file given on the command line once
 		"$bin" $(ls -d "$regress"/* | grep -v '/README') >"$build/regress-$t.log" 2>&1 || {
-			cat "$build/regress-$t.log"; echo "fuzz_$t: a reproducer fails again" >&2; exit 1; }
+			cat "$build/regress-$t.log"
+			echo "fuzz_$t: a reproducer in $regress fails again" >&2
+			failed="$failed $t(regress)"; }
 	fi
 	echo "fuzz_$t: fuzzing for ${seconds}s (max_len $(max_len "$t"), $jobs job(s))"
 	par=
@@ -59,6 +64,11 @@ for t in "$@"; do
 	# shellcheck disable=SC2086 # FUZZ_ARGS and par are option lists
 	"$bin" -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 \
 	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
-	    $par ${FUZZ_ARGS:-} "$work" "$seeds"
+	    $par ${FUZZ_ARGS:-} "$work" "$seeds" || failed="$failed $t(fuzz)"
 	cd "$here/../.."
 done
+if [ -n "$failed" ]; then
+	echo "fuzz: FAILED:$failed (crashes in $build/crashes/)" >&2
+	exit 1
+fi
+echo "fuzz: every target passed"
