@@ -44,10 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_TIMEOUT_MS (30u * 24 * 3600 * 1000)	/* conn.c's stamps rely on it */
 
-static char dir[64];
-static char path[128];
-static char inc_path[128];	/* the input's own include file, inc.cfg */
-static char inline_path[128];	/* fuzz.cfg with inc.cfg written in place */
+static char dir[200];
+static char path[256];
+static char inc_path[256];	/* the input's own include file, inc.cfg */
+static char inline_path[256];	/* fuzz.cfg with inc.cfg written in place */
 static const char INC_SEP[] = "\n#--inc.cfg--\n";
 static const char INC_LINE[] = "@include \"inc.cfg\"";
 static int home_fd;	/* the cwd libFuzzer started in */
@@ -71,7 +71,7 @@ write_file(const char *name, const void *data, size_t len)
 static void
 cleanup(void)
 {
-	char p[192];
+	char p[320];
 
 	unlink(path);
 	unlink(inc_path);
@@ -88,7 +88,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	snprintf(dir, sizeof(dir), "/tmp/fuzz_config.XXXXXX");
+	/*
+	 * In TMPDIR (run.sh points it into the build tree): libFuzzer ends some
+	 * runs with _Exit() or a crash, which skip cleanup(), and the directory
+	 * stays behind.
+	 */
+	const char *tmp = getenv("TMPDIR");
+
+	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 150)
+		tmp = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/fuzz_config.XXXXXX", tmp);
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK((home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
 	CHECK(chdir(dir) == 0);

@@ -21,6 +21,10 @@ jobs=${FUZZ_JOBS:-1}
 LSAN_OPTIONS="suppressions=$(cd "$here" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export LSAN_OPTIONS UBSAN_OPTIONS
+# scratch files of the targets (fuzz_config's) stay in the build tree
+TMPDIR=$build/tmp
+mkdir -p "$TMPDIR"
+export TMPDIR
 
 # longest input per target: a few messages and cuts for proto, a config file,
 # a few kilobytes of client traffic for conn (longer inputs only slow it down)
