@@ -239,6 +239,107 @@ uninstall: $(BUILD)/sockserv.cfg.install
 	@$(call UNINST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
 	@rmdir $(INST_CFGDIR) 2>/dev/null || true
 
+# ---- fuzzing, static analysis, valgrind -------------------------------------
+# make fuzz         every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
+#                   (crash reproducers in tests/fuzz/regress/ replayed first)
+# make lint         cppcheck and scan-build over src/
+# make valgrind     integration suites' servers under valgrind (SOCKSERV_WRAP)
+.PHONY: fuzz fuzz-deps fuzz-bins lint lint-deps valgrind valgrind-deps
+
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= proto config conn
+FUZZ_BUILD   := build/fuzz
+# the library and the targets are built with coverage (fuzzer-no-link) and both
+# sanitizers; UB aborts, so libFuzzer sees it as a crash and keeps the input
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+# clang and its libFuzzer runtime: installed with apt-get only when clang
+# cannot link a fuzzer (the check is a link, so a missing runtime counts)
+fuzz-deps:
+	@if ! printf 'int LLVMFuzzerTestOneInput(const char *d, long n);\nint LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1; then \
+		echo "installing fuzzing dependencies (clang-14 libclang-rt-14-dev)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			clang-14 libclang-rt-14-dev >/dev/null || exit 1; \
+	fi
+
+fuzz: deps fuzz-deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="-O1 -g" \
+		SAN_FLAGS="$(FUZZ_SAN)" WERROR= fuzz-bins
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libsockserv.a
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(CONFIG_LIBS)
+
+# Static analysis of the server and its tools (src/bench.c is being split
+# into bench/ and is left out until that lands).  cppcheck's and scan-build's
+# false positives are listed, each with its reason, in .cppcheck-suppressions
+# and .scan-build-suppressions; anything else fails.
+LINT_SRC := $(filter-out src/bench.c,$(wildcard src/*.c))
+
+lint-deps:
+	@if ! command -v cppcheck >/dev/null 2>&1 || ! command -v scan-build-14 >/dev/null 2>&1 || \
+	    ! command -v clang-14 >/dev/null 2>&1; then \
+		echo "installing static analysis tools (cppcheck clang-14 clang-tools-14)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			cppcheck clang-14 clang-tools-14 >/dev/null || exit 1; \
+	fi
+
+lint: deps lint-deps
+	cppcheck --quiet --error-exitcode=1 -j2 --std=c11 --enable=warning,style,performance,portability \
+		--inline-suppr --suppressions-list=.cppcheck-suppressions \
+		-D_GNU_SOURCE -Iinclude $(LINT_SRC)
+	tests/lint/scan-build.sh build/lint $(LINT_SRC:%.c=build/lint/%.o)
+
+# The integration suites whose servers run under valgrind (memcheck, full
+# leak check; every process's log in build/valgrind/, any error fails).  The
+# server runs 20-50x slower there, so only suites that wait for events rather
+# than measure time: basic (codecs, protocol errors, frame limits, the log
+# handler), limits (descriptors, slow readers), reload, process (signals,
+# exits) and daemon (pid file, privileges, log reopen).  Left out: timers
+# (asserts that timeouts fire within a margin and that an idle worker wakes
+# once a tick, which valgrind's slowdown exceeds) and supervise (hung-worker
+# and respawn timings; and its sockserv-stat checks find the master by its
+# process name, which under valgrind is memcheck's: "stale: master not
+# running").  One backend (epoll): all that differs with poll is
+# evloop_poll.c, which make test and make asan run; a second valgrind pass
+# would double the time for that one file.
+VALGRIND_SUITES ?= basic limits reload process daemon
+VALGRIND_LOGS   := $(CURDIR)/$(BUILD)/valgrind
+VALGRIND        := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,possible \
+                   --error-exitcode=99 --log-file=$(VALGRIND_LOGS)/vg.%p.log
+
+valgrind-deps:
+	@if ! command -v valgrind >/dev/null 2>&1; then \
+		echo "installing valgrind"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			valgrind >/dev/null || exit 1; \
+	fi
+
+valgrind: deps valgrind-deps
+	@$(MAKE) --no-print-directory all tests
+	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
+	@for suite in $(VALGRIND_SUITES); do \
+		echo "SOCKSERV_WRAP=valgrind $(BUILD)/test_integration $$suite"; \
+		SOCKSERV_BUILD=$(BUILD) SOCKSERV_BACKEND=epoll SOCKSERV_WRAP="$(VALGRIND)" \
+			$(BUILD)/test_integration $$suite || exit 1; \
+	done
+	@# with -q a log holds only errors: every non-empty one is a failure
+	@bad=0; for log in $(VALGRIND_LOGS)/vg.*.log; do \
+		[ -s "$$log" ] || continue; bad=$$((bad + 1)); echo "== $$log"; cat "$$log"; \
+	done; n=$$(ls $(VALGRIND_LOGS) | wc -l); \
+	echo "valgrind: $$n server processes, $$bad with errors"; [ $$bad -eq 0 ] && [ $$n -gt 0 ]
+
 clean:
 	rm -rf build
 
