@@ -42,7 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -116,37 +116,27 @@ on_free(const volatile void *ptr)
 struct fenv {
 	struct evloop *loop;
 	struct twheel *wheel;
-	struct conn_env env;
+	struct conn_env *env;
+	struct conn_listener *cl;
 	struct listener_conf lc;
-	struct wlistener wl;
 	struct proto_codec codec;	/* the listener's, for the output oracle */
+	int server_fd;			/* the connection's end of the socketpair */
 };
 
-static int listen_fd = -1;
-static struct sockaddr_un listen_addr;
-static socklen_t listen_addr_len;
 static struct stats_slot slot;
 
-/* the listening socket every input's environment accepts from */
+/* conn_accept() takes any socket: a socketpair per input, nothing to set up once */
 static void
 fenv_init_once(void)
 {
-	/* an abstract name: nothing in the file system to clean up */
-	listen_addr.sun_family = AF_UNIX;
-	snprintf(listen_addr.sun_path + 1, sizeof(listen_addr.sun_path) - 1,
-	    "sockserv-fuzz-conn-%ld", (long)getpid());
-	listen_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-	    strlen(listen_addr.sun_path + 1));
-	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	CHECK(listen_fd >= 0);
-	CHECK(bind(listen_fd, (struct sockaddr *)&listen_addr, listen_addr_len) == 0);
-	CHECK(listen(listen_fd, 16) == 0);
 }
 
 /* what worker.c does for one listener, with the clock under our control */
 static void
 fenv_setup(struct fenv *f, enum codec codec, uint64_t max_frame, unsigned flags)
 {
+	struct conn_env_params p;
+
 	memset(f, 0, sizeof(*f));
 	memset(&slot, 0, sizeof(slot));
 	snprintf(f->lc.name, sizeof(f->lc.name), "fuzz");
@@ -171,23 +161,25 @@ fenv_setup(struct fenv *f, enum codec codec, uint64_t max_frame, unsigned flags)
 	}
 	f->loop = evloop_create((flags & F_POLL) ? EVB_POLL : EVB_EPOLL, 256);
 	CHECK(f->loop != NULL);
-	/* the clock is virtual: it starts where conn_env_init's real one did */
-	conn_env_init(&f->env, f->loop, NULL, &slot, (flags & F_SMALL_BUFFERS) ? 1024 : 1 << 20,
-	    (flags & F_FULL) ? 0 : 100);
-	f->wheel = twheel_create(TICK_MS, 64, f->env.now_ms);
+	memset(&p, 0, sizeof(p));
+	p.epoch_ms = 1000000;	/* the clock is virtual */
+	f->wheel = twheel_create(TICK_MS, 64, p.epoch_ms);
 	CHECK(f->wheel != NULL);
-	f->env.wheel = f->wheel;
-	f->wl.conf = &f->lc;
-	f->wl.handler = handler_find(f->lc.handler);
-	CHECK(f->wl.handler != NULL);
-	f->wl.codec.codec = codec;
-	f->wl.codec.max_frame = max_frame;
-	f->wl.codec.magic = f->lc.magic;
-	f->wl.codec.magic_len = f->lc.magic_len;
-	f->wl.env = &f->env;
-	f->wl.fd = listen_fd;
-	f->codec = f->wl.codec;
-	CHECK(evloop_add(f->loop, listen_fd, EV_READ, conn_accept_cb, &f->wl) == 0);
+	p.loop = f->loop;
+	p.wheel = f->wheel;
+	p.stats = &slot;
+	p.max_output = (flags & F_SMALL_BUFFERS) ? 1024 : 1 << 20;
+	p.max_conns = (flags & F_FULL) ? 0 : 100;
+	p.max_buffer_memory = 256u << 20;
+	f->env = conn_env_create(&p);
+	CHECK(f->env != NULL);
+	conn_env_set_now(f->env, p.epoch_ms);
+	f->cl = conn_listener_create(f->env, &f->lc, handler_find(f->lc.handler), max_frame);
+	CHECK(f->cl != NULL);
+	f->codec.codec = codec;
+	f->codec.max_frame = max_frame;
+	f->codec.magic = f->lc.magic;
+	f->codec.magic_len = f->lc.magic_len;
 }
 
 /*
@@ -197,56 +189,26 @@ fenv_setup(struct fenv *f, enum codec codec, uint64_t max_frame, unsigned flags)
 static uint64_t
 fenv_now(const struct fenv *f)
 {
-	return f->env.now_ms;
+	return conn_env_now(f->env);
 }
 
 static void
 fenv_set_now(struct fenv *f, uint64_t now_ms)
 {
-	f->env.now_ms = now_ms;
+	conn_env_set_now(f->env, now_ms);
 }
 
 static void
 fenv_expire(struct fenv *f)
 {
-	twheel_advance(f->wheel, f->env.now_ms, conn_timer_cb, &f->env);
+	conn_env_expire(f->env);
 }
 
 static uint64_t
 fenv_count(const struct fenv *f)
 {
-	CHECK(twheel_count(f->wheel) <= f->env.nconns);
-	return f->env.nconns;
-}
-
-/* visit every connection the loop knows */
-static void
-fenv_each_conn(struct fenv *f, void (*fn)(int fd, void *conn))
-{
-	int max = evloop_maxfd(f->loop);
-
-	for (int fd = 0; fd < max; fd++) {
-		evloop_cb *cb;
-		void *data;
-		if (evloop_get(f->loop, fd, &cb, &data) == 0 && conn_is_conn_cb(cb))
-			fn(fd, data);
-	}
-}
-
-static void
-shutdown_conn(int fd, void *conn)
-{
-	(void)fd;
-	conn_shutdown(conn);
-}
-
-static void
-small_sndbuf(int fd, void *conn)
-{
-	int v = 1;	/* the kernel rounds it up to its minimum */
-
-	(void)conn;
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	CHECK(twheel_count(f->wheel) <= conn_env_count(f->env));
+	return conn_env_count(f->env);
 }
 
 /*
@@ -256,24 +218,24 @@ small_sndbuf(int fd, void *conn)
 static int
 fenv_connect(struct fenv *f, int small)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in peer = { .sin_family = AF_INET };
+	int sv[2], v = 1;
 
-	CHECK(fd >= 0);
-	CHECK(connect(fd, (struct sockaddr *)&listen_addr, listen_addr_len) == 0);
-	for (int i = 0; i < 100 && slot.cur.accepted == 0; i++)
-		CHECK(evloop_run_once(f->loop, 0) >= 0);
-	CHECK(slot.cur.accepted == 1);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
 	if (small)
-		fenv_each_conn(f, small_sndbuf);
-	return fd;
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	f->server_fd = sv[0];
+	conn_accept(f->cl, sv[0], (struct sockaddr *)&peer);
+	CHECK(slot.cur.accepted == 1);
+	return sv[1];
 }
 
 static void
 fenv_teardown(struct fenv *f)
 {
-	fenv_each_conn(f, shutdown_conn);
-	evloop_del(f->loop, listen_fd);
-	conn_env_free(&f->env);
+	conn_env_shutdown(f->env);
+	conn_listener_free(f->cl);
+	conn_env_free(f->env);
 	twheel_free(f->wheel);
 	evloop_free(f->loop);
 }
