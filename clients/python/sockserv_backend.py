@@ -626,12 +626,14 @@ class Backend:
             link.watchdog.cancel()
         if link.ack_timer is not None:
             link.ack_timer.cancel()
+        # a deliberate stop is no news; any other end of a link is
+        level = logging.INFO if reason == "stopping" else logging.WARNING
         w = link.state
         if w is None or w.link is not link:
-            log.warning("%s down: %s", link, reason)
+            log.log(level, "%s down: %s", link, reason)
             return
         w.link = None
-        log.warning("%s down: %s (%d connections wait for it)", link, reason, len(w.conns))
+        log.log(level, "%s down: %s (%d connections wait for it)", link, reason, len(w.conns))
         if self._masters.get(w.node) != w.master:
             # a newer master of this node has spoken: this worker died with
             # its master, and nothing will announce its connections again
