@@ -185,7 +185,7 @@ class Conn:
     id        the connection id (u64, unique per node for the master's life)
     node      the top 16 bits of id: which sockserv announced it
     listener  the listener's name (None when the connection was first heard
-              of by a replayed message after the application restarted)
+              of by a replayed MSG or CLOSE after the application restarted)
     peer      the client's "ADDR:PORT" (None as for listener)
     reopened  True when sockserv announced it as known to an earlier link
               session and this application had not seen it (it restarted)
@@ -839,8 +839,6 @@ class Backend:
             # whose OPEN an earlier instance acknowledged and which sockserv
             # no longer holds (its CLOSE follows): at-least-once says deliver
             conn = await self._new_conn(link, m.id, None, None, True, 0)
-            if conn.closed:
-                return
         self._claim(link, conn)
         if m.seq <= conn.seq:
             log.debug("duplicate MSG %d of %#x dropped", m.seq, m.id)
@@ -857,7 +855,14 @@ class Backend:
             raise ProtocolError("CLOSE reason is not UTF-8")
         conn = self.conns.get(m.id)
         if conn is None:
-            return      # already closed (a replay), or never seen by this instance
+            if m.id in self._closed:
+                return  # a replayed CLOSE
+            # replayed after this application restarted, for a connection an
+            # earlier instance knew: an application that keeps state across
+            # restarts (chat.py --state) must hear of its end
+            conn = await self._new_conn(link, m.id, None, None, True, 0)
+            if conn.closed:
+                return
         conn.close_code = U16.unpack(m.payload[:2])[0]
         self._forget(conn)
         await _call(self.on_close, conn, reason)

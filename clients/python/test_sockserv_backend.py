@@ -405,6 +405,13 @@ class TestRestart(Base):
         self.assertEqual(self.app.events, [("open", ID1, None, None, True),
                                            ("msg", ID1, 5, b"late"), ("close", ID1, "peer", 0)])
 
+    async def test_replayed_close_of_unknown_connection_is_delivered(self):
+        w = await self.worker()
+        w.put(frame(4, ID1, 0, b"\x00\x00deadline"))
+        await w.read_ack(1)
+        self.assertEqual(self.app.events, [("open", ID1, None, None, True),
+                                           ("close", ID1, "deadline", 0)])
+
     async def test_new_pid_in_the_slot_closes_the_dead_workers_connections_once(self):
         w = await self.worker(pid=100)
         await self.opened(w, ID1)
