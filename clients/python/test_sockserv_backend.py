@@ -10,6 +10,7 @@ fails if the library and sockserv-backend(7) disagree.
 import asyncio
 import logging
 import os
+import re
 import shutil
 import struct
 import sys
@@ -522,6 +523,59 @@ class TestLiveness(Base):
             if raw[3] == 7:
                 w.put(frame(8))
         self.assertEqual(len(self.app.links), 1)
+
+
+MAN_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "man",
+                        "sockserv-backend.7")
+
+
+def man_page_example():
+    """The EXAMPLE section's messages: [(label, bytes)], label being the line
+    above the hex ("sockserv: ...", "application: ...", "A PUBLISH ...")."""
+    with open(MAN_PAGE) as f:
+        text = f.read()
+    section = text.split("\n.SH EXAMPLE\n", 1)[1].split("\n.SH ", 1)[0]
+    out = []
+    label = None
+    for line in section.split("\n"):
+        if re.fullmatch(r"\s*([0-9a-f]{2}( \|)? ?)+", line):
+            if label is not None:
+                out.append((label, bytearray()))
+                label = None
+            out[-1][1].extend(bytes.fromhex(line.replace("|", "")))
+        elif line.startswith(("sockserv:", "application:", "A PUBLISH")):
+            label = line
+    return [(lab, bytes(b)) for lab, b in out]
+
+
+class TestManPageExample(Base):
+    async def test_the_man_pages_worked_example_is_what_the_library_does(self):
+        msgs = man_page_example()
+        self.assertEqual(len(msgs), 9)
+        self.app.reply = lambda conn, data: conn.send(data, seq=conn.seq)
+        w = await FakeWorker(self.path).connect()
+        self.workers.append(w)
+        i = 0
+        while i < len(msgs):
+            # a run of sockserv's messages goes out in one write, so the
+            # application reads them in one batch and ACKs them together
+            batch = b""
+            while i < len(msgs) and msgs[i][0].startswith("sockserv:"):
+                batch += msgs[i][1]
+                i += 1
+            if batch:
+                w.put(batch)
+            while i < len(msgs) and msgs[i][0].startswith("application:"):
+                self.assertEqual(await w.read_raw(), msgs[i][1], msgs[i][0])
+                i += 1
+            if i < len(msgs) and msgs[i][0].startswith("A PUBLISH"):
+                await self.opened(w, (1 << 48) | 2)
+                self.app.publish("room", "hello")
+                self.assertEqual(await w.read_cmd(), msgs[i][1])
+                i += 1
+        self.assertEqual(self.app.events, [
+            ("open", ID1, "app", "127.0.0.1:40000", False), ("msg", ID1, 1, b"hi"),
+            ("close", ID1, "peer", 0), ("open", ID2, "app", "127.0.0.1:40000", False)])
 
 
 class TestPlainFunctions(unittest.IsolatedAsyncioTestCase):
