@@ -578,6 +578,16 @@ class TestManPageExample(Base):
             ("close", ID1, "peer", 0), ("open", ID2, "app", "127.0.0.1:40000", False)])
 
 
+class TestDocs(unittest.TestCase):
+    def test_readme_python_backend_is_examples_upper_py(self):
+        top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        with open(os.path.join(top, "README.md")) as f:
+            readme = f.read()
+        with open(os.path.join(top, "examples", "backend", "upper.py")) as f:
+            upper = f.read()
+        self.assertIn("```python\n" + upper + "```\n", readme)
+
+
 class TestPlainFunctions(unittest.IsolatedAsyncioTestCase):
     async def test_constructor_callbacks_plain_functions(self):
         d = tempfile.mkdtemp(prefix="sockserv_backend_test.")
