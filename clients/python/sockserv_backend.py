@@ -387,6 +387,7 @@ class Backend:
         self._closed = collections.OrderedDict()    # ids closed, oldest first
         self._server = None
         self._tasks = set()
+        self._stopping = False
 
     # -- callbacks: override ------------------------------------------------
 
@@ -403,6 +404,7 @@ class Backend:
 
     async def start(self):
         """Listen; links are served from then on.  Returns self."""
+        self._stopping = False
         a = self.address
         if a.startswith("unix:"):
             path = a[5:]
@@ -436,6 +438,7 @@ class Backend:
 
     async def stop(self):
         """Stop listening and drop every link."""
+        self._stopping = True
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -574,6 +577,11 @@ class Backend:
                 if link.decoder.error is not None:
                     raise ProtocolError(link.decoder.error)
                 self._ack_soon(link)
+                # a worker that does not read what we write holds up our
+                # reading of its link (and so its events: sockserv's
+                # max_pending then pauses its clients) instead of our
+                # memory growing without bound
+                await writer.drain()
         except ProtocolError as e:
             reason = str(e)
         except (ConnectionError, OSError) as e:
@@ -634,11 +642,13 @@ class Backend:
             return
         w.link = None
         log.log(level, "%s down: %s (%d connections wait for it)", link, reason, len(w.conns))
+        if self._stopping or self._workers.get((w.node, w.slot, w.pid)) is not w:
+            return
         if self._masters.get(w.node) != w.master:
             # a newer master of this node has spoken: this worker died with
             # its master, and nothing will announce its connections again
             await self._worker_dead(w, "error", "its master was replaced")
-        elif self.worker_timeout is not None and self._workers.get((w.node, w.slot, w.pid)) is w:
+        elif self.worker_timeout is not None:
             w.lost_timer = asyncio.get_running_loop().call_later(
                 self.worker_timeout, lambda: self._spawn(self._worker_lost(w)))
 

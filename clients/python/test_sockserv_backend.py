@@ -548,6 +548,31 @@ def man_page_example():
     return [(lab, bytes(b)) for lab, b in out]
 
 
+class TestWorkerTimeout(Base):
+    backend_args = {"worker_timeout": 0.1}
+
+    async def test_worker_away_too_long_closes_lost_and_may_come_back(self):
+        w = await self.worker()
+        await self.opened(w)
+        w.close()
+        await until(lambda: not self.app.conns, "closed as lost")
+        self.assertEqual(self.app.events[-1], ("close", ID1, "lost", None))
+        # it was alive after all: its connection comes back as a new one
+        w2 = await self.worker()
+        w2.put(frame(2, ID1, 3, open_payload(flags=1)))
+        await until(lambda: ID1 in self.app.conns)
+        self.assertEqual(self.app.events[-1], ("open", ID1, "app", "127.0.0.1:40000", True))
+
+    async def test_worker_back_in_time_keeps_its_connections(self):
+        w = await self.worker()
+        await self.opened(w)
+        w.close()
+        await until(lambda: not self.app.links)
+        await self.worker()
+        await asyncio.sleep(0.2)
+        self.assertIn(ID1, self.app.conns)
+
+
 class TestManPageExample(Base):
     async def test_the_man_pages_worked_example_is_what_the_library_does(self):
         msgs = man_page_example()
