@@ -46,6 +46,8 @@ functions and coroutines are both accepted):
 The events of one link are handled one at a time, in order: a coroutine
 callback that awaits holds back that link's next event (not the other links'),
 and an event counts as processed for the ACK when its callback has returned.
+Meanwhile the link is still read (up to max_queued bytes ahead) and its PINGs
+answered, so a slow callback does not make sockserv drop the link.
 """
 
 import asyncio
@@ -301,6 +303,13 @@ class Link:
         self.last_ack = 0.0
         self.ack_timer = None
         self.watchdog = None
+        self.processor = None
+        self.hello_seen = False         # the reader's view: HELLO was read
+        self.queue = collections.deque()    # read, not yet processed
+        self.queued = 0                 # their bytes
+        self.batch_start = 0.0          # when the queue last became non-empty
+        self.wake = asyncio.Event()     # the reader queued something
+        self.room = asyncio.Event()     # the processor took something
 
     def write(self, frame):
         if not self.closed:
@@ -312,6 +321,8 @@ class Link:
             return
         self.closed = True
         self.reason = reason
+        self.wake.set()         # let the processor see it and end
+        self.room.set()
         # abort, not close: nothing more this peer sends or is owed matters
         self.writer.transport.abort()
 
@@ -359,6 +370,8 @@ class Backend:
         keep it above sockserv's link_timeout/3, the worker's own ping period.
     ack_interval: the least time between two ACKs of one link.
     max_payload: the largest message accepted from a link.
+    max_queued: bytes of a link's events read ahead of the callbacks; past
+        it the link is not read until they catch up.
     worker_timeout: a worker whose link stays down this long is given up:
         its connections are closed with reason "lost" (None: never).
     """
@@ -367,7 +380,7 @@ class Backend:
 
     def __init__(self, address, on_open=None, on_message=None, on_close=None, *,
                  ping_interval=5.0, link_timeout=15.0, ack_interval=0.005,
-                 max_payload=16 << 20, worker_timeout=300.0):
+                 max_payload=16 << 20, max_queued=1 << 20, worker_timeout=300.0):
         self.address = address
         if on_open is not None:
             self.on_open = on_open
@@ -379,6 +392,7 @@ class Backend:
         self.link_timeout = link_timeout
         self.ack_interval = ack_interval
         self.max_payload = max_payload
+        self.max_queued = max_queued
         self.worker_timeout = worker_timeout
         self.conns = {}                 # id -> Conn, every open connection
         self.links = set()              # every connected link, before HELLO too
@@ -553,14 +567,25 @@ class Backend:
         return t
 
     async def _serve_link(self, reader, writer):
+        """A link's reader: it answers PING at once and queues the rest for
+        _process, so a slow callback does not make the link look dead to
+        sockserv (it drops a link that sends nothing for link_timeout)."""
         link = Link(self, reader, writer)
         self.links.add(link)
         self._tasks.add(asyncio.current_task())
         log.info("link from %s connected", link.peername or "unix socket")
         link.watchdog = self._spawn(self._watch(link))
+        link.processor = self._spawn(self._process(link))
         reason = "end of stream"
         try:
             while not link.closed:
+                # events read but not yet processed are bounded: past
+                # max_queued the link is not read until callbacks catch up
+                while link.queued > self.max_queued and not link.closed:
+                    link.room.clear()
+                    await link.room.wait()
+                if link.closed:
+                    break
                 link.rx_since = time.monotonic()
                 link.reading = True
                 try:
@@ -571,12 +596,10 @@ class Backend:
                     break
                 link.rx_since = time.monotonic()
                 for m in link.decoder.feed(data):
-                    await self._handle(link, m)
-                    if link.closed:
-                        break
+                    self._receive(link, m)
+                link.wake.set()
                 if link.decoder.error is not None:
                     raise ProtocolError(link.decoder.error)
-                self._ack_soon(link)
                 # a worker that does not read what we write holds up our
                 # reading of its link (and so its events: sockserv's
                 # max_pending then pauses its clients) instead of our
@@ -591,14 +614,58 @@ class Backend:
             if link.reason is not None:
                 reason = link.reason
             link.drop(reason)
+            # the link is down now, even if a callback of it still runs:
+            # commands from then on wait for the worker's next link
             await self._link_down(link, reason)
+
+    def _receive(self, link, m):
+        """Sort one message as it is read: PING/PONG now, the rest in order."""
+        if not link.hello_seen:
+            if m.type != HELLO:
+                raise ProtocolError("type %d before HELLO" % m.type)
+            link.hello_seen = True
+        elif m.type in (PING, PONG):
+            if m.id != 0:
+                raise ProtocolError("type %d with connection id %#x" % (m.type, m.id))
+            if m.type == PING:
+                # the PONG carries the PING's seq and payload back
+                link.write(encode(PONG, 0, m.seq, m.payload))
+            return
+        if not link.queue:
+            link.batch_start = time.monotonic()
+        link.queue.append(m)
+        link.queued += HEADER_LEN + len(m.payload)
+
+    async def _process(self, link):
+        """A link's events, one at a time, in order; ACKed once processed."""
+        try:
+            while True:
+                while not link.queue:
+                    if link.closed:
+                        return
+                    link.wake.clear()
+                    await link.wake.wait()
+                if link.closed:
+                    return
+                m = link.queue.popleft()
+                link.queued -= HEADER_LEN + len(m.payload)
+                link.room.set()
+                await self._handle(link, m)
+                # one ACK per batch read; a queue that never empties gets
+                # one every ack_interval all the same
+                if not link.queue or time.monotonic() - max(link.last_ack, link.batch_start) \
+                        >= self.ack_interval:
+                    self._ack_soon(link)
+        except ProtocolError as e:
+            log.warning("%s: %s", link, e)
+            link.drop(str(e))
 
     async def _watch(self, link):
         tick = max(0.01, min(self.ping_interval, self.link_timeout) / 4)
         while not link.closed:
             await asyncio.sleep(tick)
             if not link.reading:
-                continue        # a callback is running: the silence is ours
+                continue        # callbacks are behind: the silence is ours
             now = time.monotonic()
             idle = now - link.rx_since
             if idle >= self.link_timeout:
@@ -700,16 +767,12 @@ class Backend:
                 raise ProtocolError("HELLO with connection id %#x" % m.id)
             await self._hello(link, m.payload)
             return
-        if t in (HELLO, ACK, PING, PONG):
+        if t in (HELLO, ACK):
             if m.id != 0:
                 raise ProtocolError("type %d with connection id %#x" % (t, m.id))
             if t == HELLO:
                 raise ProtocolError("second HELLO on one link")
-            if t == PING:
-                # the PONG carries the PING's seq and payload back
-                link.write(encode(PONG, 0, m.seq, m.payload))
-            elif t == ACK:
-                self._acked(link, m.payload)
+            self._acked(link, m.payload)
             return
         if t not in (OPEN, MSG, CLOSE, GONE):
             raise ProtocolError("unknown message type %d" % t)
