@@ -652,6 +652,23 @@ class TestManPageExample(Base):
             ("close", ID1, "peer", 0), ("open", ID2, "app", "127.0.0.1:40000", False)])
 
 
+class TestTcp(unittest.IsolatedAsyncioTestCase):
+    async def test_listens_on_host_port(self):
+        app = sb.Backend("127.0.0.1:0")
+        await app.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", app.port())
+            writer.write(frame(1, 0, 0, hello_payload()) + frame(7, 0, 5))
+            self.assertEqual(await asyncio.wait_for(reader.readexactly(20), WAIT), frame(8, 0, 5))
+            writer.close()
+        finally:
+            await app.stop()
+
+    async def test_bad_address_refused(self):
+        with self.assertRaises(ValueError):
+            await sb.Backend("localhost").start()
+
+
 class TestDocs(unittest.TestCase):
     def test_readme_python_backend_is_examples_upper_py(self):
         top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
