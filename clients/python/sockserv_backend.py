@@ -657,8 +657,7 @@ class Backend:
                         >= self.ack_interval:
                     self._ack_soon(link)
         except ProtocolError as e:
-            log.warning("%s: %s", link, e)
-            link.drop(str(e))
+            link.drop(str(e))       # logged once, by the reader's _link_down
 
     async def _watch(self, link):
         tick = max(0.01, min(self.ping_interval, self.link_timeout) / 4)
@@ -669,7 +668,6 @@ class Backend:
             now = time.monotonic()
             idle = now - link.rx_since
             if idle >= self.link_timeout:
-                log.warning("%s silent for %.1f s", link, idle)
                 link.drop("silent for %.1f s" % idle)
                 return
             if link.hello is not None and idle >= self.ping_interval \
