@@ -186,8 +186,9 @@ class Conn:
 
     id        the connection id (u64, unique per node for the master's life)
     node      the top 16 bits of id: which sockserv announced it
-    listener  the listener's name (None when the connection was first heard
-              of by a replayed MSG or CLOSE after the application restarted)
+    listener  the listener's name; None when the connection was first heard
+              of by a replayed MSG or CLOSE after the application restarted:
+              sockserv no longer holds it, and its CLOSE follows
     peer      the client's "ADDR:PORT" (None as for listener)
     reopened  True when sockserv announced it as known to an earlier link
               session and this application had not seen it (it restarted)
@@ -736,7 +737,10 @@ class Backend:
         w.conns.clear()
         w.unacked.clear()
         w.backlog.clear()
-        log.warning("%s gone (%s): %d connections closed", w, why, len(conns))
+        # a worker that left nothing behind (a drained one after a reload)
+        # is routine; one that took connections with it is news
+        log.log(logging.WARNING if conns else logging.INFO,
+                "%s gone (%s): %d connections closed", w, why, len(conns))
         # state first, callbacks after: a callback that awaits lets other
         # links run, and they must already see these connections gone
         for c in conns:

@@ -57,7 +57,8 @@ class Chat(sockserv_backend.Backend):
         os.replace(tmp, self.state)
 
     def on_open(self, conn):
-        if conn.reopened and conn.id not in self.rooms:
+        # listener None: known only from a replay, already gone from sockserv
+        if conn.reopened and conn.listener is not None and conn.id not in self.rooms:
             conn.send("chat restarted: name your room again")
 
     def on_message(self, conn, data):
