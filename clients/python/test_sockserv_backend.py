@@ -669,6 +669,58 @@ class TestTcp(unittest.IsolatedAsyncioTestCase):
             await sb.Backend("localhost").start()
 
 
+def load_example(name):
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
+                        "backend", name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class TestChatExample(Base):
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        await self.app.stop()
+        self.state = os.path.join(self.dir, "rooms.json")
+        self.app = load_example("chat.py").Chat("unix:" + self.path, self.state)
+        await self.app.start()
+
+    async def test_join_talk_leave_and_rooms_kept_in_the_state_file(self):
+        w = await self.worker()
+        w.put(frame(2, ID1, 0, open_payload(peer=b"127.0.0.1:40000")))
+        w.put(frame(2, ID2, 0, open_payload(peer=b"127.0.0.1:40001")))
+        w.put(frame(3, ID1, 1, b"join lobby"))
+        w.put(frame(3, ID2, 1, b" "))                  # not a room name
+        w.put(frame(3, ID1, 2, b"hi"))
+        w.put(frame(4, ID1, 0, b"\x00\x00peer"))
+        got = [await w.read_cmd() for _ in range(5)]
+        self.assertEqual(got, [
+            frame(18, ID1, 0, b"room:lobby"),
+            frame(20, 0, 0, b"\x0aroom:lobby* 127.0.0.1:40000 joined lobby"),
+            frame(16, ID2, 1, b"name a room first: join ROOM (1 to 64 characters)"),
+            frame(20, 0, 0, b"\x0aroom:lobby127.0.0.1:40000: hi"),
+            frame(20, 0, 0, b"\x0aroom:lobby* 127.0.0.1:40000 left (peer)"),
+        ])
+        with open(self.state) as f:
+            self.assertEqual(f.read(), "{}")
+
+
+    async def test_restarted_with_state_keeps_rooms_without_it_asks_again(self):
+        await self.app.stop()
+        with open(self.state, "w") as f:
+            f.write('{"%d": "lobby"}' % ID1)
+        self.app = load_example("chat.py").Chat("unix:" + self.path, self.state)
+        await self.app.start()
+        w = await self.worker()
+        w.put(frame(2, ID1, 4, open_payload(flags=1)))
+        w.put(frame(2, ID2, 0, open_payload(flags=1)))
+        w.put(frame(3, ID1, 5, b"back"))
+        self.assertEqual(await w.read_cmd(), frame(16, ID2, 1, b"chat restarted: name your room again"))
+        self.assertEqual(await w.read_cmd(), frame(20, 0, 0, b"\x0aroom:lobby127.0.0.1:40000: back"))
+
+
 class TestDocs(unittest.TestCase):
     def test_readme_python_backend_is_examples_upper_py(self):
         top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
