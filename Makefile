@@ -67,7 +67,7 @@ ifneq ($(wildcard bench/twheel_bench.c),)
 PROGRAMS   += $(BUILD)/twheel_bench
 endif
 
-.PHONY: all tests deps run test unit integration asan bench install install-check uninstall clean
+.PHONY: all tests deps run test unit test-python integration asan bench install install-check uninstall clean
 
 all: $(PROGRAMS)
 
@@ -90,10 +90,16 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory WERROR=-Werror all tests
-	@$(MAKE) --no-print-directory WERROR=-Werror unit integration install-check
+	@$(MAKE) --no-print-directory WERROR=-Werror unit integration install-check test-python
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
+
+# The Python backend library's own tests (standard library only).
+test-python:
+	@if command -v python3 >/dev/null 2>&1; then \
+		cd clients/python && python3 -m unittest test_sockserv_backend; \
+	else echo "test-python: skipped, python3 is not installed"; fi
 
 # Integration tests run once per event backend.
 integration: $(BUILD)/test_integration $(PROGRAMS)
@@ -164,7 +170,7 @@ sysconfdir-check:
 
 INST_BINS  := $(filter $(BUILD)/sockserv-client $(BUILD)/sockserv-stat $(BUILD)/sockserv-bench,\
               $(PROGRAMS))
-INST_MAN   := sockserv.8 sockserv.cfg.5 sockserv-stat.1 sockserv-client.1 sockserv-bench.1
+INST_MAN   := sockserv.8 sockserv.cfg.5 sockserv-stat.1 sockserv-client.1 sockserv-bench.1 sockserv-backend.7
 INST_CFGDIR = $(DESTDIR)$(SYSCONFDIR)/sockserv
 INST_TMP   := $(BUILD)/install
 # paths written into the init script, the systemd unit and the man pages
