@@ -1,8 +1,11 @@
 # sockserv: one Makefile, objects out of tree in $(BUILD).
 #   make            build the programs
 #   make run        install missing build deps, build, run in the foreground
-#   make test       unit + integration tests (both event backends)
+#   make            (no tests: they build under make test; CUnit is not needed to build)
+#   make test       unit + integration tests (both event backends), the Python
+#                   library's tests, -Werror
 #   make asan       the same tests under AddressSanitizer + UBSan
+#   make fuzz       libFuzzer targets (FUZZ_SECONDS each), make lint, make valgrind
 #   make bench      benchmark suite (fills BENCHMARKS.md), not part of test
 #   make install    PREFIX, DESTDIR, SYSCONFDIR
 
