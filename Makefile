@@ -1,7 +1,6 @@
 # sockserv: one Makefile, objects out of tree in $(BUILD).
-#   make            build the programs
+#   make            build the programs (no tests, so CUnit is not needed)
 #   make run        install missing build deps, build, run in the foreground
-#   make            (no tests: they build under make test; CUnit is not needed to build)
 #   make test       unit + integration tests (both event backends), the Python
 #                   library's tests, -Werror
 #   make asan       the same tests under AddressSanitizer + UBSan
