@@ -131,7 +131,7 @@ $(BUILD)/sockserv-stat: $(BUILD)/src/sockserv-stat.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
 
 $(BUILD)/sockserv-client: $(BUILD)/src/client.o $(BUILD)/libsockserv.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) -lm
 
 $(BUILD)/sockserv-bench: $(BENCH_OBJ) $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) -lm

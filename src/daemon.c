@@ -92,7 +92,7 @@ daemon_startup_echo(int on)
 	startup_echo = on;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 startup_msg(int error, const char *fmt, va_list ap)
 {
 	char msg[1024];

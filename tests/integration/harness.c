@@ -364,7 +364,7 @@ slurp(const char *path, off_t from, size_t *lenp)
 	return buf;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 compile_re(regex_t *re, const char *fmt, va_list ap, char *src, size_t srclen)
 {
 	int rc;
@@ -438,7 +438,7 @@ collect(const char *line, void *arg)
 	return 0;
 }
 
-static int
+static int __attribute__((format(printf, 6, 0)))
 vfile_wait(const char *path, off_t from, int timeout_ms, char *buf, size_t buflen,
     const char *fmt, va_list ap)
 {
@@ -468,7 +468,7 @@ vfile_wait(const char *path, off_t from, int timeout_ms, char *buf, size_t bufle
 	return -1;
 }
 
-static char **
+static char ** __attribute__((format(printf, 4, 0)))
 vfile_grep(const char *path, off_t from, int *n, const char *fmt, va_list ap)
 {
 	struct strv sv = { NULL, 0 };

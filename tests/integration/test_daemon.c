@@ -232,7 +232,7 @@ guard_main(int fd)
 	_exit(0);
 }
 
-static void
+static void __attribute__((format(printf, 1, 2)))
 guard_say(const char *fmt, ...)
 {
 	char line[PATH_MAX + 16];
