@@ -27,8 +27,8 @@
 #include "reason.h"
 
 #define STATS_MAGIC 0x53534853544154ULL	/* "SSHSTAT" */
-/* 2: a page per slot (slot_size is the stride) and the flock */
-#define STATS_VERSION 2
+/* 2: a page per slot (slot_size is the stride) and the flock; 3: id_reserved, backend links */
+#define STATS_VERSION 3
 #define STATS_CACHELINE 64
 #define STATS_MAX_WORKERS 256
 /* the largest page size a reader accepts as a stride (arm64 uses up to 64 KiB) */
@@ -74,6 +74,7 @@ struct stats_slot {
 	uint64_t loop_ms;		/* CLOCK_MONOTONIC ms, stamped by the worker loop */
 	uint64_t connections;		/* open now */
 	uint64_t config_generation;	/* of the config this worker runs */
+	uint64_t id_reserved;		/* connection id counters reserved by this slot (connid.h) */
 	struct stats_counters cur;	/* this worker process */
 	struct stats_counters dead;	/* sum of earlier processes in this slot (by master) */
 } __attribute__((aligned(STATS_CACHELINE)));

@@ -27,6 +27,8 @@ struct worker_spec {
 	struct stats_slot *stats;
 	pid_t master_pid;
 	uint64_t max_conns;		/* this worker's share of max_connections */
+	int phys;			/* its physical stats slot (connection ids) */
+	uint64_t id_start;		/* first connection id counter (connid.h) */
 };
 
 /* runs the worker until it is told to stop; never returns */
