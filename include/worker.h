@@ -29,6 +29,7 @@ struct worker_spec {
 	uint64_t max_conns;		/* this worker's share of max_connections */
 	int phys;			/* its physical stats slot (connection ids) */
 	uint64_t id_start;		/* first connection id counter (connid.h) */
+	uint64_t master_started;	/* master start, Unix seconds (the link's HELLO) */
 };
 
 /* runs the worker until it is told to stop; never returns */

@@ -310,7 +310,7 @@ spawn(struct master *m, int slot)
 	struct wslot *w = &m->ws[slot];
 	struct stats_slot *st = stats_slot_at(&m->seg, (uint32_t)w->phys);
 	struct worker_spec spec;
-	uint64_t share, id_start;
+	uint64_t share, id_start, started;
 	pid_t pid, master = getpid();
 	int ctl[2] = { -1, -1 };
 
@@ -319,6 +319,8 @@ spawn(struct master *m, int slot)
 	    ((uint64_t)slot < m->cfg->max_connections % (uint64_t)m->cfg->workers);
 	id_start = ids_collect(m, w->phys);
 	stats_set(&st->id_reserved, id_start);
+	/* read before the fork: the child unmaps the header (child_let_go) */
+	started = m->seg.hdr->start_time;
 	st->worker = (uint32_t)slot;
 	st->config_generation = m->generation;
 	stats_set(&st->generation, stats_get(&st->generation) + 1);
@@ -348,6 +350,7 @@ spawn(struct master *m, int slot)
 		spec.max_conns = share;
 		spec.phys = w->phys;
 		spec.id_start = id_start;
+		spec.master_started = started;
 		/* every slot's sockets: the other slots' are adopted while they are down */
 		spec.all_fds = m->fds;
 		spec.nslots = m->cfg->workers;
