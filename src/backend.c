@@ -1058,7 +1058,13 @@ link_round(struct blink *L, uint64_t now, int64_t *timeout)
 			link_watch(L);
 		}
 	}
-	want_pause = !L->ready || buffer_len(L->pend) > L->conf->max_pending;
+	/*
+	 * Resume only at half the bound, as conn.c does under max_output: an
+	 * application acknowledging in small steps must not make every round
+	 * pause and resume every client (an epoll_ctl each).
+	 */
+	want_pause = !L->ready || buffer_len(L->pend) >
+	    (L->paused ? L->conf->max_pending / 2 : L->conf->max_pending);
 	if (want_pause != L->paused)
 		link_set_paused(L, want_pause);
 	else if (L->paused)

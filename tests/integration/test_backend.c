@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../minijson.h"
 #include "harness.h"
 #include "linkproto.h"
 
@@ -240,8 +241,13 @@ check_codec(struct srv *s, struct peer *p, const char *name, const char *codec)
 	/* the same seq again is a duplicate: dropped */
 	peer_send(p, LINK_SEND, id, 1, "again", 5);
 	IT_EXPECT_SILENCE(fd, 300);
+	/* gaps are fine: any seq above the last applied */
 	peer_send(p, LINK_SEND, id, 7, "seven", 5);
-	if (strcmp(codec, "raw") == 0)
+	if (strcmp(codec, "frame") == 0)
+		IT_EXPECT_FRAME(fd, FRAME_DATA, "seven", 5);
+	else if (strcmp(codec, "headers") == 0)
+		IT_EXPECT_HEADERS(fd, "Headers", "seven", 5);
+	else
 		IT_EXPECT_BYTES(fd, "seven", 5);
 	close(fd);
 	peer_wait(p, LINK_CLOSE, id, &m);
@@ -274,6 +280,24 @@ test_events_and_ids_for_every_codec(void)
 	check_codec(s, &p, "f", "frame");
 	check_codec(s, &p, "r", "raw");
 	check_codec(s, &p, "h", "headers");
+
+	/* sockserv-stat shows the link */
+	{
+		struct mj *root = srv_stat_json(s);
+		const struct mj *l = mj_at(mj_get(mj_at(mj_get(root, "workers"), 0), "links"), 0);
+		uint64_t v = 0;
+
+		IT_ASSERT(l != NULL);
+		IT_ASSERT(mj_str(l, "backend") != NULL && strcmp(mj_str(l, "backend"), "app") == 0);
+		IT_ASSERT(mj_str(l, "state") != NULL && strcmp(mj_str(l, "state"), "up") == 0);
+		/* 3 clients: OPEN, MSG, CLOSE each, beside the probes' */
+		IT_ASSERT(mj_uint(l, "events_sent", &v) == 0);
+		IT_ASSERT_INT(v, >=, 9);
+		IT_ASSERT(mj_uint(l, "commands_applied", &v) == 0);
+		/* two SENDs per codec applied; the three duplicates are not commands carried out */
+		IT_ASSERT_INT(v, ==, 6);
+		mj_free(root);
+	}
 }
 
 static void
@@ -680,6 +704,20 @@ test_stalled_backend_pauses_clients_within_max_pending(void)
 	for (int i = 0; i < N; i++)
 		IT_ASSERT((size_t)sent[i] < TOTAL);	/* they are held back, not buffered */
 	rss1 = rss_kib(s->workers[0]);
+	{
+		/* sockserv-stat: every client paused, max_pending unacknowledged */
+		struct mj *root = srv_stat_json(s);
+		const struct mj *l = mj_at(mj_get(mj_at(mj_get(root, "workers"), 0), "links"), 0);
+		uint64_t v = 0;
+
+		IT_ASSERT(l != NULL);
+		IT_ASSERT(mj_uint(l, "clients_paused", &v) == 0);
+		IT_ASSERT_INT(v, ==, N);
+		IT_ASSERT(mj_uint(l, "bytes_pending", &v) == 0);
+		IT_ASSERT_INT(v, >, 262144);
+		IT_ASSERT_INT(v, <, 262144 + N * 65536 + 4096);
+		mj_free(root);
+	}
 	fprintf(stderr, "    stalled: worker RSS %ld -> %ld KiB with max_pending 256 KiB\n",
 	    rss0, rss1);
 	/* max_pending + a read per client + buffer doubling: well under 4 MiB */
@@ -806,7 +844,46 @@ test_on_down_close_ends_every_client_with_error_8(void)
 	IT_ASSERT(strcmp((const char *)m.data + 2, "backend") == 0);
 }
 
+/* a respawned worker's ids continue past every block its predecessor reserved */
+static void
+test_ids_stay_unique_across_a_respawn(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.extra = backends_cfg(path, NULL),
+		.listeners = { BL("f", "frame", "") },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	uint64_t id1, id2, mask = (1ULL << 40) - 1;
+	int fd;
+	char pidline[32];
+
+	peer_accept(&p, lfd, 5000);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);
+	id1 = m.id;
+	IT_ASSERT(kill(s->workers[0], SIGKILL) == 0);
+	close(fd);
+	close(p.fd);
+	/* the respawned worker's link, with its own pid in HELLO */
+	peer_accept(&p, lfd, 10000);
+	peer_wait(&p, LINK_HELLO, 0, &m);
+	snprintf(pidline, sizeof(pidline), "pid=%ld\n", (long)s->workers[0]);
+	IT_ASSERT(strstr((const char *)m.data, pidline) == NULL);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);
+	id2 = m.id;
+	IT_ASSERT_INT(id2 >> 40, ==, id1 >> 40);	/* same node, same stats slot */
+	/* past the whole block of 65536 the first process reserved */
+	IT_ASSERT_INT(id2 & mask, >=, (id1 & mask) + 65536 - 1);
+}
+
 static const struct it_test backend_tests[] = {
+	{ "test_ids_stay_unique_across_a_respawn", test_ids_stay_unique_across_a_respawn, 0 },
 	{ "test_events_and_ids_for_every_codec", test_events_and_ids_for_every_codec, 0 },
 	{ "test_close_command_with_code_and_graceful", test_close_command_with_code_and_graceful, 0 },
 	{ "test_gone_for_unknown_ids_and_acks_count_commands",
