@@ -37,6 +37,7 @@ struct backend_params {
 	pid_t master_pid;
 	uint64_t master_started;	/* Unix seconds */
 	uint64_t now_ms;		/* monotonic */
+	uint64_t (*clock)(void);	/* the link's clock in callbacks; NULL = clock_now_ms (tests fake it) */
 };
 
 /* one link per backend some listener of cfg uses; NULL when out of memory */

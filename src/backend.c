@@ -131,6 +131,7 @@ struct backend_links {
 	pid_t master_pid;
 	uint64_t master_started;
 	uint64_t now;
+	uint64_t (*clock)(void);
 	uint32_t max_payload;
 	uint64_t ids_out_logged;
 	size_t n;
@@ -986,7 +987,7 @@ link_cb(struct evloop *loop, int fd, int mask, void *data)
 	(void)loop;
 	(void)fd;
 	/* the round's clock is from before the sleep: last_rx must not look older than it is */
-	L->bl->now = clock_now_ms();
+	L->bl->now = L->bl->clock();
 	if (L->state == LS_CONNECTING) {
 		if (getsockopt(L->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
 			err = errno;
@@ -1234,6 +1235,7 @@ backend_links_create(const struct backend_params *p)
 	bl->master_pid = p->master_pid;
 	bl->master_started = p->master_started;
 	bl->now = p->now_ms;
+	bl->clock = p->clock != NULL ? p->clock : clock_now_ms;
 	/* the largest command: a PUBLISH of a max_frame message */
 	bl->max_payload = (uint32_t)(cfg->max_frame + 1 + LINK_TOPIC_MAX);
 	connid_init(&bl->ids, cfg->node_id, (uint32_t)p->phys, p->id_start, p->id_reserved);
