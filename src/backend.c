@@ -500,8 +500,15 @@ push_queue(struct blink *L, struct bconn *b)
 		uint64_t *p = realloc(L->push, cap * sizeof(*p));
 
 		if (p == NULL) {
-			/* no list to wait in: write it now instead */
-			conn_push(b->c);
+			/*
+			 * No list to wait in.  Not conn_push() now: it may end the
+			 * client while the caller walks a table holding it.  The
+			 * output waits in the client's buffer for its next event
+			 * (or its write_timeout).
+			 */
+			static uint64_t logged;
+			if (logged++ == 0)
+				log_warnx("backend %s: out of memory for the push list", L->conf->name);
 			return;
 		}
 		L->push = p;
