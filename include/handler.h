@@ -61,10 +61,12 @@ void conn_close_with(struct conn *c, enum close_reason reason, uint16_t code,
 /*
  * For a handler driven from outside the connection's own events (the
  * backend link): conn_send and conn_close_with between conn_defer_begin
- * and conn_defer_end ask the loop for nothing; the caller promises
- * conn_push(c) before the loop sleeps again, which writes c's output with
- * one syscall and may end (and free) c.  Many commands for one client in
- * a round thus cost one write, and no epoll_ctl.
+ * and conn_defer_end ask the loop for nothing and gather the output in
+ * the worker's staging buffer; the caller promises conn_push(c) for every
+ * such c before anything else runs (another client's event would take the
+ * staging buffer), which writes c's output and may end (and free) c.  A
+ * run of commands for one client thus costs one write, no allocation and
+ * no epoll_ctl.
  */
 struct conn *conn_defer_begin(struct conn *c);
 void conn_defer_end(struct conn *c, struct conn *prev);

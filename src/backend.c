@@ -489,33 +489,35 @@ link_watch(struct blink *L)
 
 /* ---- clients ---- */
 
+/*
+ * Room in the push list for every client of the link, taken when a client
+ * arrives: queueing a push can then never fail, and a client whose output
+ * was gathered (conn_defer_begin) is always pushed.
+ */
+static int
+push_room(struct blink *L)
+{
+	size_t cap;
+	uint64_t *p;
+
+	if (L->push_cap > L->nids)
+		return 0;
+	cap = L->push_cap ? L->push_cap * 2 : 64;
+	if ((p = realloc(L->push, cap * sizeof(*p))) == NULL)
+		return -1;
+	L->push = p;
+	L->push_cap = cap;
+	return 0;
+}
+
 /* c's output waits for conn_push at the end of this batch */
 static void
 push_queue(struct blink *L, struct bconn *b)
 {
 	if (b->push_queued)
 		return;
-	if (L->npush == L->push_cap) {
-		size_t cap = L->push_cap ? L->push_cap * 2 : 64;
-		uint64_t *p = realloc(L->push, cap * sizeof(*p));
-
-		if (p == NULL) {
-			/*
-			 * No list to wait in.  Not conn_push() now: it may end the
-			 * client while the caller walks a table holding it.  The
-			 * output waits in the client's buffer for its next event
-			 * (or its write_timeout).
-			 */
-			static uint64_t logged;
-			if (logged++ == 0)
-				log_warnx("backend %s: out of memory for the push list", L->conf->name);
-			return;
-		}
-		L->push = p;
-		L->push_cap = cap;
-	}
 	b->push_queued = 1;
-	L->push[L->npush++] = b->id;
+	L->push[L->npush++] = b->id;	/* push_room: a slot per client */
 }
 
 /* write every queued client's output; a client may end (and its bconn go) here */
@@ -1123,7 +1125,7 @@ bh_open(struct conn *c)
 			    "refusing backend clients", bl->slot);
 		return -1;
 	}
-	if ((b = alloc_calloc(1, sizeof(*b))) == NULL)
+	if (push_room(L) == -1 || (b = alloc_calloc(1, sizeof(*b))) == NULL)
 		return -1;
 	b->id = id;
 	b->c = c;

@@ -850,6 +850,16 @@ conn_defer_begin(struct conn *c)
 
 	/* conn_poke() asks nothing for the active connection: conn_push() settles it */
 	env->active = c;
+	/*
+	 * Replies are gathered in the staging buffer as for a read: a run of
+	 * commands for one client costs one write and no allocation.  Another
+	 * client's gathered bytes go out first (it is pushed and settled later).
+	 */
+	if (env->staged != c) {
+		if (env->staged != NULL)
+			conn_flush_staged(env->staged);
+		env->staged = c;
+	}
 	return prev;
 }
 
@@ -866,6 +876,8 @@ conn_push(struct conn *c)
 	struct conn *prev = env->active;
 
 	env->active = c;
+	if (env->staged == c)
+		conn_flush_staged(c);
 	if (c->out != NULL && !(c->flags & CONN_F_DEAD))
 		conn_flush(c);
 	conn_settle(c);		/* may free c */
