@@ -915,7 +915,69 @@ test_ids_stay_unique_across_a_respawn(void)
 	IT_ASSERT_INT(id2 & mask, >=, (id1 & mask) + 65536 - 1);
 }
 
+/*
+ * A link that breaks while the application has acknowledged part of what
+ * it read: the next session resends the client's OPEN (flag 1: already
+ * known) and replays only the unacknowledged MSG, in order.
+ */
+static void
+test_new_session_replays_only_what_was_not_acknowledged(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.extra = backends_cfg(path, NULL),
+		.listeners = { BL("f", "frame", "") },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	uint64_t id;
+	int fd;
+
+	peer_accept(&p, lfd, 5000);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);	/* acknowledged */
+	id = m.id;
+	p.auto_ack = 0;
+	IT_ASSERT_STATUS(cli_send_frame(fd, FRAME_DATA, "m1", 2), CLI_OK);
+	IT_ASSERT_STATUS(cli_send_frame(fd, FRAME_DATA, "m2", 2), CLI_OK);
+	IT_ASSERT_STATUS(cli_send_frame(fd, FRAME_DATA, "m3", 2), CLI_OK);
+	for (uint32_t q = 1; q <= 3; q++) {
+		peer_wait(&p, LINK_MSG, id, &m);
+		IT_ASSERT_INT(m.seq, ==, q);
+	}
+	/* processed all three, acknowledge the first two only */
+	p.processed--;
+	peer_ack(&p);
+	/* the worker handles its input in order: the PONG means the ACK was taken */
+	peer_send(&p, LINK_PING, 0, 42, NULL, 0);
+	do
+		peer_wait(&p, LINK_PONG, 0, &m);
+	while (m.seq != 42);
+	close(p.fd);
+
+	peer_accept(&p, lfd, 5000);
+	IT_ASSERT_INT(peer_next(&p, &m, 5000), ==, 0);
+	IT_ASSERT_INT(m.type, ==, LINK_HELLO);
+	peer_wait(&p, LINK_OPEN, id, &m);
+	IT_ASSERT_INT(m.data[0], ==, LINK_OPEN_RESENT);
+	peer_wait(&p, LINK_MSG, id, &m);
+	IT_ASSERT_INT(m.seq, ==, 3);
+	IT_ASSERT(m.len == 2 && memcmp(m.data, "m3", 2) == 0);
+	/* nothing more for it: m1 and m2 were acknowledged */
+	while (peer_next(&p, &m, 500) == 0)
+		IT_ASSERT(!(m.type == LINK_MSG && m.id == id));
+	/* and the client's next message is number 4 */
+	IT_ASSERT_STATUS(cli_send_frame(fd, FRAME_DATA, "m4", 2), CLI_OK);
+	peer_wait(&p, LINK_MSG, id, &m);
+	IT_ASSERT_INT(m.seq, ==, 4);
+}
+
 static const struct it_test backend_tests[] = {
+	{ "test_new_session_replays_only_what_was_not_acknowledged",
+	    test_new_session_replays_only_what_was_not_acknowledged, 0 },
 	{ "test_ids_stay_unique_across_a_respawn", test_ids_stay_unique_across_a_respawn, 0 },
 	{ "test_events_and_ids_for_every_codec", test_events_and_ids_for_every_codec, 0 },
 	{ "test_close_command_with_code_and_graceful", test_close_command_with_code_and_graceful, 0 },
