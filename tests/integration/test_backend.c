@@ -975,7 +975,37 @@ test_new_session_replays_only_what_was_not_acknowledged(void)
 	IT_ASSERT_INT(m.seq, ==, 4);
 }
 
+/* sockserv -t: a listener naming an unknown backend is FILE:LINE, exit 1; a good file is ok */
+static void
+test_check_reports_backend_mistakes_with_their_line(void)
+{
+	char *dir = it_mkdtemp(), cfg[600], out[2048], want[700];
+	char *argv[] = { (char *)it_sockserv_path(), (char *)"-t", (char *)"-c", cfg, NULL };
+	int st;
+
+	snprintf(cfg, sizeof(cfg), "%s/b.cfg", dir);
+	IT_ASSERT(it_write_file(cfg,
+	    "backends = ( { name = \"app\"; address = \"unix:/tmp/x.sock\"; } );\n"
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7100;\n"
+	    "  handler = \"backend\";\n"
+	    "  backend = \"nope\"; } );\n") == 0);
+	st = it_run(argv, out, sizeof(out), 10000);
+	IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	snprintf(want, sizeof(want), "%s:4: listener 'a' names unknown backend 'nope'", cfg);
+	IT_ASSERT_STR_HAS(out, want);
+	IT_ASSERT(it_write_file(cfg,
+	    "node_id = 12;\n"
+	    "backends = ( { name = \"app\"; address = \"127.0.0.1:9999\"; on_down = \"refuse\"; } );\n"
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7100;\n"
+	    "  handler = \"backend\"; backend = \"app\"; } );\n") == 0);
+	st = it_run(argv, out, sizeof(out), 10000);
+	IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	IT_ASSERT_STR_HAS(out, "configuration ok");
+}
+
 static const struct it_test backend_tests[] = {
+	{ "test_check_reports_backend_mistakes_with_their_line",
+	    test_check_reports_backend_mistakes_with_their_line, 0 },
 	{ "test_new_session_replays_only_what_was_not_acknowledged",
 	    test_new_session_replays_only_what_was_not_acknowledged, 0 },
 	{ "test_ids_stay_unique_across_a_respawn", test_ids_stay_unique_across_a_respawn, 0 },
