@@ -948,6 +948,9 @@ test_new_session_replays_only_what_was_not_acknowledged(void)
 		peer_wait(&p, LINK_MSG, id, &m);
 		IT_ASSERT_INT(m.seq, ==, q);
 	}
+	/* a reply numbered 5 is applied before the break */
+	peer_send(&p, LINK_SEND, id, 5, "r5", 2);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "r5", 2);
 	/* processed all three, acknowledge the first two only */
 	p.processed--;
 	peer_ack(&p);
@@ -963,6 +966,7 @@ test_new_session_replays_only_what_was_not_acknowledged(void)
 	IT_ASSERT_INT(m.type, ==, LINK_HELLO);
 	peer_wait(&p, LINK_OPEN, id, &m);
 	IT_ASSERT_INT(m.data[0], ==, LINK_OPEN_RESENT);
+	IT_ASSERT_INT(m.seq, ==, 5);	/* the highest SEND applied: go on numbering from there */
 	peer_wait(&p, LINK_MSG, id, &m);
 	IT_ASSERT_INT(m.seq, ==, 3);
 	IT_ASSERT(m.len == 2 && memcmp(m.data, "m3", 2) == 0);
