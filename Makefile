@@ -68,6 +68,10 @@ endif
 ifneq ($(wildcard bench/twheel_bench.c),)
 PROGRAMS   += $(BUILD)/twheel_bench
 endif
+# the C example backend (sockserv-backend(7)): the backend tests and the benchmark use it
+ifneq ($(wildcard examples/backend/echo_backend.c),)
+PROGRAMS   += $(BUILD)/echo_backend
+endif
 
 .PHONY: all tests deps run test unit test-python integration asan bench install install-check uninstall clean
 
@@ -138,6 +142,9 @@ $(BUILD)/sockserv-bench: $(BENCH_OBJ) $(BUILD)/libsockserv.a
 
 $(BUILD)/floor_echo: $(BUILD)/bench/floor_echo.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(BUILD)/echo_backend: $(BUILD)/examples/backend/echo_backend.o $(BUILD)/libsockserv.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)
 
 $(BUILD)/twheel_bench: $(BUILD)/bench/twheel_bench.o $(BUILD)/libsockserv.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS)

@@ -27,7 +27,7 @@ else
 	T_ECHO=2; REPS=9; T_IDLE=3; N_MANY=100000; T_MANY=60; T_CHURN=8; N_SILENT=10000
 fi
 
-for p in sockserv sockserv-bench floor_echo; do
+for p in sockserv sockserv-bench floor_echo echo_backend; do
 	[ -x "$BUILD/$p" ] || { echo "run.sh: $BUILD/$p missing: run 'make bench'" >&2; exit 1; }
 done
 command -v taskset >/dev/null || { echo "run.sh: taskset (util-linux) is needed" >&2; exit 1; }
@@ -74,7 +74,7 @@ calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 median() { tr ' ' '\n' <<<"$*" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # start_sockserv NAME WORKERS "listener keys" "top-level keys" [LOG_LEVEL]:
-# sets SRV_PID, SRV_PORT, SRV_LOG
+# sets SRV_PID, SRV_PORT, SRV_LOG; the listener's handler is $SRV_HANDLER (default echo)
 start_sockserv() {
 	local name=$1 workers=$2 lkeys=$3 gkeys=$4 level=${5:-warn} try port cfg i n
 	for try in 1 2 3 4 5; do
@@ -90,7 +90,7 @@ start_sockserv() {
 		log = { target = "$SRV_LOG"; level = "$level"; };
 		$gkeys
 		listeners = ( { name = "bench"; address = "127.0.0.1"; port = $port;
-			codec = "frame"; handler = "echo"; $lkeys } );
+			codec = "frame"; handler = "${SRV_HANDLER:-echo}"; $lkeys } );
 		EOF
 		taskset -c "$SRV_CPU" "$BUILD/sockserv" -f -c "$cfg" >>"$work/$name.out" 2>&1 &
 		SRV_PID=$!
@@ -190,6 +190,42 @@ for depth in 1 16; do
 	done
 done
 stop_pid "$ECHO_SPID"
+
+# ---- figure 8: CPU per message echoed through the backend link ----
+# The same echo, once by the built-in handler and once through the link to
+# build/echo_backend (pinned with the load: only sockserv's CPU is counted),
+# in the same run, alternating.
+log "figure 8: CPU per message through the backend link, depth 1 and 16, 100 conns, ${REPS}x${T_ECHO}s each"
+APP_SOCK=$work/app.sock
+taskset -c "$LOAD_CPU" "$BUILD/echo_backend" "unix:$APP_SOCK" >"$work/echo_backend.out" 2>&1 &
+APP_PID=$!
+started+=("$APP_PID")
+for i in $(seq 100); do [ -S "$APP_SOCK" ] && break; sleep 0.05; done
+start_sockserv echo8 1 "" ""
+E8_PID=$SRV_PID; E8_PORT=$SRV_PORT
+SRV_HANDLER=backend start_sockserv link8 1 'backend = "app";' \
+    "backends = ( { name = \"app\"; address = \"unix:$APP_SOCK\"; } );"
+L8_PID=$SRV_PID; L8_PORT=$SRV_PORT
+bench echo -p "$E8_PORT" -c 100 -d 16 -t 1 >/dev/null
+bench echo -p "$L8_PORT" -c 100 -d 16 -t 1 >/dev/null
+declare -A F8
+for depth in 1 16; do
+	for rep in $(seq "$REPS"); do
+		if [ $((rep % 2)) = 1 ]; then order="echo link"; else order="link echo"; fi
+		for who in $order; do
+			if [ "$who" = echo ]; then port=$E8_PORT pid=$E8_PID; else port=$L8_PORT pid=$L8_PID; fi
+			j=$(bench echo -p "$port" -c 100 -d "$depth" -s 64 -t "$T_ECHO" --server "$pid")
+			[ "$(jget verify_errors "$j")" = 0 ] || { echo "run.sh: echo errors: $j" >&2; exit 1; }
+			F8[$who,$depth,us]+=" $(jget server_cpu_us_per_msg "$j")"
+			F8[$who,$depth,rate]+=" $(jget msgs_per_s "$j")"
+			F8[$who,$depth,p99]+=" $(jget lat_us_p99 "$j")"
+			log "  $who depth $depth: $(jget server_cpu_us_per_msg "$j") us/msg, $(jget msgs_per_s "$j") msgs/s, p99 $(jget lat_us_p99 "$j") us"
+		done
+	done
+done
+stop_pid "$E8_PID"
+stop_pid "$L8_PID"
+stop_pid "$APP_PID"
 
 # ---- figure 2: user-space memory per idle connection ----
 log "figure 2: RssAnon per idle connection, 20000 heartbeating connections"
@@ -294,6 +330,16 @@ f1runs() {	# depth: every run's ratio, in order
 		out+="$(calc "$s / $f" 3) "
 	done
 	echo "$out"
+}
+
+f8row() {	# depth
+	local d=$1 es ls ratio
+	es=$(median ${F8[echo,$d,us]}); ls=$(median ${F8[link,$d,us]})
+	ratio=$(calc "$ls / $es" 3)
+	printf '| %s | %s | %.3f | %.3f | **%s** | ≤ 2.0 (goal 1.5) | %s | %.0f / %.0f | %s / %s |\n' "$DATE" "$d" \
+	    "$es" "$ls" "$ratio" "$(yes_no "$ratio <= 2.0")" \
+	    "$(median ${F8[echo,$d,rate]})" "$(median ${F8[link,$d,rate]})" \
+	    "$(median ${F8[echo,$d,p99]})" "$(median ${F8[link,$d,p99]})"
 }
 
 lat_rows() {	# json
@@ -419,6 +465,18 @@ Times are from the kill.  Refused connects and connections reset are over the wh
 | date | reaped, ms | running again, ms | churn conns/s | slowest connect-to-echo, ms | refused connects | connections reset |
 | --- | --- | --- | --- | --- | --- | --- |
 | $DATE | ${F6_DETECT# } | **${F6_RESTART# }** | ${F6_RATE# } | ${F6_MAXLAT# } | ${F6_REFUSED# } | ${F6_RESET# } |
+
+### 8. CPU per message through the backend link
+
+The echo of figure 1 (100 connections, 64-byte payloads, 1 worker), once by the built-in
+\`echo\` handler and once by \`handler = "backend"\`: every message goes over the worker's
+link to \`build/echo_backend\` (unix socket, pinned with the load) as a MSG and comes back
+as a SEND.  sockserv's CPU only; median of $REPS runs of ${T_ECHO} s each, alternating.
+
+| date | depth | echo µs/msg | through the link µs/msg | ratio | target | met | msgs/s echo / link | p99 µs echo / link |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+$(f8row 1)
+$(f8row 16)
 
 ### 7. Timing wheel micro-benchmark
 

@@ -16,6 +16,31 @@
 #define CONFIG_NAME_MAX 64
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_MAGIC_MAX PROTO_MAGIC_MAX
+#define CONFIG_MAX_BACKENDS 16
+#define CONFIG_UNIX_PATH_MAX 108	/* sizeof(sun_path) */
+
+/* what a worker does with its clients while its link to the backend is down */
+enum backend_on_down {
+	ON_DOWN_HOLD,	/* keep clients, accept new ones; their events wait */
+	ON_DOWN_REFUSE,	/* keep clients; new ones get ERROR 8 (frame) or a close */
+	ON_DOWN_CLOSE,	/* also end the existing ones with ERROR 8 */
+};
+
+/* one application behind sockserv (sockserv-backend(7)) */
+struct backend_conf {
+	char name[CONFIG_NAME_MAX];
+	char address[CONFIG_PATH_MAX];	/* as written, for logs */
+	int is_unix;			/* "unix:/path" */
+	char unix_path[CONFIG_UNIX_PATH_MAX];	/* absolute */
+	unsigned char ip[16];		/* a literal: 4 bytes (IPv4) or 16 (IPv6) */
+	int ip_v6;
+	int port;
+	enum backend_on_down on_down;
+	uint64_t max_pending;		/* bytes toward the backend before reading stops */
+	uint32_t reconnect_min_ms;	/* doubling backoff, min..max */
+	uint32_t reconnect_max_ms;
+	uint32_t link_timeout_ms;	/* no byte from the backend this long: reconnect */
+};
 
 struct listener_conf {
 	char name[CONFIG_NAME_MAX];
@@ -32,6 +57,7 @@ struct listener_conf {
 	uint32_t frame_timeout_ms;
 	uint32_t write_timeout_ms;
 	uint32_t first_message_ms;
+	int backend;			/* index in config.backends (handler "backend"), else -1 */
 };
 
 struct config {
@@ -66,6 +92,9 @@ struct config {
 	uint32_t shutdown_timeout_ms;	/* default 30 s */
 	struct listener_conf *listeners;
 	size_t nlisteners;
+	uint32_t node_id;		/* 0..65535: top 16 bits of every connection id */
+	struct backend_conf *backends;
+	size_t nbackends;
 };
 
 /*
@@ -86,5 +115,6 @@ int config_peek_paths(const char *path, char *pid_file, char *stats_path,
     size_t len, char *err, size_t errlen);
 const char *config_codec_name(enum codec c);
 const char *config_backend_name(enum ev_backend b);
+const char *config_on_down_name(enum backend_on_down d);
 
 #endif

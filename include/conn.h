@@ -58,6 +58,8 @@ void conn_env_shutdown(struct conn_env *env);
 struct conn_listener *conn_listener_create(struct conn_env *env,
     const struct listener_conf *lc, const struct handler *h, uint64_t max_frame);
 void conn_listener_free(struct conn_listener *cl);
+/* what conn_handler_ctx() returns for the listener's connections (the backend link) */
+void conn_listener_set_ctx(struct conn_listener *cl, void *ctx);
 /*
  * A client socket (non-blocking) accepted for cl; peer is its address.
  * conn owns fd from here on: it becomes a connection, or is refused

@@ -22,12 +22,14 @@ struct handler {
 	void (*message)(struct conn *c, const uint8_t *data, size_t len);
 	/* the connection ends; it may no longer send */
 	void (*close)(struct conn *c, enum close_reason reason);
+	/* optional: an ERROR frame with this code goes to the client (frame listeners) */
+	void (*error_sent)(struct conn *c, uint16_t code);
 };
 
 /* handlers are kept by pointer: h must outlive the server. -1 if the name is taken or the table full */
 int handler_register(const struct handler *h);
 const struct handler *handler_find(const char *name);
-/* registers the built-in "echo" and "log" handlers (idempotent) */
+/* registers the built-in "echo", "log" and "backend" handlers (idempotent) */
 void handler_register_builtins(void);
 
 /*
@@ -46,5 +48,35 @@ const char *conn_listener_name(const struct conn *c);
 const char *conn_peer_str(const struct conn *c, char *buf, size_t len);
 void *conn_udata(const struct conn *c);
 void conn_set_udata(struct conn *c, void *udata);
+/* what the worker attached to the connection's listener (conn_listener_set_ctx) */
+void *conn_handler_ctx(const struct conn *c);
+/*
+ * End c once its pending output is out, telling a frame client why:
+ * code 0 sends CLOSE, any other code an ERROR frame with code and text.
+ * Raw and headers clients just see the close.
+ */
+void conn_close_with(struct conn *c, enum close_reason reason, uint16_t code,
+    const char *text, size_t textlen);
+
+/*
+ * For a handler driven from outside the connection's own events (the
+ * backend link): conn_send and conn_close_with between conn_defer_begin
+ * and conn_defer_end ask the loop for nothing and gather the output in
+ * the worker's staging buffer; the caller promises conn_push(c) for every
+ * such c before anything else runs (another client's event would take the
+ * staging buffer), which writes c's output and may end (and free) c.  A
+ * run of commands for one client thus costs one write, no allocation and
+ * no epoll_ctl.
+ */
+struct conn *conn_defer_begin(struct conn *c);
+void conn_defer_end(struct conn *c, struct conn *prev);
+void conn_push(struct conn *c);
+/*
+ * Stop (hold = 1) or resume reading c for its handler (the backend link is
+ * down or too far behind).  Like the max_output pause, the heartbeat and
+ * frame timeouts stop meanwhile and restart on resume; deadline and
+ * first_message_timeout run on.
+ */
+void conn_hold_input(struct conn *c, int hold);
 
 #endif

@@ -42,6 +42,7 @@ enum proto_err {
 	PERR_TIMEOUT = 5,
 	PERR_SERVER_FULL = 6,
 	PERR_SHUTTING_DOWN = 7,
+	PERR_BACKEND_UNAVAILABLE = 8,	/* the listener's backend link is down (on_down refuse/close) */
 };
 
 enum proto_status {

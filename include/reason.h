@@ -17,6 +17,7 @@ enum close_reason {
 	CLOSE_SERVER_FULL,		/* max_connections reached */
 	CLOSE_SHUTDOWN,			/* server stopping */
 	CLOSE_ERROR,			/* I/O error */
+	CLOSE_BACKEND,			/* the backend application closed it, or its link is down */
 	CLOSE_NREASONS
 };
 

@@ -27,8 +27,8 @@
 #include "reason.h"
 
 #define STATS_MAGIC 0x53534853544154ULL	/* "SSHSTAT" */
-/* 2: a page per slot (slot_size is the stride) and the flock */
-#define STATS_VERSION 2
+/* 2: a page per slot (slot_size is the stride) and the flock; 3: id_reserved, backend links */
+#define STATS_VERSION 3
 #define STATS_CACHELINE 64
 #define STATS_MAX_WORKERS 256
 /* the largest page size a reader accepts as a stride (arm64 uses up to 64 KiB) */
@@ -63,6 +63,24 @@ struct stats_counters {
 _Static_assert(sizeof(struct stats_counters) == STATS_NCOUNTERS * sizeof(uint64_t),
     "every stats counter is in all[]");
 
+/* a worker's link to one backend (sockserv-backend(7)), written by that worker */
+#define STATS_MAX_LINKS 16
+enum stats_link_state {
+	SLINK_DOWN,		/* not connected: waiting to retry */
+	SLINK_CONNECTING,	/* connect in progress, or HELLO not yet written */
+	SLINK_UP,		/* HELLO written: events flow */
+};
+struct stats_link {
+	char name[64];			/* the backend's name, NUL-terminated */
+	uint32_t state;			/* enum stats_link_state */
+	uint32_t pad;
+	uint64_t reconnects;		/* connection attempts after the first */
+	uint64_t events_sent;		/* OPEN, MSG, CLOSE, GONE handed to the link */
+	uint64_t commands_applied;	/* SEND, CLOSE, SUB, UNSUB, PUBLISH carried out */
+	uint64_t bytes_pending;		/* events not yet acknowledged (written or not) */
+	uint64_t clients_paused;	/* clients not read because of this link */
+};
+
 struct stats_slot {
 	int32_t pid;
 	uint32_t state;			/* enum worker_state; WS_EMPTY = slot free */
@@ -74,8 +92,12 @@ struct stats_slot {
 	uint64_t loop_ms;		/* CLOCK_MONOTONIC ms, stamped by the worker loop */
 	uint64_t connections;		/* open now */
 	uint64_t config_generation;	/* of the config this worker runs */
+	uint64_t id_reserved;		/* connection id counters reserved by this slot (connid.h) */
 	struct stats_counters cur;	/* this worker process */
 	struct stats_counters dead;	/* sum of earlier processes in this slot (by master) */
+	uint32_t nlinks;		/* links[] in use (this process) */
+	uint32_t pad2;
+	struct stats_link links[STATS_MAX_LINKS];
 } __attribute__((aligned(STATS_CACHELINE)));
 
 struct stats_header {

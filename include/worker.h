@@ -27,6 +27,9 @@ struct worker_spec {
 	struct stats_slot *stats;
 	pid_t master_pid;
 	uint64_t max_conns;		/* this worker's share of max_connections */
+	int phys;			/* its physical stats slot (connection ids) */
+	uint64_t id_start;		/* first connection id counter (connid.h) */
+	uint64_t master_started;	/* master start, Unix seconds (the link's HELLO) */
 };
 
 /* runs the worker until it is told to stop; never returns */

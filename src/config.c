@@ -51,7 +51,7 @@ struct addr_key {
 static const char *const root_keys[] = {
 	"workers", "event_backend", "pid_file", "stats_path", "user", "group",
 	"hung_timeout", "stats_interval", "shutdown_timeout", "log", "limits",
-	"timer", "listeners", NULL
+	"timer", "listeners", "node_id", "backends", NULL
 };
 static const char *const log_keys[] = { "target", "level", "facility", NULL };
 static const char *const limits_keys[] = {
@@ -61,8 +61,18 @@ static const char *const timer_keys[] = { "tick_ms", "slots", NULL };
 static const char *const listener_keys[] = {
 	"name", "address", "port", "codec", "handler", "magic",
 	"heartbeat_timeout", "deadline", "frame_timeout", "write_timeout",
-	"first_message_timeout", NULL
+	"first_message_timeout", "backend", NULL
 };
+static const char *const backend_keys[] = {
+	"name", "address", "on_down", "max_pending", "reconnect_min", "reconnect_max",
+	"link_timeout", NULL
+};
+static const char *const on_down_names[] = {
+	[ON_DOWN_HOLD] = "hold", [ON_DOWN_REFUSE] = "refuse", [ON_DOWN_CLOSE] = "close"
+};
+/* the handler whose listeners talk to a backend (src/backend.c registers it) */
+#define BACKEND_HANDLER "backend"
+#define MAX_LINK_S 3600
 
 static const char *const codec_names[] = {
 	[CODEC_FRAME] = "frame", [CODEC_RAW] = "raw", [CODEC_HEADERS] = "headers"
@@ -784,6 +794,42 @@ addr_overlap(const struct addr_key *a, const struct addr_key *b)
 	    memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
 }
 
+/*
+ * A listener's "backend" key: required by handler "backend", refused
+ * anywhere else (a key that would silently do nothing is a mistake).
+ * handler_s is the handler key (NULL when defaulted).
+ */
+static int
+parse_listener_backend(struct loader *ld, config_setting_t *g,
+    const config_setting_t *handler_s, struct listener_conf *l)
+{
+	const struct config *cfg = ld->cfg;
+	config_setting_t *s = NULL;
+	const char *str = NULL;
+	int r;
+
+	l->backend = -1;
+	if ((r = get_string(ld, g, "backend", &s, &str)) == -1)
+		return -1;
+	if (strcmp(l->handler, BACKEND_HANDLER) != 0) {
+		if (r == 1)
+			return fail(ld, s, "'backend' is only allowed with handler "
+			    "\"" BACKEND_HANDLER "\" (listener '%s' uses \"%s\")",
+			    l->name, l->handler);
+		return 0;
+	}
+	if (r == 0)
+		return fail(ld, handler_s != NULL ? handler_s : g, "listener '%s' with "
+		    "handler \"" BACKEND_HANDLER "\" is missing required key 'backend'",
+		    l->name);
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		if (strcmp(cfg->backends[i].name, str) == 0) {
+			l->backend = (int)i;
+			return 0;
+		}
+	return fail(ld, s, "listener '%s' names unknown backend '%s'", l->name, str);
+}
+
 static int
 parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
     struct addr_key *keys)
@@ -864,6 +910,8 @@ parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
 	memcpy(l->handler, str, strlen(str) + 1);
 	/* the caller resolves the handler later and needs a line to blame */
 	l->handler_line = (int)config_setting_source_line(s != NULL ? s : g);
+	if (parse_listener_backend(ld, g, s, l) == -1)
+		return -1;
 
 	if ((r = get_string(ld, g, "magic", &s, &str)) == -1)
 		return -1;
@@ -928,6 +976,167 @@ parse_listeners(struct loader *ld, const config_setting_t *root)
 		cfg->nlisteners = (size_t)i + 1;
 		if (parse_listener(ld, config_setting_get_elem(list,
 		    (unsigned int)i), (size_t)i, keys) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * "unix:/path" or "HOST:PORT" with HOST an IPv4 literal or a bracketed
+ * IPv6 one: the worker connects without a resolver (a lookup would block
+ * its loop), so a name is refused here rather than failing at run time.
+ */
+static int
+parse_backend_address(struct loader *ld, const config_setting_t *s, const char *str,
+    struct backend_conf *b)
+{
+	const char *colon, *host;
+	char hostbuf[64], *end;
+	size_t hlen;
+	long port;
+
+	if (strncmp(str, "unix:", 5) == 0) {
+		if (str[5] == '\0' || strlen(str + 5) >= sizeof(b->unix_path))
+			return fail(ld, s, "'address' unix path must be 1..%zu bytes",
+			    sizeof(b->unix_path) - 1);
+		b->is_unix = 1;
+		memcpy(b->unix_path, str + 5, strlen(str + 5) + 1);
+		/* the daemon chdir()s to /: a relative path must mean what it meant here */
+		return absolutize(ld, s, "address", b->unix_path, sizeof(b->unix_path));
+	}
+	colon = strrchr(str, ':');
+	if (colon == NULL || colon == str)
+		goto bad;
+	host = str;
+	hlen = (size_t)(colon - str);
+	if (host[0] == '[') {
+		if (hlen < 3 || host[hlen - 1] != ']')
+			goto bad;
+		host++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(hostbuf))
+		goto bad;
+	memcpy(hostbuf, host, hlen);
+	hostbuf[hlen] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 || port > 65535)
+		goto bad;
+	b->port = (int)port;
+	if (str[0] != '[' && inet_pton(AF_INET, hostbuf, b->ip) == 1)
+		return 0;
+	if (str[0] == '[' && inet_pton(AF_INET6, hostbuf, b->ip) == 1) {
+		b->ip_v6 = 1;
+		return 0;
+	}
+bad:
+	return fail(ld, s, "'address' must be \"unix:/PATH\", \"IPV4:PORT\" or "
+	    "\"[IPV6]:PORT\" (got '%s')", str);
+}
+
+static int
+parse_backend(struct loader *ld, config_setting_t *g, size_t idx)
+{
+	struct backend_conf *b = &ld->cfg->backends[idx];
+	config_setting_t *s = NULL, *name_s = NULL;
+	const char *str = NULL;
+	long long v = 0;
+	int r;
+
+	if (!config_setting_is_group(g))
+		return fail(ld, g, "each element of 'backends' must be a group");
+	if (check_keys(ld, g, backend_keys) == -1)
+		return -1;
+	if ((r = get_string(ld, g, "name", &name_s, &str)) == -1)
+		return -1;
+	if (r == 0)
+		return fail(ld, g, "backend is missing required key 'name'");
+	if (!valid_name(str))
+		return fail(ld, name_s, "'name' must be 1..%d characters of "
+		    "A-Z a-z 0-9 _ . - (got '%s')", CONFIG_NAME_MAX - 1, str);
+	memcpy(b->name, str, strlen(str) + 1);
+	for (size_t i = 0; i < idx; i++)
+		if (strcmp(ld->cfg->backends[i].name, b->name) == 0)
+			return fail(ld, name_s, "duplicate backend name '%s'", b->name);
+
+	if ((r = get_string(ld, g, "address", &s, &str)) == -1)
+		return -1;
+	if (r == 0)
+		return fail(ld, g, "backend '%s' is missing required key 'address'", b->name);
+	if (strlen(str) >= sizeof(b->address))
+		return fail(ld, s, "'address' is too long");
+	memcpy(b->address, str, strlen(str) + 1);
+	if (parse_backend_address(ld, s, str, b) == -1)
+		return -1;
+
+	b->on_down = ON_DOWN_HOLD;
+	if ((r = get_string(ld, g, "on_down", &s, &str)) == -1)
+		return -1;
+	if (r == 1) {
+		size_t c;
+
+		for (c = 0; c < sizeof(on_down_names) / sizeof(on_down_names[0]); c++)
+			if (strcmp(str, on_down_names[c]) == 0)
+				break;
+		if (c == sizeof(on_down_names) / sizeof(on_down_names[0]))
+			return fail(ld, s, "unknown on_down '%s' (expected \"hold\", "
+			    "\"refuse\" or \"close\")", str);
+		b->on_down = (enum backend_on_down)c;
+	}
+	b->max_pending = 4194304;
+	if ((r = get_int(ld, g, "max_pending", 65536, 1LL << 40, &v)) == -1)
+		return -1;
+	if (r == 1)
+		b->max_pending = (uint64_t)v;
+	b->reconnect_min_ms = 100;
+	b->reconnect_max_ms = 5000;
+	b->link_timeout_ms = 10000;
+	if (get_seconds(ld, g, "reconnect_min", 0, true, MAX_LINK_S, &b->reconnect_min_ms) == -1 ||
+	    get_seconds(ld, g, "reconnect_max", 0, true, MAX_LINK_S, &b->reconnect_max_ms) == -1 ||
+	    get_seconds(ld, g, "link_timeout", 0, true, MAX_LINK_S, &b->link_timeout_ms) == -1)
+		return -1;
+	if (b->reconnect_min_ms > b->reconnect_max_ms)
+		return fail(ld, config_setting_get_member(g, "reconnect_min") != NULL ?
+		    config_setting_get_member(g, "reconnect_min") :
+		    config_setting_get_member(g, "reconnect_max"),
+		    "'reconnect_min' (%.3g s) must not exceed 'reconnect_max' (%.3g s)",
+		    b->reconnect_min_ms / 1000.0, b->reconnect_max_ms / 1000.0);
+	/* a ping every third of it must still be a tick apart */
+	if (b->link_timeout_ms < 30)
+		return fail(ld, config_setting_get_member(g, "link_timeout"),
+		    "'link_timeout' must be at least 0.03 seconds");
+	return 0;
+}
+
+static int
+parse_backends(struct loader *ld, const config_setting_t *root)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *list;
+	long long v = 0;
+	int n, r;
+
+	if ((r = get_int(ld, root, "node_id", 0, 65535, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->node_id = (uint32_t)v;
+	if ((list = config_setting_get_member(root, "backends")) == NULL)
+		return 0;
+	if (!config_setting_is_list(list))
+		return fail(ld, list, "'backends' must be a list");
+	n = config_setting_length(list);
+	if (n > CONFIG_MAX_BACKENDS)
+		return fail(ld, list, "'backends' must have at most %d entries (got %d)",
+		    CONFIG_MAX_BACKENDS, n);
+	if (n == 0)
+		return 0;
+	if ((cfg->backends = calloc((size_t)n, sizeof(*cfg->backends))) == NULL)
+		return fail(ld, list, "out of memory");
+	for (int i = 0; i < n; i++) {
+		cfg->nbackends = (size_t)i + 1;
+		if (parse_backend(ld, config_setting_get_elem(list, (unsigned int)i),
+		    (size_t)i) == -1)
 			return -1;
 	}
 	return 0;
@@ -1016,6 +1225,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	    parse_limits(&ld, config_root_setting(&lc)) == -1 ||
 	    parse_timer(&ld, config_root_setting(&lc)) == -1 ||
 	    check_hung_timeout(&ld, config_root_setting(&lc)) == -1 ||
+	    parse_backends(&ld, config_root_setting(&lc)) == -1 ||
 	    parse_listeners(&ld, config_root_setting(&lc)) == -1)
 		goto out;
 	rv = 0;
@@ -1080,6 +1290,9 @@ config_free(struct config *cfg)
 	free(cfg->listeners);
 	cfg->listeners = NULL;
 	cfg->nlisteners = 0;
+	free(cfg->backends);
+	cfg->backends = NULL;
+	cfg->nbackends = 0;
 }
 
 const char *
@@ -1087,6 +1300,14 @@ config_codec_name(enum codec c)
 {
 	if ((size_t)c < sizeof(codec_names) / sizeof(codec_names[0]))
 		return codec_names[c];
+	return "unknown";
+}
+
+const char *
+config_on_down_name(enum backend_on_down d)
+{
+	if ((size_t)d < sizeof(on_down_names) / sizeof(on_down_names[0]))
+		return on_down_names[d];
 	return "unknown";
 }
 

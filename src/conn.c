@@ -43,6 +43,7 @@ struct conn_listener {
 	const struct handler *handler;
 	struct proto_codec codec;
 	struct conn_env *env;
+	void *ctx;		/* the handler's, per listener (conn_handler_ctx) */
 };
 
 struct conn_env {
@@ -71,7 +72,10 @@ enum conn_flags {
 	CONN_F_DEAD = 0x04,		/* destroy when back at the top level */
 	CONN_F_LINGER = 0x08,		/* after flushing, shut the write side and wait for EOF */
 	CONN_F_OPENED = 0x10,		/* the handler's open ran: its close must run too */
+	CONN_F_HELD = 0x20,		/* the handler stopped reading (conn_hold_input) */
 };
+/* either pause: the client's bytes wait unread in the kernel */
+#define CONN_F_NO_READ (CONN_F_READ_PAUSED | CONN_F_HELD)
 
 /* connection states, driven by conn_event_cb() */
 enum conn_state {
@@ -109,6 +113,8 @@ struct conn {
 _Static_assert(sizeof(struct conn) <= 104, "struct conn grew past its memory budget");
 
 static void conn_event_cb(struct evloop *loop, int fd, int mask, void *data);
+static void conn_settle(struct conn *c);
+static int conn_mask(const struct conn *c);
 static void conn_timer_cb(struct twheel_node *node, void *arg);
 
 static inline struct conn_env *
@@ -231,6 +237,18 @@ conn_listener_free(struct conn_listener *cl)
 	free(cl);
 }
 
+void
+conn_listener_set_ctx(struct conn_listener *cl, void *ctx)
+{
+	cl->ctx = ctx;
+}
+
+void *
+conn_handler_ctx(const struct conn *c)
+{
+	return c->l->ctx;
+}
+
 /* ---- the handler API ---- */
 
 const char *
@@ -295,7 +313,8 @@ conn_due(const struct conn *c, enum close_reason *why)
 	case CONN_OPEN:
 		/*
 		 * The heartbeat and frame clocks stop while we are not
-		 * reading (output over max_output): the client's bytes wait
+		 * reading (output over max_output, or held by the handler:
+		 * the backend link is down or behind): the client's bytes wait
 		 * unread in the kernel, it is not silent.  The write timeout
 		 * covers a client that stopped reading; conn_settle restarts
 		 * both clocks when reading resumes.
@@ -303,13 +322,13 @@ conn_due(const struct conn *c, enum close_reason *why)
 		if (!(c->flags & CONN_F_GOT_MSG) && lc->first_message_ms)
 			due_earliest(&due, why, abs_ms(env, c->accept_ms) + lc->first_message_ms,
 			    CLOSE_FIRST_MESSAGE_TIMEOUT);
-		else if (lc->heartbeat_ms && !(c->flags & CONN_F_READ_PAUSED))
+		else if (lc->heartbeat_ms && !(c->flags & CONN_F_NO_READ))
 			due_earliest(&due, why, abs_ms(env, c->last_msg_ms) + lc->heartbeat_ms,
 			    CLOSE_HEARTBEAT);
 		if (lc->deadline_ms)
 			due_earliest(&due, why, abs_ms(env, c->accept_ms) + lc->deadline_ms,
 			    CLOSE_DEADLINE);
-		if (c->in != NULL && lc->frame_timeout_ms && !(c->flags & CONN_F_READ_PAUSED))
+		if (c->in != NULL && lc->frame_timeout_ms && !(c->flags & CONN_F_NO_READ))
 			due_earliest(&due, why, abs_ms(env, c->frame_start_ms) + lc->frame_timeout_ms,
 			    CLOSE_FRAME_TIMEOUT);
 		if (c->out != NULL && lc->write_timeout_ms)
@@ -374,6 +393,15 @@ enum conn_grow {
 static void conn_begin_close(struct conn *c, enum close_reason r, int linger);
 static int conn_queue(struct conn *c, uint8_t type, const void *data, size_t len);
 
+/* an ERROR frame with code goes to c: a handler that reports it (the backend's CLOSE event) hears it */
+static void
+conn_note_error(struct conn *c, uint16_t code)
+{
+	if (c->l->conf->codec == CODEC_FRAME && c->l->handler->error_sent != NULL &&
+	    (c->flags & CONN_F_OPENED))
+		c->l->handler->error_sent(c, code);
+}
+
 /* the budget closes of the last second, in one line */
 static void
 conn_mem_log(struct conn_env *env)
@@ -403,6 +431,7 @@ conn_mem_close(struct conn *c)
 		plen = proto_error_payload(payload, sizeof(payload), PERR_TOO_LARGE,
 		    "server buffer memory exhausted");
 		conn_queue(c, FRAME_ERROR, payload, plen);
+		conn_note_error(c, PERR_TOO_LARGE);
 	}
 	conn_begin_close(c, CLOSE_TOO_LARGE, 1);
 	env->mem_closed++;
@@ -726,6 +755,7 @@ conn_write_error_now(struct conn *c, uint16_t code, const char *text)
 		return;
 	if (c->out != NULL)
 		return;
+	conn_note_error(c, code);
 	write_error_frame(env_of(c)->stats, c->fd, code, text);
 }
 
@@ -787,6 +817,104 @@ conn_close(struct conn *c, enum close_reason reason)
 	conn_begin_close(c, reason, 1);
 }
 
+void
+conn_close_with(struct conn *c, enum close_reason reason, uint16_t code, const char *text,
+    size_t textlen)
+{
+	struct buffer *b = NULL;
+
+	if (c->state != CONN_OPEN)
+		return;
+	if (c->l->conf->codec == CODEC_FRAME) {
+		if (code == 0) {
+			conn_queue(c, FRAME_CLOSE, NULL, 0);
+		} else if (buffer_reserve(&b, 2 + textlen) != NULL) {
+			/* the ERROR payload: u16 code, then the text as given */
+			buffer_head(b)[0] = (uint8_t)(code >> 8);
+			buffer_head(b)[1] = (uint8_t)code;
+			if (textlen > 0)
+				memcpy(buffer_head(b) + 2, text, textlen);
+			conn_queue(c, FRAME_ERROR, buffer_head(b), 2 + textlen);
+			conn_note_error(c, code);
+			buffer_free(&b);
+		}
+	}
+	conn_begin_close(c, reason, 1);
+}
+
+struct conn *
+conn_defer_begin(struct conn *c)
+{
+	struct conn_env *env = env_of(c);
+	struct conn *prev = env->active;
+
+	/* conn_poke() asks nothing for the active connection: conn_push() settles it */
+	env->active = c;
+	/*
+	 * Replies are gathered in the staging buffer as for a read: a run of
+	 * commands for one client costs one write and no allocation.  Another
+	 * client's gathered bytes go out first (it is pushed and settled later).
+	 */
+	if (env->staged != c) {
+		if (env->staged != NULL)
+			conn_flush_staged(env->staged);
+		env->staged = c;
+	}
+	return prev;
+}
+
+void
+conn_defer_end(struct conn *c, struct conn *prev)
+{
+	env_of(c)->active = prev;
+}
+
+void
+conn_push(struct conn *c)
+{
+	struct conn_env *env = env_of(c);
+	struct conn *prev = env->active;
+
+	env->active = c;
+	if (env->staged == c)
+		conn_flush_staged(c);
+	if (c->out != NULL && !(c->flags & CONN_F_DEAD))
+		conn_flush(c);
+	conn_settle(c);		/* may free c */
+	env->active = prev;
+}
+
+void
+conn_hold_input(struct conn *c, int hold)
+{
+	struct conn_env *env = env_of(c);
+
+	if (!hold == !(c->flags & CONN_F_HELD))
+		return;
+	if (hold) {
+		c->flags |= CONN_F_HELD;
+	} else {
+		c->flags &= (uint8_t)~CONN_F_HELD;
+		if (!(c->flags & CONN_F_READ_PAUSED)) {
+			/* the input clocks run again from now (see conn_due) */
+			c->last_msg_ms = rel_now(env);
+			if (c->in != NULL)
+				c->frame_start_ms = c->last_msg_ms;
+			conn_timer_update(c);
+		}
+	}
+	/* the active connection's interest is set when it settles */
+	if (env->active == c || c->state != CONN_OPEN || (c->flags & CONN_F_DEAD))
+		return;
+	if (evloop_set(env->loop, c->fd, conn_mask(c)) == -1) {
+		conn_watch_warn(c);
+		c->reason = CLOSE_ERROR;
+		c->flags |= CONN_F_DEAD;
+		/* its timer, due now, frees it (conn_timer_cb) */
+		twheel_start(env->wheel, &c->timer, env->now_ms);
+	}
+}
+
 static void
 conn_protocol_error(struct conn *c, const struct proto_msg *m)
 {
@@ -798,6 +926,7 @@ conn_protocol_error(struct conn *c, const struct proto_msg *m)
 	if (c->l->conf->codec == CODEC_FRAME) {
 		plen = proto_error_payload(payload, sizeof(payload), (uint16_t)m->err, m->errtext);
 		conn_queue(c, FRAME_ERROR, payload, plen);
+		conn_note_error(c, (uint16_t)m->err);
 	}
 	/* linger: the client's unread bytes would otherwise turn our close into a RST
 	 * that can destroy the ERROR frame before the client reads it */
@@ -994,6 +1123,17 @@ conn_read_linger(struct conn *c)
 		c->flags |= CONN_F_DEAD;
 }
 
+/* the interest of an open connection */
+static int
+conn_mask(const struct conn *c)
+{
+	int mask = (c->flags & CONN_F_NO_READ) ? EV_NONE : EV_READ;
+
+	if (c->out != NULL)
+		mask |= EV_WRITE;
+	return mask;
+}
+
 /* after an event: move a closing connection along, set interest, or free it */
 static void
 conn_settle(struct conn *c)
@@ -1031,9 +1171,7 @@ conn_settle(struct conn *c)
 	}
 	switch (c->state) {
 	case CONN_OPEN:
-		mask = (c->flags & CONN_F_READ_PAUSED) ? EV_NONE : EV_READ;
-		if (c->out != NULL)
-			mask |= EV_WRITE;
+		mask = conn_mask(c);
 		break;
 	case CONN_FLUSHING:
 		mask = EV_WRITE;
@@ -1065,7 +1203,9 @@ conn_event_cb(struct evloop *loop, int fd, int mask, void *data)
 	if ((mask & (EV_READ | EV_ERROR)) && !(c->flags & CONN_F_DEAD)) {
 		switch (c->state) {
 		case CONN_OPEN:
-			conn_read_open(c);
+			/* held since its event was fetched: not a byte more (errors still end it) */
+			if (!(c->flags & CONN_F_HELD) || (mask & EV_ERROR))
+				conn_read_open(c);
 			break;
 		case CONN_LINGER:
 			conn_read_linger(c);

@@ -1,13 +1,15 @@
 /*
- * handler: the registry of named handlers and the two built-in ones.
- *   echo  sends every message back (framed like it came).
- *   log   logs "NAME ADDR:PORT received N bytes: <text>" and sends nothing.
+ * handler: the registry of named handlers and the built-in ones.
+ *   echo     sends every message back (framed like it came).
+ *   log      logs "NAME ADDR:PORT received N bytes: <text>" and sends nothing.
+ *   backend  hands every event to an application over the link (backend.c).
  */
 #include "handler.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "escape.h"
 #include "log.h"
 
@@ -77,4 +79,6 @@ handler_register_builtins(void)
 		(void)!handler_register(&echo_handler);
 	if (handler_find("log") == NULL)
 		(void)!handler_register(&log_handler);
+	if (handler_find("backend") == NULL)
+		(void)!handler_register(backend_handler());
 }

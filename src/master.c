@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "connid.h"
 #include "crashloop.h"
 #include "daemon.h"
 #include "handler.h"
@@ -85,6 +86,12 @@ struct master {
 	size_t nold;
 	/* physical stats slot p belongs to a current worker, a draining one or an orphan */
 	uint8_t phys_busy[STATS_MAX_WORKERS];
+	/*
+	 * Per physical slot, the connection id counter its next process
+	 * starts at: our own copy, raised from what a process reserved
+	 * (connid_carry) before its slot is handed on or wiped.
+	 */
+	uint64_t id_next[STATS_MAX_WORKERS];
 	uint64_t generation;
 	uint64_t last_stats_ms;
 	uid_t uid;
@@ -287,19 +294,33 @@ child_let_go(struct master *m, int phys)
 	stats_confine(&m->seg, (uint32_t)phys);
 }
 
+/* take in the ids the processes of physical slot phys reserved, before the slot is reused or wiped */
+static uint64_t
+ids_collect(struct master *m, int phys)
+{
+	struct stats_slot *st = stats_slot_at(&m->seg, (uint32_t)phys);
+
+	m->id_next[phys] = connid_carry(m->id_next[phys], stats_get(&st->id_reserved));
+	return m->id_next[phys];
+}
+
 static void
 spawn(struct master *m, int slot)
 {
 	struct wslot *w = &m->ws[slot];
 	struct stats_slot *st = stats_slot_at(&m->seg, (uint32_t)w->phys);
 	struct worker_spec spec;
-	uint64_t share;
+	uint64_t share, id_start, started;
 	pid_t pid, master = getpid();
 	int ctl[2] = { -1, -1 };
 
 	/* exact shares, so the whole server never holds more than max_connections */
 	share = m->cfg->max_connections / (uint64_t)m->cfg->workers +
 	    ((uint64_t)slot < m->cfg->max_connections % (uint64_t)m->cfg->workers);
+	id_start = ids_collect(m, w->phys);
+	stats_set(&st->id_reserved, id_start);
+	/* read before the fork: the child unmaps the header (child_let_go) */
+	started = m->seg.hdr->start_time;
 	st->worker = (uint32_t)slot;
 	st->config_generation = m->generation;
 	stats_set(&st->generation, stats_get(&st->generation) + 1);
@@ -327,6 +348,9 @@ spawn(struct master *m, int slot)
 		 * its successor parent (init, a subreaper) pass for the master */
 		spec.master_pid = master;
 		spec.max_conns = share;
+		spec.phys = w->phys;
+		spec.id_start = id_start;
+		spec.master_started = started;
 		/* every slot's sockets: the other slots' are adopted while they are down */
 		spec.all_fds = m->fds;
 		spec.nslots = m->cfg->workers;
@@ -413,6 +437,7 @@ merge_into_heir(struct master *m, int slot, int phys)
 {
 	int heir = slot < m->cfg->workers ? slot : 0;
 
+	(void)ids_collect(m, phys);	/* the merge wipes the slot */
 	stats_slot_merge(stats_slot_at(&m->seg, (uint32_t)m->ws[heir].phys),
 	    stats_slot_at(&m->seg, (uint32_t)phys));
 	m->phys_busy[phys] = 0;
@@ -729,6 +754,7 @@ reload(struct master *m)
 	warn_root_workers(m->cfg);
 	for (int s = 0; s < m->cfg->workers; s++) {
 		m->ws[s].phys = take_phys(m);	/* there are enough: checked above */
+		(void)ids_collect(m, m->ws[s].phys);
 		memset(stats_slot_at(&m->seg, (uint32_t)m->ws[s].phys), 0,
 		    sizeof(struct stats_slot));
 	}

@@ -15,6 +15,7 @@ static const char *const names[CLOSE_NREASONS] = {
 	[CLOSE_SERVER_FULL] = "server_full",
 	[CLOSE_SHUTDOWN] = "shutdown",
 	[CLOSE_ERROR] = "error",
+	[CLOSE_BACKEND] = "backend",
 };
 
 const char *

@@ -23,6 +23,38 @@ copy_counters(struct stats_counters *d, const struct stats_counters *s)
 		d->all[i] = stats_get(&s->all[i]);
 }
 
+/*
+ * A worker's links, as data: the count is bounded and a name is cut to
+ * its buffer and kept to the characters a backend name may have (config's
+ * valid_name), so what a worker wrote can never break the JSON or the
+ * Prometheus output.
+ */
+static void
+copy_links(struct stats_slot *d, const struct stats_slot *s)
+{
+	uint32_t n = __atomic_load_n(&s->nlinks, __ATOMIC_RELAXED);
+
+	d->nlinks = n > STATS_MAX_LINKS ? STATS_MAX_LINKS : n;
+	for (uint32_t i = 0; i < d->nlinks; i++) {
+		const struct stats_link *sl = &s->links[i];
+		struct stats_link *dl = &d->links[i];
+
+		for (size_t k = 0; k + 1 < sizeof(dl->name); k++) {
+			char c = __atomic_load_n(&sl->name[k], __ATOMIC_RELAXED);
+			if (c == '\0')
+				break;
+			dl->name[k] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ? c : '?';
+		}
+		dl->state = __atomic_load_n(&sl->state, __ATOMIC_RELAXED);
+		dl->reconnects = stats_get(&sl->reconnects);
+		dl->events_sent = stats_get(&sl->events_sent);
+		dl->commands_applied = stats_get(&sl->commands_applied);
+		dl->bytes_pending = stats_get(&sl->bytes_pending);
+		dl->clients_paused = stats_get(&sl->clients_paused);
+	}
+}
+
 /* field by field with atomic loads: the slot is being written while we read */
 static void
 copy_slot(struct stats_slot *d, const struct stats_slot *s)
@@ -40,6 +72,7 @@ copy_slot(struct stats_slot *d, const struct stats_slot *s)
 	d->config_generation = stats_get(&s->config_generation);
 	copy_counters(&d->cur, &s->cur);
 	copy_counters(&d->dead, &s->dead);
+	copy_links(d, s);
 }
 
 /* one pass; 1 when a second look at the segment finds exactly the same */
@@ -141,6 +174,8 @@ struct row {
 	uint64_t config_generation;
 	struct stats_counters life;	/* the slot's lifetime: dead processes + this one */
 	struct stats_counters cur;	/* this process only */
+	uint32_t nlinks;		/* backend links of this process */
+	const struct stats_link *links;	/* in the snapshot */
 };
 
 #define FIELD_TOTAL	0x01	/* adds up into the totals */
@@ -222,6 +257,8 @@ make_row(struct row *r, const struct render_snapshot *snap, const struct stats_s
 	r->config_generation = s->config_generation;
 	stats_slot_lifetime(s, &r->life);
 	r->cur = s->cur;
+	r->nlinks = s->nlinks > STATS_MAX_LINKS ? STATS_MAX_LINKS : s->nlinks;
+	r->links = s->links;
 }
 
 static void
@@ -368,6 +405,71 @@ table_line(FILE *f, const struct column *cols, size_t ncols, const struct row *r
 	fprintf(f, "%.*s\n", (int)len, line);
 }
 
+static const char *
+link_state_name(uint32_t st)
+{
+	static const char *const names[] = { "down", "connecting", "up" };
+
+	return st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
+
+/* the backend links, one line per worker process and backend, when there are any */
+static void
+render_links_table(FILE *f, const struct rows *rs)
+{
+	static const char *const heads[] = { "slot", "pid", "backend", "link", "reconnects",
+	    "events", "commands", "pending", "paused" };
+	enum { NH = sizeof(heads) / sizeof(heads[0]) };
+	int w[NH];
+	char cells[NH][CELL_MAX];
+	size_t any = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		any += rs->r[i].state != WS_EXITED ? rs->r[i].nlinks : 0;
+	if (any == 0)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0 measures the widest cell of each column, pass 1 prints */
+		if (pass == 0)
+			for (int k = 0; k < NH; k++)
+				w[k] = (int)strlen(heads[k]);
+		else
+			fprintf(f, "%*s  %*s  %-*s  %-*s  %*s  %*s  %*s  %*s  %*s\n", w[0], heads[0],
+			    w[1], heads[1], w[2], heads[2], w[3], heads[3], w[4], heads[4], w[5],
+			    heads[5], w[6], heads[6], w[7], heads[7], w[8], heads[8]);
+		for (size_t i = 0; i < rs->n; i++) {
+			const struct row *r = &rs->r[i];
+
+			if (r->state == WS_EXITED)
+				continue;
+			for (uint32_t l = 0; l < r->nlinks; l++) {
+				const struct stats_link *sl = &r->links[l];
+
+				snprintf(cells[0], CELL_MAX, "%u", r->worker);
+				snprintf(cells[1], CELL_MAX, "%d", (int)r->pid);
+				snprintf(cells[2], CELL_MAX, "%.23s", sl->name);
+				snprintf(cells[3], CELL_MAX, "%s", link_state_name(sl->state));
+				snprintf(cells[4], CELL_MAX, "%llu", (unsigned long long)sl->reconnects);
+				snprintf(cells[5], CELL_MAX, "%llu", (unsigned long long)sl->events_sent);
+				snprintf(cells[6], CELL_MAX, "%llu",
+				    (unsigned long long)sl->commands_applied);
+				snprintf(cells[7], CELL_MAX, "%llu", (unsigned long long)sl->bytes_pending);
+				snprintf(cells[8], CELL_MAX, "%llu", (unsigned long long)sl->clients_paused);
+				if (pass == 0) {
+					for (int k = 0; k < NH; k++)
+						if ((int)strlen(cells[k]) > w[k])
+							w[k] = (int)strlen(cells[k]);
+				} else {
+					fprintf(f, "%*s  %*s  %-*s  %-*s  %*s  %*s  %*s  %*s  %*s\n",
+					    w[0], cells[0], w[1], cells[1], w[2], cells[2], w[3], cells[3],
+					    w[4], cells[4], w[5], cells[5], w[6], cells[6], w[7], cells[7],
+					    w[8], cells[8]);
+				}
+			}
+		}
+	}
+}
+
 static void
 render_table(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
 {
@@ -399,6 +501,7 @@ render_table(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
 	for (size_t i = 0; i < rs->n; i++)
 		table_line(f, cols, ncols, &rs->r[i], 0);
 	table_line(f, cols, ncols, &rs->total, 1);
+	render_links_table(f, rs);
 }
 
 /* ---- JSON ---- */
@@ -458,6 +561,24 @@ json_this_worker(FILE *f, const struct row *r)
 	fputc('}', f);
 }
 
+/* names are sanitized in the snapshot (copy_links): nothing to escape */
+static void
+json_links(FILE *f, const struct row *r)
+{
+	fputs(",\"links\":[", f);
+	for (uint32_t l = 0; l < r->nlinks; l++) {
+		const struct stats_link *sl = &r->links[l];
+
+		fprintf(f, "%s{\"backend\":\"%s\",\"state\":\"%s\",\"reconnects\":%llu,"
+		    "\"events_sent\":%llu,\"commands_applied\":%llu,\"bytes_pending\":%llu,"
+		    "\"clients_paused\":%llu}", l ? "," : "", sl->name, link_state_name(sl->state),
+		    (unsigned long long)sl->reconnects, (unsigned long long)sl->events_sent,
+		    (unsigned long long)sl->commands_applied, (unsigned long long)sl->bytes_pending,
+		    (unsigned long long)sl->clients_paused);
+	}
+	fputc(']', f);
+}
+
 static void
 render_json(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
 {
@@ -476,6 +597,7 @@ render_json(FILE *f, const struct render_snapshot *snap, const struct rows *rs)
 		    r->worker, (int)r->pid, stats_state_name(r->state));
 		json_fields(f, r, 0, &first);
 		json_this_worker(f, r);
+		json_links(f, r);
 		fputc('}', f);
 	}
 	fputs("],\"totals\":{", f);
@@ -499,6 +621,57 @@ prom_scalar(FILE *f, const char *name, const char *help, uint64_t v)
 {
 	prom_head(f, name, "", "gauge", help);
 	fprintf(f, "sockserv_%s %llu\n", name, (unsigned long long)v);
+}
+
+/* per worker process and backend: a draining predecessor has its own links, the pid tells them apart */
+static void
+prom_links(FILE *f, const struct rows *rs)
+{
+	static const struct {
+		const char *name, *suffix, *type, *help;
+		size_t off;
+	} lf[] = {
+		{ "backend_reconnects", "_total", "counter",
+		    "Connection attempts to the backend after the first.",
+		    offsetof(struct stats_link, reconnects) },
+		{ "backend_events_sent", "_total", "counter",
+		    "OPEN, MSG, CLOSE and GONE events handed to the backend link.",
+		    offsetof(struct stats_link, events_sent) },
+		{ "backend_commands_applied", "_total", "counter",
+		    "SEND, CLOSE, SUB, UNSUB and PUBLISH commands carried out.",
+		    offsetof(struct stats_link, commands_applied) },
+		{ "backend_bytes_pending", "", "gauge",
+		    "Bytes of events the backend has not acknowledged yet.",
+		    offsetof(struct stats_link, bytes_pending) },
+		{ "backend_clients_paused", "", "gauge",
+		    "Clients not read because the backend link is down or behind.",
+		    offsetof(struct stats_link, clients_paused) },
+	};
+	size_t any = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		any += rs->r[i].state != WS_EXITED ? rs->r[i].nlinks : 0;
+	if (any == 0)
+		return;
+	prom_head(f, "backend_link_up", "", "gauge",
+	    "1 when the worker's link to the backend is up (HELLO written).");
+	for (size_t i = 0; i < rs->n; i++)
+		for (uint32_t l = 0; rs->r[i].state != WS_EXITED && l < rs->r[i].nlinks; l++)
+			fprintf(f, "sockserv_backend_link_up{worker=\"%u\",pid=\"%d\",backend=\"%s\"} %d\n",
+			    rs->r[i].worker, (int)rs->r[i].pid, rs->r[i].links[l].name,
+			    rs->r[i].links[l].state == SLINK_UP);
+	for (size_t k = 0; k < sizeof(lf) / sizeof(lf[0]); k++) {
+		prom_head(f, lf[k].name, lf[k].suffix, lf[k].type, lf[k].help);
+		for (size_t i = 0; i < rs->n; i++) {
+			for (uint32_t l = 0; rs->r[i].state != WS_EXITED && l < rs->r[i].nlinks; l++) {
+				const struct stats_link *sl = &rs->r[i].links[l];
+				fprintf(f, "sockserv_%s%s{worker=\"%u\",pid=\"%d\",backend=\"%s\"} %llu\n",
+				    lf[k].name, lf[k].suffix, rs->r[i].worker, (int)rs->r[i].pid,
+				    sl->name, (unsigned long long)*(const uint64_t *)(const void *)
+				    ((const char *)sl + lf[k].off));
+			}
+		}
+	}
 }
 
 static void
@@ -558,6 +731,7 @@ render_prometheus(FILE *f, const struct render_snapshot *snap, const struct rows
 			fprintf(f, "sockserv_worker_state{worker=\"%u\",pid=\"%d\",state=\"%s\"} %d\n",
 			    rs->r[i].worker, (int)rs->r[i].pid, stats_state_name(states[k]),
 			    rs->r[i].state == states[k]);
+	prom_links(f, rs);
 	prom_head(f, "worker_loop_age_seconds", "", "gauge",
 	    "Seconds since the worker's event loop last went round (hung above hung_timeout).");
 	for (size_t i = 0; i < rs->n; i++)

@@ -14,10 +14,7 @@
 #include "handler.h"
 #include "log.h"
 #include "master.h"
-
-#ifndef SOCKSERV_VERSION
-#define SOCKSERV_VERSION "0.1.0"
-#endif
+#include "version.h"
 #define DEFAULT_CONFIG SYSCONFDIR "/sockserv/sockserv.cfg"
 
 static const struct {

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "clock.h"
 #include "conn.h"
 #include "evloop.h"
@@ -360,6 +361,8 @@ worker_main(const struct worker_spec *ws)
 	struct evloop *loop;
 	struct twheel *wheel;
 	struct wlistener *wl;
+	struct backend_links *links;
+	struct backend_params bp;
 	struct adopt ad;
 	struct rlimit rl;
 	uint64_t now, quit_deadline = 0, last_parent_check = 0;
@@ -410,6 +413,20 @@ worker_main(const struct worker_spec *ws)
 	if (evloop_add(loop, wake_fd[0], EV_READ, wake_cb, NULL) == -1)
 		fatal("worker %d: watch the wake-up pipe", ws->slot);
 
+	memset(&bp, 0, sizeof(bp));
+	bp.cfg = cfg;
+	bp.loop = loop;
+	bp.stats = ws->stats;
+	bp.slot = ws->slot;
+	bp.phys = ws->phys;
+	bp.id_start = ws->id_start;
+	bp.id_reserved = &ws->stats->id_reserved;
+	bp.master_pid = ws->master_pid;
+	bp.master_started = ws->master_started;
+	bp.now_ms = now;
+	if ((links = backend_links_create(&bp)) == NULL)
+		fatalx("worker %d: out of memory", ws->slot);
+
 	wl = calloc(cfg->nlisteners, sizeof(*wl));
 	if (wl == NULL)
 		fatalx("worker %d: out of memory", ws->slot);
@@ -418,6 +435,7 @@ worker_main(const struct worker_spec *ws)
 		wl[i].cl = conn_listener_create(env, lc, handler_find(lc->handler), cfg->max_frame);
 		if (wl[i].cl == NULL)
 			fatalx("worker %d: out of memory", ws->slot);
+		conn_listener_set_ctx(wl[i].cl, backend_listener_ctx(links, lc));
 		wl[i].conf = lc;
 		wl[i].loop = loop;
 		wl[i].env = env;
@@ -476,6 +494,8 @@ worker_main(const struct worker_spec *ws)
 			timeout = (int64_t)(quit_deadline - now);
 		accept_resume_due(wl, cfg->nlisteners, now, &timeout);
 		adopt_resume(&ad, now, &timeout);
+		/* the events of the round go out in one write per link */
+		backend_round(links, conn_env_now(env), &timeout);
 		if (evloop_run_once(loop, (int)timeout) == -1 && errno != EINTR)
 			fatal("worker %d: event loop", ws->slot);
 	}
@@ -483,6 +503,7 @@ worker_main(const struct worker_spec *ws)
 	stop_accepting(loop, wl, cfg->nlisteners);
 	adopt_stop(&ad, loop);
 	conn_env_shutdown(env);
+	backend_links_free(links);
 	log_info("worker %d exiting", ws->slot);
 	__atomic_store_n(&ws->stats->state, WS_EXITED, __ATOMIC_RELAXED);
 	/* freed so leak checkers see a clean exit and real leaks stand out */

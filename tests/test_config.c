@@ -1033,6 +1033,124 @@ test_peek_paths_fails_on_what_it_cannot_parse(void)
 	CU_ASSERT_EQUAL(config_peek_paths(path, pid, NULL, 8, err, sizeof(err)), -1);
 }
 
+static void
+test_backends_are_parsed_with_defaults(void)
+{
+	struct config cfg;
+	char err[512] = "", want[PATH_MAX];
+	const struct backend_conf *b;
+
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "node_id = 7;\n"
+	    "backends = (\n"
+	    "  { name = \"app\"; address = \"unix:run/app.sock\"; },\n"
+	    "  { name = \"b2\"; address = \"127.0.0.1:9000\"; on_down = \"close\";\n"
+	    "    max_pending = 65536; reconnect_min = 0.5; reconnect_max = 0.5;\n"
+	    "    link_timeout = 2.5; },\n"
+	    "  { name = \"b3\"; address = \"[::1]:9001\"; on_down = \"refuse\"; }\n"
+	    ");\n"
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    handler = \"backend\"; backend = \"b2\"; },\n"
+	    "  { name = \"e\"; address = \"127.0.0.1\"; port = 7001; }\n"
+	    ");\n", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(cfg.node_id, 7);
+	CU_ASSERT_EQUAL_FATAL(cfg.nbackends, 3);
+	b = &cfg.backends[0];
+	CU_ASSERT_STRING_EQUAL(b->name, "app");
+	CU_ASSERT_STRING_EQUAL(b->address, "unix:run/app.sock");
+	CU_ASSERT(b->is_unix);
+	cwd_join("run/app.sock", want, sizeof(want));
+	CU_ASSERT_STRING_EQUAL(b->unix_path, want);
+	CU_ASSERT_EQUAL(b->on_down, ON_DOWN_HOLD);
+	CU_ASSERT_EQUAL(b->max_pending, 4194304);
+	CU_ASSERT_EQUAL(b->reconnect_min_ms, 100);
+	CU_ASSERT_EQUAL(b->reconnect_max_ms, 5000);
+	CU_ASSERT_EQUAL(b->link_timeout_ms, 10000);
+	b = &cfg.backends[1];
+	CU_ASSERT(!b->is_unix);
+	CU_ASSERT(!b->ip_v6);
+	CU_ASSERT_EQUAL(b->port, 9000);
+	CU_ASSERT(memcmp(b->ip, "\x7f\0\0\x01", 4) == 0);
+	CU_ASSERT_EQUAL(b->on_down, ON_DOWN_CLOSE);
+	CU_ASSERT_EQUAL(b->max_pending, 65536);
+	CU_ASSERT_EQUAL(b->reconnect_min_ms, 500);
+	CU_ASSERT_EQUAL(b->reconnect_max_ms, 500);
+	CU_ASSERT_EQUAL(b->link_timeout_ms, 2500);
+	b = &cfg.backends[2];
+	CU_ASSERT(b->ip_v6);
+	CU_ASSERT_EQUAL(b->port, 9001);
+	CU_ASSERT_EQUAL(b->on_down, ON_DOWN_REFUSE);
+	CU_ASSERT_EQUAL(cfg.listeners[0].backend, 1);
+	CU_ASSERT_EQUAL(cfg.listeners[1].backend, -1);
+	CU_ASSERT_STRING_EQUAL(config_on_down_name(ON_DOWN_REFUSE), "refuse");
+	config_free(&cfg);
+	CU_ASSERT_PTR_NULL(cfg.backends);
+
+	/* no backends at all: node 0, none */
+	CU_ASSERT_EQUAL_FATAL(load_text(ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.node_id, 0);
+	CU_ASSERT_EQUAL(cfg.nbackends, 0);
+	CU_ASSERT_EQUAL(cfg.listeners[0].backend, -1);
+	config_free(&cfg);
+}
+
+static void
+test_backend_mistakes_are_errors_at_their_line(void)
+{
+	EXPECT_ERROR("node_id = 65536;\n" ONE_LISTENER, 1, "'node_id' must be between 0 and 65535");
+	EXPECT_ERROR(
+	    "backends = (\n"
+	    "  { name = \"app\"; address = \"unix:/a\"; },\n"
+	    "  { address = \"unix:/b\";\n"
+	    "    name = \"app\"; }\n"
+	    ");\n" ONE_LISTENER, 4, "duplicate backend name 'app'");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\";\n"
+	    "  address = \"localhost:9000\"; } );\n" ONE_LISTENER, 2, "'address' must be");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\";\n"
+	    "  address = \"127.0.0.1:0\"; } );\n" ONE_LISTENER, 2, "'address' must be");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\";\n"
+	    "  address = \"::1:9000\"; } );\n" ONE_LISTENER, 2, "'address' must be");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; } );\n" ONE_LISTENER, 1,
+	    "missing required key 'address'");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\";\n"
+	    "  on_down = \"drop\"; } );\n" ONE_LISTENER, 2, "unknown on_down 'drop'");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\";\n"
+	    "  max_pending = 100; } );\n" ONE_LISTENER, 2, "'max_pending' must be between");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\";\n"
+	    "  reconnect_max = 1;\n"
+	    "  reconnect_min = 2; } );\n" ONE_LISTENER, 3, "must not exceed 'reconnect_max'");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\";\n"
+	    "  link_timeout = 0; } );\n" ONE_LISTENER, 2, "'link_timeout' must be greater than 0");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\";\n"
+	    "  typo = 1; } );\n" ONE_LISTENER, 2, "unknown key 'typo'");
+	/* listeners and backends */
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\"; } );\n"
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  handler = \"backend\";\n"
+	    "  backend = \"other\"; } );\n", 4, "names unknown backend 'other'");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\"; } );\n"
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  handler = \"backend\"; } );\n", 3, "missing required key 'backend'");
+	EXPECT_ERROR(
+	    "backends = ( { name = \"app\"; address = \"unix:/a\"; } );\n"
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  backend = \"app\"; } );\n", 3,
+	    "'backend' is only allowed with handler \"backend\"");
+}
+
 void
 test_config_register(void)
 {
@@ -1068,5 +1186,7 @@ test_config_register(void)
 	T(test_peek_paths_reads_pid_file_and_stats_path);
 	T(test_peek_paths_ignores_mistakes_the_server_would_refuse);
 	T(test_peek_paths_fails_on_what_it_cannot_parse);
+	T(test_backends_are_parsed_with_defaults);
+	T(test_backend_mistakes_are_errors_at_their_line);
 #undef T
 }

@@ -967,6 +967,74 @@ test_env_and_listener_creation_fail_cleanly(void)
 	}
 }
 
+/* the backend's hold: not a byte read, the heartbeat paused, everything read on resume */
+static void
+test_held_connection_is_not_read_and_its_heartbeat_pauses(void)
+{
+	struct fixture f;
+	char buf[8];
+	int fd, eof, n1 = 1;
+
+	setup(&f, CODEC_RAW);
+	f.lc.heartbeat_ms = 100;
+	mode = M_ECHO;
+	fd = client(&f);
+	CU_ASSERT_FATAL(drive(&f, n_opened, &n1));
+	conn_hold_input(opened[0], 1);
+	CU_ASSERT_FATAL(write(fd, "abc", 3) == 3);
+	for (int i = 0; i < 20; i++)
+		round_once(&f);
+	CU_ASSERT_EQUAL(read(fd, buf, sizeof(buf)), -1);	/* EAGAIN: nothing echoed */
+	/* five heartbeats of fake time: paused, not closed */
+	advance(&f, 500);
+	advance(&f, 10);
+	CU_ASSERT_EQUAL(nclosed, 0);
+	conn_hold_input(opened[0], 0);
+	CU_ASSERT_EQUAL(read_upto(&f, fd, buf, 3, &eof), 3);
+	CU_ASSERT(memcmp(buf, "abc", 3) == 0);
+	/* the heartbeat runs again from the resume */
+	advance(&f, 50);
+	CU_ASSERT_EQUAL(nclosed, 0);
+	advance(&f, 70);
+	advance(&f, 10);
+	CU_ASSERT(wait_closed(&f, CLOSE_HEARTBEAT));
+	close(fd);
+	teardown(&f);
+}
+
+/* conn_close_with from outside the connection's event: ERROR code+text or CLOSE, then EOF */
+static void
+test_close_with_sends_error_or_close_then_eof(void)
+{
+	struct fixture f;
+	uint8_t buf[64];
+	int fd, n1 = 1, n2 = 2;
+	ssize_t n;
+
+	setup(&f, CODEC_FRAME);
+	mode = M_NONE;
+	fd = client(&f);
+	CU_ASSERT_FATAL(drive(&f, n_opened, &n1));
+	conn_close_with(opened[0], CLOSE_BACKEND, 4001, "bye", 3);
+	n = read_to_eof(&f, fd, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(n, FRAME_HDR_LEN + 5);
+	CU_ASSERT_EQUAL(buf[3], FRAME_ERROR);
+	CU_ASSERT(buf[FRAME_HDR_LEN] == 4001 >> 8 && buf[FRAME_HDR_LEN + 1] == (4001 & 0xff));
+	CU_ASSERT(memcmp(buf + FRAME_HDR_LEN + 2, "bye", 3) == 0);
+	/* the server lingers for our EOF after its own */
+	close(fd);
+	CU_ASSERT(wait_closed(&f, CLOSE_BACKEND));
+
+	fd = client(&f);
+	CU_ASSERT_FATAL(drive(&f, n_opened, &n2));
+	conn_close_with(opened[1], CLOSE_BACKEND, 0, NULL, 0);
+	n = read_to_eof(&f, fd, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(n, FRAME_HDR_LEN);
+	CU_ASSERT_EQUAL(buf[3], FRAME_CLOSE);
+	close(fd);
+	teardown(&f);
+}
+
 void
 test_conn_register(void)
 {
@@ -994,5 +1062,7 @@ test_conn_register(void)
 	ADD(test_failed_connection_allocation_closes_only_that_client);
 	ADD(test_failed_buffer_growth_closes_only_that_client);
 	ADD(test_env_and_listener_creation_fail_cleanly);
+	ADD(test_held_connection_is_not_read_and_its_heartbeat_pauses);
+	ADD(test_close_with_sends_error_or_close_then_eof);
 #undef ADD
 }

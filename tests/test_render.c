@@ -143,6 +143,7 @@ prom_value(char *text, const char *series)
 static const char *const reasons[CLOSE_NREASONS] = {
 	"peer", "heartbeat", "deadline", "frame_timeout", "write_timeout",
 	"first_message_timeout", "protocol_error", "too_large", "server_full", "shutdown", "error",
+	"backend",
 };
 
 static uint64_t
@@ -267,16 +268,16 @@ test_json_exact_for_one_worker(void)
 	    "{\"slot\":0,\"pid\":8,\"state\":\"running\",\"connections\":1,\"accepted\":3,"
 	    "\"closed\":{\"peer\":1,\"heartbeat\":1,\"deadline\":0,\"frame_timeout\":0,"
 	    "\"write_timeout\":0,\"first_message_timeout\":0,\"protocol_error\":0,"
-	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0},"
+	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0,\"backend\":0},"
 	    "\"messages_in\":4,\"messages_out\":4,\"bytes_in\":48,\"bytes_out\":48,"
 	    "\"protocol_errors\":0,\"restarts\":0,\"loop_age_ms\":12,\"generation\":1,"
 	    "\"config_generation\":1,\"this_worker\":{\"accepted\":3,\"closed\":2,"
 	    "\"messages_in\":4,\"messages_out\":4,\"bytes_in\":48,\"bytes_out\":48,"
-	    "\"protocol_errors\":0}}],"
+	    "\"protocol_errors\":0},\"links\":[]}],"
 	    "\"totals\":{\"connections\":1,\"accepted\":3,"
 	    "\"closed\":{\"peer\":1,\"heartbeat\":1,\"deadline\":0,\"frame_timeout\":0,"
 	    "\"write_timeout\":0,\"first_message_timeout\":0,\"protocol_error\":0,"
-	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0},"
+	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0,\"backend\":0},"
 	    "\"messages_in\":4,\"messages_out\":4,\"bytes_in\":48,\"bytes_out\":48,"
 	    "\"protocol_errors\":0,\"restarts\":0}}\n";
 
@@ -696,6 +697,114 @@ test_render_reports_write_errors(void)
 	fclose(f);
 }
 
+/* one running worker with a backend link, one exited with a stale one */
+static void
+build_links(struct render_snapshot *sn)
+{
+	struct stats_slot *s;
+
+	memset(sn, 0, sizeof(*sn));
+	sn->master_pid = 7;
+	sn->workers_configured = 2;
+	sn->start_mono_ms = 1000;
+	sn->now_ms = 2000;
+	s = add_slot(sn, 0, 0, 8, WS_RUNNING, 1);
+	s->nlinks = 1;
+	snprintf(s->links[0].name, sizeof(s->links[0].name), "app");
+	s->links[0].state = SLINK_UP;
+	s->links[0].reconnects = 3;
+	s->links[0].events_sent = 1234567;
+	s->links[0].commands_applied = 42;
+	s->links[0].bytes_pending = 99;
+	s->links[0].clients_paused = 5;
+	s = add_slot(sn, 1, 1, 9, WS_EXITED, 1);
+	s->nlinks = 1;
+	snprintf(s->links[0].name, sizeof(s->links[0].name), "app");
+}
+
+static void
+test_backend_links_in_every_format(void)
+{
+	char *text, err[128];
+	struct mj *root;
+	const struct mj *w, *l;
+
+	build_links(&snap);
+	text = render_string(RENDER_TABLE, &snap);
+	CU_ASSERT_FATAL(text != NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "backend  link  reconnects   events  commands  pending  paused"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "   0    8  app      up             3  1234567        42       99       5\n"));
+	/* an exited process's links mean nothing any more */
+	CU_ASSERT_PTR_NULL(strstr(text, "   1    9  app"));
+	if (strstr(text, "   0    8  app      up") == NULL)
+		fprintf(stderr, "\n%s", text);
+	free(text);
+
+	text = render_string(RENDER_JSON, &snap);
+	CU_ASSERT_FATAL(text != NULL);
+	root = mj_parse(text, err, sizeof(err));
+	CU_ASSERT_FATAL(root != NULL);
+	w = mj_at(mj_get(root, "workers"), 0);
+	CU_ASSERT_FATAL(w != NULL);
+	l = mj_at(mj_get(w, "links"), 0);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT_STRING_EQUAL(mj_str(l, "backend"), "app");
+	CU_ASSERT_STRING_EQUAL(mj_str(l, "state"), "up");
+	CU_ASSERT_EQUAL(u(l, "reconnects"), 3);
+	CU_ASSERT_EQUAL(u(l, "events_sent"), 1234567);
+	CU_ASSERT_EQUAL(u(l, "commands_applied"), 42);
+	CU_ASSERT_EQUAL(u(l, "bytes_pending"), 99);
+	CU_ASSERT_EQUAL(u(l, "clients_paused"), 5);
+	mj_free(root);
+	free(text);
+
+	text = render_string(RENDER_PROMETHEUS, &snap);
+	CU_ASSERT_FATAL(text != NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "sockserv_backend_link_up{worker=\"0\",pid=\"8\",backend=\"app\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "sockserv_backend_events_sent_total{worker=\"0\",pid=\"8\",backend=\"app\"} 1234567\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "sockserv_backend_clients_paused{worker=\"0\",pid=\"8\",backend=\"app\"} 5\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "# TYPE sockserv_backend_reconnects_total counter\n"));
+	CU_ASSERT_PTR_NULL(strstr(text, "pid=\"9\",backend"));
+	free(text);
+}
+
+/* a worker writes its own slot: a bad link count or name cannot break a reader's output */
+static void
+test_snapshot_sanitizes_link_names_and_counts(void)
+{
+	struct stats_seg seg, r;
+	char dir[512], path[600];
+	struct stats_slot *s;
+	char *text, err[128];
+	struct mj *root;
+
+	make_seg(&seg, 2, dir, sizeof(dir), path, sizeof(path));
+	s = stats_slot_at(&seg, 0);
+	s->state = WS_RUNNING;
+	s->pid = 11;
+	s->nlinks = 0xffffffffu;
+	memset(s->links[0].name, '"', sizeof(s->links[0].name));	/* no NUL at all */
+	memcpy(s->links[1].name, "a\"}\n,x", 7);
+	open_seg(&r, path);
+	CU_ASSERT_EQUAL(render_snapshot_take(&snap, &r), 0);
+	stats_close(&r);
+	CU_ASSERT_EQUAL_FATAL(snap.nslots, 1);
+	CU_ASSERT_EQUAL(snap.slot[0].nlinks, STATS_MAX_LINKS);
+	CU_ASSERT_EQUAL(strlen(snap.slot[0].links[0].name), sizeof(s->links[0].name) - 1);
+	CU_ASSERT_STRING_EQUAL(snap.slot[0].links[1].name, "a????x");
+	text = render_string(RENDER_JSON, &snap);
+	CU_ASSERT_FATAL(text != NULL);
+	root = mj_parse(text, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(root);
+	mj_free(root);
+	free(text);
+	stats_destroy(&seg, path);
+	rmdir(dir);
+}
+
 #define ADD(f) CU_add_test(s, #f, f)
 
 void
@@ -717,4 +826,6 @@ test_render_register(void)
 	ADD(test_snapshot_ignores_a_slot_count_rewritten_after_open);
 	ADD(test_snapshot_of_a_file_that_shrank_fails_cleanly);
 	ADD(test_render_reports_write_errors);
+	ADD(test_backend_links_in_every_format);
+	ADD(test_snapshot_sanitizes_link_names_and_counts);
 }
