@@ -318,8 +318,9 @@ lint: deps lint-deps
 # leak check; every process's log in build/valgrind/, any error fails).  The
 # server runs 20-50x slower there, so only suites that wait for events rather
 # than measure time: basic (codecs, protocol errors, frame limits, the log
-# handler), limits (descriptors, slow readers), reload, process (signals,
-# exits) and daemon (pid file, privileges, log reopen).  Left out: timers
+# handler), limits (descriptors, slow readers), the two reload tests with a
+# handful of workers (the 255-worker ones would start 255 valgrinds),
+# process (signals, exits) and daemon (pid file, privileges, log reopen).  Left out: timers
 # (asserts that timeouts fire within a margin and that an idle worker wakes
 # once a tick, which valgrind's slowdown exceeds) and supervise (hung-worker
 # and respawn timings; and its sockserv-stat checks find the master by its
@@ -327,7 +328,9 @@ lint: deps lint-deps
 # running").  One backend (epoll): all that differs with poll is
 # evloop_poll.c, which make test and make asan run; a second valgrind pass
 # would double the time for that one file.
-VALGRIND_SUITES ?= basic limits reload process daemon
+VALGRIND_SUITES ?= basic limits process daemon \
+                   reload:test_reload_drains_old_workers_without_cutting_connections \
+                   reload:test_reload_to_fewer_workers_strands_no_client
 VALGRIND_LOGS   := $(CURDIR)/$(BUILD)/valgrind
 VALGRIND        := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,possible \
                    --error-exitcode=99 --log-file=$(VALGRIND_LOGS)/vg.%p.log
