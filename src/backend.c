@@ -49,6 +49,7 @@
 #define TOPIC_BUCKETS 1024	/* per link; a power of two */
 #define ID_BUCKETS_MIN 256	/* the id table doubles from here */
 #define UNAVAILABLE_TEXT "backend unavailable"
+#define NO_MSG UINT64_MAX	/* ack_at/pong_at: nothing waiting */
 
 struct topic;
 
@@ -106,6 +107,16 @@ struct blink {
 	uint64_t last_ping;
 	struct buffer *ctl;
 	size_t hello_left;		/* bytes of HELLO at ctl's head still unwritten */
+	/*
+	 * ctl is bounded although the application may never read: at most
+	 * one ACK and one PONG wait unwritten in it (a newer ACK count is
+	 * written over the waiting one, a PING finds its answer in the
+	 * waiting PONG), and our PINGs come only on an idle link.  Offsets
+	 * count from the session's first ctl byte; ctl_base is how many left.
+	 */
+	uint64_t ctl_base;		/* ctl bytes written this session */
+	uint64_t ack_at, pong_at;	/* start of the ACK/PONG waiting in ctl, NO_MSG if none */
+	int gone_skipped;		/* GONEs not kept this session (logged once) */
 	struct buffer *pend;
 	size_t pend_msgs;
 	size_t wpos;			/* bytes of pend written this session */
@@ -392,6 +403,41 @@ control(struct blink *L, uint8_t type, uint64_t id, uint32_t seq, const void *p,
 		link_drop(L, "out of memory for a control message");
 }
 
+/*
+ * The message at absolute ctl offset at is still wholly unwritten: it can
+ * be rewritten in place or stand for a newer one.
+ */
+static int
+ctl_waiting(const struct blink *L, uint64_t at)
+{
+	return at != NO_MSG && at >= L->ctl_base && buffer_len(L->ctl) > 0;
+}
+
+/* our ACK: a count still waiting in ctl is raised in place, never a second ACK queued */
+static void
+control_ack(struct blink *L, uint64_t count)
+{
+	uint8_t cnt[8];
+
+	linkproto_put64(cnt, count);
+	if (ctl_waiting(L, L->ack_at)) {
+		memcpy(buffer_head(L->ctl) + (L->ack_at - L->ctl_base) + LINK_HDR_LEN, cnt, 8);
+		return;
+	}
+	L->ack_at = L->ctl_base + buffer_len(L->ctl);
+	control(L, LINK_ACK, 0, 0, cnt, sizeof(cnt));
+}
+
+/* the answer to a PING: one waiting PONG answers every PING that arrives before it is written */
+static void
+control_pong(struct blink *L, uint32_t seq, const void *p, size_t len)
+{
+	if (ctl_waiting(L, L->pong_at))
+		return;
+	L->pong_at = L->ctl_base + buffer_len(L->ctl);
+	control(L, LINK_PONG, 0, seq, p, len);
+}
+
 /* OPEN's payload after the flags: listener name, 0x00, "ADDR:PORT" */
 static size_t
 open_tail(const struct bconn *b, char *buf, size_t size)
@@ -455,6 +501,7 @@ link_write(struct blink *L)
 	}
 	k = done < clen ? done : clen;
 	if (k > 0) {
+		L->ctl_base += k;
 		if (k == clen)
 			buffer_clear(L->ctl);
 		else
@@ -641,6 +688,9 @@ link_session(struct blink *L)
 	L->last_rx = L->last_ping = bl->now;
 	L->synth = L->acked = L->rx_count = L->rx_acked = 0;
 	L->wpos = L->wpart_end = 0;
+	L->ctl_base = 0;
+	L->ack_at = L->pong_at = NO_MSG;
+	L->gone_skipped = 0;
 	n = snprintf(hello, sizeof(hello),
 	    "protocol=1\nnode=%u\nworker=%d\npid=%ld\nmaster_pid=%ld\nstarted=%llu\nversion=%s\n",
 	    (unsigned)bl->cfg->node_id, bl->slot, (long)getpid(), (long)bl->master_pid,
@@ -886,7 +936,20 @@ link_command(struct blink *L, const struct link_msg *m, const char **why)
 		}
 		L->rx_count++;
 		if ((b = id_find(L, m->id)) == NULL) {
-			/* not ours (any more): the application learns it, kept for replay like events */
+			/*
+			 * Not ours (any more): the application learns it, kept for
+			 * replay like events -- but only within max_pending.  Each
+			 * command would otherwise buy 20 bytes of worker memory for
+			 * an application that sends to made-up ids and never ACKs
+			 * (pausing the clients bounds the other events, not these);
+			 * a GONE is a hint, the application has the CLOSE anyway.
+			 */
+			if (buffer_len(L->pend) >= L->conf->max_pending) {
+				if (L->gone_skipped++ == 0)
+					log_warnx("backend %s: over max_pending: GONE answers "
+					    "are not kept this session", L->conf->name);
+				return 0;
+			}
 			if (event(L, LINK_GONE, m->id, m->seq, NULL, 0, NULL, 0) == -1)
 				log_warnx("backend %s: out of memory for a GONE", L->conf->name);
 			return 0;
@@ -914,7 +977,7 @@ link_command(struct blink *L, const struct link_msg *m, const char **why)
 			*why = "PING with a connection id";
 			return -1;
 		}
-		control(L, LINK_PONG, 0, m->seq, m->payload, m->len);
+		control_pong(L, m->seq, m->payload, m->len);
 		return 0;
 	case LINK_PONG:
 		if (m->id != 0) {
@@ -939,10 +1002,20 @@ link_read(struct blink *L)
 	ssize_t n;
 
 	if (have >= 8) {
-		/* the rest of a large message in one read (its length was judged at 8 bytes) */
+		/*
+		 * Room for more of a large message, but only as much again as
+		 * has arrived: memory follows the bytes sent, never the length
+		 * declared (an application that declares max_payload and stalls
+		 * holds READ_CHUNK, not max_payload, until link_timeout).  The
+		 * buffer still doubles per read, so a large message costs O(1)
+		 * copies per byte.
+		 */
 		size_t need = LINK_HDR_LEN + (size_t)get32(buffer_head(L->in) + 4);
-		if (need > have && need - have > want)
-			want = need - have;
+		size_t grow = have > READ_CHUNK ? have : READ_CHUNK;
+		if (need > have)
+			want = need - have < grow ? need - have : grow;
+		if (want < READ_CHUNK)
+			want = READ_CHUNK;
 	}
 	if (buffer_reserve(&L->in, want) == NULL) {
 		link_drop(L, "out of memory for its input");
@@ -1052,9 +1125,7 @@ link_round(struct blink *L, uint64_t now, int64_t *timeout)
 			}
 			/* one ACK per round, when the count moved */
 			if (L->rx_count != L->rx_acked && L->state == LS_UP) {
-				uint8_t cnt[8];
-				linkproto_put64(cnt, L->rx_count);
-				control(L, LINK_ACK, 0, 0, cnt, sizeof(cnt));
+				control_ack(L, L->rx_count);
 				L->rx_acked = L->rx_count;
 			}
 		}
@@ -1262,6 +1333,14 @@ backend_links_create(const struct backend_params *p)
 	}
 	__atomic_store_n(&p->stats->nlinks, (uint32_t)bl->n, __ATOMIC_RELAXED);
 	return bl;
+}
+
+size_t
+backend_link_footprint(const struct backend_links *bl, size_t i)
+{
+	const struct blink *L = bl->links[i];
+
+	return buffer_footprint(L->in) + buffer_footprint(L->ctl) + buffer_footprint(L->pend);
 }
 
 void *
