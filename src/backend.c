@@ -50,6 +50,13 @@
 #define ID_BUCKETS_MIN 256	/* the id table doubles from here */
 #define UNAVAILABLE_TEXT "backend unavailable"
 #define NO_MSG UINT64_MAX	/* ack_at/pong_at: nothing waiting */
+/*
+ * Subscriptions one client may hold: the application chooses topics, so
+ * without a cap one client could pin unbounded memory in the worker.  At
+ * 64, a client's worst case (64 distinct 255-byte topics) is ~20 KiB, small
+ * beside its max_output.
+ */
+#define SUBS_PER_CONN 64
 
 struct topic;
 
@@ -80,6 +87,7 @@ struct bconn {
 	uint32_t msg_seq;		/* the client's messages so far (MSG seq) */
 	uint32_t send_seq;		/* highest SEND seq applied */
 	uint16_t err_code;		/* the ERROR code the client was sent, 0 if none */
+	uint8_t nsubs;			/* its subscriptions, at most SUBS_PER_CONN */
 	uint8_t announced;		/* its OPEN was acknowledged: resend it on a new session */
 	uint8_t push_queued;		/* in the link's push list this round */
 };
@@ -117,6 +125,8 @@ struct blink {
 	uint64_t ctl_base;		/* ctl bytes written this session */
 	uint64_t ack_at, pong_at;	/* start of the ACK/PONG waiting in ctl, NO_MSG if none */
 	int gone_skipped;		/* GONEs not kept this session (logged once) */
+	int subs_refused;		/* SUBs over SUBS_PER_CONN this session (logged once) */
+	int refusing;			/* pend over the ceiling: new clients refused (logged once) */
 	struct buffer *pend;
 	size_t pend_msgs;
 	size_t wpos;			/* bytes of pend written this session */
@@ -292,7 +302,7 @@ sub_unlink(struct blink *L, struct sub *s)
 	topic_free_if_empty(L, s->t);
 }
 
-/* 0, or -1 when out of memory (the command is then dropped, logged) */
+/* 0; -1 when out of memory, -2 over SUBS_PER_CONN (the command is then dropped, logged) */
 static int
 subscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 {
@@ -304,6 +314,8 @@ subscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 		for (s = b->subs; s != NULL; s = s->cnext)
 			if (s->t == t)
 				return 0;	/* already */
+	if (b->nsubs >= SUBS_PER_CONN)
+		return -2;
 	if (t == NULL) {
 		if ((t = alloc_calloc(1, sizeof(*t))) == NULL)
 			return -1;
@@ -325,6 +337,7 @@ subscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 	t->subs = s;
 	s->cnext = b->subs;
 	b->subs = s;
+	b->nsubs++;
 	return 0;
 }
 
@@ -342,6 +355,7 @@ unsubscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 			*pp = s->cnext;
 			sub_unlink(L, s);
 			free(s);
+			b->nsubs--;
 			return;
 		}
 	}
@@ -690,7 +704,7 @@ link_session(struct blink *L)
 	L->wpos = L->wpart_end = 0;
 	L->ctl_base = 0;
 	L->ack_at = L->pong_at = NO_MSG;
-	L->gone_skipped = 0;
+	L->gone_skipped = L->subs_refused = 0;
 	n = snprintf(hello, sizeof(hello),
 	    "protocol=1\nnode=%u\nworker=%d\npid=%ld\nmaster_pid=%ld\nstarted=%llu\nversion=%s\n",
 	    (unsigned)bl->cfg->node_id, bl->slot, (long)getpid(), (long)bl->master_pid,
@@ -897,8 +911,14 @@ client_command(struct blink *L, struct bconn *b, const struct link_msg *m)
 		push_queue(L, b);
 		break;
 	case LINK_SUB:
-		if (subscribe(L, b, m->payload, m->len) == -1) {
+		switch (subscribe(L, b, m->payload, m->len)) {
+		case -1:
 			log_warnx("backend %s: out of memory for a subscription", L->conf->name);
+			return;
+		case -2:
+			if (L->subs_refused++ == 0)
+				log_warnx("backend %s: a client is in %d topics already: "
+				    "further SUBs are dropped", L->conf->name, SUBS_PER_CONN);
 			return;
 		}
 		break;
@@ -1144,6 +1164,11 @@ link_round(struct blink *L, uint64_t now, int64_t *timeout)
 	 * application acknowledging in small steps must not make every round
 	 * pause and resume every client (an epoll_ctl each).
 	 */
+	if (L->refusing && buffer_len(L->pend) <= L->conf->max_pending) {
+		L->refusing = 0;
+		log_info("backend %s: events back under max_pending: accepting new clients",
+		    L->conf->name);
+	}
 	want_pause = !L->ready || buffer_len(L->pend) >
 	    (L->paused ? L->conf->max_pending / 2 : L->conf->max_pending);
 	if (want_pause != L->paused)
@@ -1184,6 +1209,25 @@ bh_open(struct conn *c)
 	struct bconn *b;
 	uint64_t id;
 
+	/*
+	 * The hard ceiling: every accepted client adds an OPEN and, when it
+	 * goes, a CLOSE that wait in pend for the application's ACK.  Held
+	 * (on_down hold, or an application that does not ACK) while clients
+	 * come and go, they would grow pend without bound although every
+	 * client is paused; past twice max_pending new clients are refused
+	 * as if the link were down under on_down refuse.  pend is then at
+	 * most 2 * max_pending plus one OPEN, CLOSE and read per client held.
+	 */
+	if (buffer_len(L->pend) > 2 * L->conf->max_pending) {
+		if (!L->refusing) {
+			L->refusing = 1;
+			log_warnx("backend %s: %zu bytes of events unacknowledged (over twice "
+			    "max_pending): refusing new clients", L->conf->name, buffer_len(L->pend));
+		}
+		conn_close_with(c, CLOSE_BACKEND, PERR_BACKEND_UNAVAILABLE, UNAVAILABLE_TEXT,
+		    strlen(UNAVAILABLE_TEXT));
+		return 0;
+	}
 	if (!L->ready && L->conf->on_down != ON_DOWN_HOLD) {
 		/* refused: never announced, no id */
 		conn_close_with(c, CLOSE_BACKEND, PERR_BACKEND_UNAVAILABLE, UNAVAILABLE_TEXT,
