@@ -666,8 +666,8 @@ link_drop(struct blink *L, const char *fmt, ...)
 		close(L->fd);
 		L->fd = -1;
 	}
-	/* OPENs the application may have read are resent with flag 1 */
-	while (off < L->wpos && (end = off + msg_size(pd + off)) <= L->wpos) {
+	/* OPENs the application may have read are resent with flag 1 (wpos is 0 without pend) */
+	while (pd != NULL && off < L->wpos && (end = off + msg_size(pd + off)) <= L->wpos) {
 		if (pd[off + 3] == LINK_OPEN)
 			pd[off + LINK_HDR_LEN] |= LINK_OPEN_RESENT;
 		off = end;
