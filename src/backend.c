@@ -126,6 +126,7 @@ struct blink {
 	uint64_t ack_at, pong_at;	/* start of the ACK/PONG waiting in ctl, NO_MSG if none */
 	int gone_skipped;		/* GONEs not kept this session (logged once) */
 	int subs_refused;		/* SUBs over SUBS_PER_CONN this session (logged once) */
+	int oversize_dropped;		/* messages over max_frame this session (logged once) */
 	int refusing;			/* pend over the ceiling: new clients refused (logged once) */
 	struct buffer *pend;
 	size_t pend_msgs;
@@ -704,7 +705,7 @@ link_session(struct blink *L)
 	L->wpos = L->wpart_end = 0;
 	L->ctl_base = 0;
 	L->ack_at = L->pong_at = NO_MSG;
-	L->gone_skipped = L->subs_refused = 0;
+	L->gone_skipped = L->subs_refused = L->oversize_dropped = 0;
 	n = snprintf(hello, sizeof(hello),
 	    "protocol=1\nnode=%u\nworker=%d\npid=%ld\nmaster_pid=%ld\nstarted=%llu\nversion=%s\n",
 	    (unsigned)bl->cfg->node_id, bl->slot, (long)getpid(), (long)bl->master_pid,
@@ -884,6 +885,20 @@ publish(struct blink *L, const uint8_t *topic, size_t tlen, const uint8_t *msg, 
 	}
 }
 
+/*
+ * The link admits max_frame + 256 payload bytes (a PUBLISH's topic on top
+ * of a message); a SEND or PUBLISH message beyond max_frame would reach the
+ * client as a frame its own limit refuses.  Dropped, not the link: the
+ * application would resend it on the next session and the link would flap.
+ */
+static void
+oversize(struct blink *L, const char *what)
+{
+	if (L->oversize_dropped++ == 0)
+		log_warnx("backend %s: a %s message larger than max_frame (%llu) is dropped",
+		    L->conf->name, what, (unsigned long long)L->bl->cfg->max_frame);
+}
+
 /* one command for a client; the payload's shape was checked */
 static void
 client_command(struct blink *L, struct bconn *b, const struct link_msg *m)
@@ -894,6 +909,10 @@ client_command(struct blink *L, struct bconn *b, const struct link_msg *m)
 	case LINK_SEND:
 		if (m->seq <= b->send_seq)
 			return;		/* a duplicate of one applied */
+		if (m->len > L->bl->cfg->max_frame) {
+			oversize(L, "SEND");
+			return;
+		}
 		b->send_seq = m->seq;
 		prev = conn_defer_begin(b->c);
 		conn_send(b->c, m->payload, m->len);
@@ -904,9 +923,10 @@ client_command(struct blink *L, struct bconn *b, const struct link_msg *m)
 		prev = conn_defer_begin(b->c);
 		if (m->len == 0)
 			conn_close_with(b->c, CLOSE_BACKEND, 0, NULL, 0);
-		else
+		else	/* the ERROR frame within max_frame (which may be under 2): its text cut if need be */
 			conn_close_with(b->c, CLOSE_BACKEND, linkproto_get16(m->payload),
-			    (const char *)m->payload + 2, m->len - 2);
+			    (const char *)m->payload + 2, m->len <= L->bl->cfg->max_frame ?
+			    m->len - 2U : L->bl->cfg->max_frame > 2 ? L->bl->cfg->max_frame - 2 : 0);
 		conn_defer_end(b->c, prev);
 		push_queue(L, b);
 		break;
@@ -981,6 +1001,10 @@ link_command(struct blink *L, const struct link_msg *m, const char **why)
 		    (size_t)m->payload[0] + 1 > m->len) {
 			*why = "malformed PUBLISH";
 			return -1;
+		}
+		if (m->len - 1 - m->payload[0] > L->bl->cfg->max_frame) {
+			oversize(L, "PUBLISH");
+			return 0;
 		}
 		publish(L, m->payload + 1, m->payload[0], m->payload + 1 + m->payload[0],
 		    m->len - 1 - m->payload[0]);

@@ -442,6 +442,35 @@ test_huge_declared_length_reserves_nothing_and_times_out(void)
 	fx_teardown();
 }
 
+/*
+ * The link admits max_frame + 256 bytes for a PUBLISH's topic; a message
+ * over max_frame (65536 here) would reach clients as a frame their limit
+ * refuses: dropped, the link kept (the application would resend it on a
+ * new session, and a dropped link would flap).
+ */
+static void
+test_message_over_max_frame_is_dropped_not_applied(void)
+{
+	static uint8_t big[LINK_HDR_LEN + 1 + 1 + 65537];
+
+	fx_setup(1);
+	up();
+	memset(big, 'x', sizeof(big));
+	linkproto_header(big, LINK_PUBLISH, 1 + 1 + 65537, 0, 0);
+	big[LINK_HDR_LEN] = 1;	/* a 1-byte topic, then 65537 bytes */
+	CU_ASSERT_FATAL(write(fx.afd, big, sizeof(big)) == (ssize_t)sizeof(big));
+	dispatch();
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT_EQUAL(fx.st.links[0].commands_applied, 0);
+	/* max_frame exactly is fine */
+	linkproto_header(big, LINK_PUBLISH, 1 + 1 + 65536, 0, 0);
+	CU_ASSERT_FATAL(write(fx.afd, big, sizeof(big) - 1) == (ssize_t)sizeof(big) - 1);
+	dispatch();
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT_EQUAL(fx.st.links[0].commands_applied, 1);
+	fx_teardown();
+}
+
 static enum log_level saved_level;
 
 /* the link logs every drop at warn; the tests need not see them */
@@ -477,6 +506,8 @@ test_backend_register(void)
 	CU_add_test(s, "test_app_that_never_reads_cannot_grow_control_output",
 	    test_app_that_never_reads_cannot_grow_control_output);
 	CU_add_test(s, "test_gone_flood_stops_at_max_pending", test_gone_flood_stops_at_max_pending);
+	CU_add_test(s, "test_message_over_max_frame_is_dropped_not_applied",
+	    test_message_over_max_frame_is_dropped_not_applied);
 	CU_add_test(s, "test_huge_declared_length_reserves_nothing_and_times_out",
 	    test_huge_declared_length_reserves_nothing_and_times_out);
 }

@@ -1367,6 +1367,45 @@ test_subscriptions_per_client_are_capped(void)
 	IT_ASSERT_INT(srv_log_count(s, "link down"), ==, 0);
 }
 
+
+/*
+ * A SEND over max_frame would reach the client as a frame its limit
+ * refuses: dropped (logged once), the link and the client kept; a CLOSE
+ * text is cut to fit an ERROR frame of max_frame.
+ */
+static void
+test_send_over_max_frame_is_dropped(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.limits = "max_frame = 1024;",
+		.extra = backends_cfg(path, NULL),
+		.listeners = { BL("f", "frame", "") },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	static uint8_t big[1200];
+	int fd;
+
+	peer_accept(&p, lfd, 5000);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);
+	memset(big, 'b', sizeof(big));
+	peer_send(&p, LINK_SEND, m.id, 1, big, 1025);
+	peer_send(&p, LINK_SEND, m.id, 2, big, 1024);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, big, 1024);
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0,
+	    "backend app: a SEND message larger than max_frame \\(1024\\) is dropped"), ==, 0);
+	big[0] = 0;
+	big[1] = 9;
+	peer_send(&p, LINK_CMD_CLOSE, m.id, 0, big, sizeof(big));
+	IT_EXPECT_ERROR_EOF(fd, 9);
+	IT_ASSERT_INT(srv_log_count(s, "link down"), ==, 0);
+}
+
 static const struct it_test backend_tests[] = {
 	{ "test_check_reports_backend_mistakes_with_their_line",
 	    test_check_reports_backend_mistakes_with_their_line, 0 },
@@ -1400,6 +1439,7 @@ static const struct it_test backend_tests[] = {
 	    test_never_acking_application_pauses_clients, 90 },
 	{ "test_huge_declared_length_then_stall", test_huge_declared_length_then_stall, 0 },
 	{ "test_subscriptions_per_client_are_capped", test_subscriptions_per_client_are_capped, 0 },
+	{ "test_send_over_max_frame_is_dropped", test_send_over_max_frame_is_dropped, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(backend, backend_tests)
