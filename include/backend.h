@@ -58,6 +58,8 @@ void backend_round(struct backend_links *bl, uint64_t now_ms, int64_t *timeout_m
  * (input, control, pending events): what the tests and the fuzzer bound.
  */
 size_t backend_link_footprint(const struct backend_links *bl, size_t i);
+/* SipHash-2-4 of p under key: the link's topic table hash (keyed, so an application cannot aim its topics at one chain) */
+uint64_t backend_topic_hash(const uint64_t key[2], const uint8_t *p, size_t len);
 /* the "backend" handler (registered with the built-ins) */
 const struct handler *backend_handler(void);
 

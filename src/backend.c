@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -46,7 +47,7 @@
 #include "version.h"
 
 #define READ_CHUNK (64 * 1024)	/* least room for one read of the link */
-#define TOPIC_BUCKETS 1024	/* per link; a power of two */
+#define TOPIC_BUCKETS_MIN 1024	/* per link; a power of two, doubling with the topics */
 #define ID_BUCKETS_MIN 256	/* the id table doubles from here */
 #define UNAVAILABLE_TEXT "backend unavailable"
 #define NO_MSG UINT64_MAX	/* ack_at/pong_at: nothing waiting */
@@ -140,6 +141,8 @@ struct blink {
 	struct bconn **ids;		/* id -> client */
 	size_t id_buckets, nids;
 	struct topic **topics;
+	size_t topic_buckets, ntopics;
+	uint64_t tkey[2];		/* the topic hash's key, random per link */
 	uint64_t *push;			/* ids of clients whose output waits for conn_push */
 	size_t npush, push_cap;
 };
@@ -256,20 +259,85 @@ id_remove(struct blink *L, struct bconn *b)
 
 /* ---- topics ---- */
 
-static size_t
-topic_hash(const uint8_t *name, size_t len)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
+#define ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do { \
+	v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32); \
+	v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2; \
+	v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0; \
+	v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32); \
+} while (0)
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ name[i]) * 16777619u;
-	return h & (TOPIC_BUCKETS - 1);
+/*
+ * SipHash-2-4 of a topic under the link's random key.  The application
+ * names the topics: with an unkeyed hash (FNV-1a into a fixed 1024
+ * buckets, as before) it could put every subscription of every client in
+ * one chain and make each SUB and PUBLISH a walk of all of them, a worker
+ * hang that takes every backend's clients with it.
+ */
+uint64_t
+backend_topic_hash(const uint64_t key[2], const uint8_t *p, size_t len)
+{
+	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		m = 0;
+		for (int k = 0; k < 8; k++)
+			m |= (uint64_t)p[i + k] << (8 * k);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (int k = 0; i + (size_t)k < len; k++)
+		b |= (uint64_t)p[i + k] << (8 * k);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static size_t
+topic_hash(const struct blink *L, const uint8_t *name, size_t len)
+{
+	return (size_t)backend_topic_hash(L->tkey, name, len) & (L->topic_buckets - 1);
+}
+
+/* keep chains short: double when there are more topics than buckets (failure keeps the old size) */
+static void
+topic_grow(struct blink *L)
+{
+	size_t n = L->topic_buckets * 2, old = L->topic_buckets;
+	struct topic **t = alloc_calloc(n, sizeof(*t)), **o = L->topics;
+
+	if (t == NULL)
+		return;
+	L->topics = t;
+	L->topic_buckets = n;
+	for (size_t i = 0; i < old; i++) {
+		struct topic *tp = o[i], *next;
+		for (; tp != NULL; tp = next) {
+			size_t h = topic_hash(L, tp->name, tp->len);
+			next = tp->hnext;
+			tp->hnext = t[h];
+			t[h] = tp;
+		}
+	}
+	free(o);
 }
 
 static struct topic *
 topic_find(const struct blink *L, const uint8_t *name, size_t len)
 {
-	for (struct topic *t = L->topics[topic_hash(name, len)]; t != NULL; t = t->hnext)
+	for (struct topic *t = L->topics[topic_hash(L, name, len)]; t != NULL; t = t->hnext)
 		if (t->len == len && memcmp(t->name, name, len) == 0)
 			return t;
 	return NULL;
@@ -282,10 +350,11 @@ topic_free_if_empty(struct blink *L, struct topic *t)
 
 	if (t->subs != NULL)
 		return;
-	for (pp = &L->topics[topic_hash(t->name, t->len)]; *pp != NULL; pp = &(*pp)->hnext) {
+	for (pp = &L->topics[topic_hash(L, t->name, t->len)]; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == t) {
 			*pp = t->hnext;
 			free(t);
+			L->ntopics--;
 			return;
 		}
 	}
@@ -322,9 +391,12 @@ subscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 			return -1;
 		t->len = (uint8_t)len;
 		memcpy(t->name, name, len);
-		h = topic_hash(name, len);
+		if (L->ntopics >= L->topic_buckets)
+			topic_grow(L);
+		h = topic_hash(L, name, len);
 		t->hnext = L->topics[h];
 		L->topics[h] = t;
+		L->ntopics++;
 	}
 	if ((s = alloc_calloc(1, sizeof(*s))) == NULL) {
 		topic_free_if_empty(L, t);
@@ -1356,7 +1428,13 @@ link_create(struct backend_links *bl, const struct backend_conf *bc, struct stat
 	L->paused = 1;		/* down until HELLO is written */
 	L->id_buckets = ID_BUCKETS_MIN;
 	L->ids = alloc_calloc(L->id_buckets, sizeof(*L->ids));
-	L->topics = alloc_calloc(TOPIC_BUCKETS, sizeof(*L->topics));
+	L->topic_buckets = TOPIC_BUCKETS_MIN;
+	L->topics = alloc_calloc(L->topic_buckets, sizeof(*L->topics));
+	/* without the entropy pool (early boot), still a key the application cannot read */
+	if (getrandom(L->tkey, sizeof(L->tkey), GRND_NONBLOCK) != (ssize_t)sizeof(L->tkey)) {
+		L->tkey[0] = bl->now ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)L;
+		L->tkey[1] = clock_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)bc;
+	}
 	if (L->ids == NULL || L->topics == NULL) {
 		free(L->ids);
 		free(L->topics);
@@ -1432,7 +1510,7 @@ backend_links_free(struct backend_links *bl)
 			evloop_del(bl->loop, L->fd);
 			close(L->fd);
 		}
-		for (size_t t = 0; t < TOPIC_BUCKETS; t++) {
+		for (size_t t = 0; t < L->topic_buckets; t++) {
 			while (L->topics[t] != NULL) {
 				struct topic *tp = L->topics[t];
 				L->topics[t] = tp->hnext;

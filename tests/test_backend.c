@@ -471,6 +471,52 @@ test_message_over_max_frame_is_dropped_not_applied(void)
 	fx_teardown();
 }
 
+static uint32_t
+fnv1a(const char *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+/*
+ * The topic table's hash is SipHash-2-4 under a random key per link.  It
+ * was FNV-1a into 1024 fixed buckets: an application could choose topics
+ * that all share a bucket and make every SUB and PUBLISH walk them all.
+ */
+static void
+test_topic_hash_is_keyed_and_spreads_fnv_collisions(void)
+{
+	uint64_t key[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+	uint8_t msg[15];
+	char names[64][16];
+	int n = 0, used[1024] = { 0 }, buckets = 0;
+	uint32_t target = fnv1a("t0", 2) & 1023;
+
+	/* the reference vector of the SipHash paper (appendix A) */
+	for (int i = 0; i < 15; i++)
+		msg[i] = (uint8_t)i;
+	CU_ASSERT_EQUAL(backend_topic_hash(key, msg, sizeof(msg)), 0xa129ca6149be45e5ULL);
+	/* 64 topics in one bucket of the old table land in many buckets of the new one */
+	for (unsigned u = 0; n < 64 && u < 10000000; u++) {
+		int l = snprintf(names[n], sizeof(names[n]), "t%u", u);
+		if ((fnv1a(names[n], (size_t)l) & 1023) == target)
+			n++;
+	}
+	CU_ASSERT_EQUAL_FATAL(n, 64);
+	key[0] = 0x243f6a8885a308d3ULL;	/* any key the application does not know */
+	key[1] = 0x13198a2e03707344ULL;
+	for (int i = 0; i < n; i++) {
+		size_t h = (size_t)backend_topic_hash(key, (const uint8_t *)names[i],
+		    strlen(names[i])) & 1023;
+		if (!used[h]++)
+			buckets++;
+	}
+	CU_ASSERT(buckets >= 48);
+}
+
 static enum log_level saved_level;
 
 /* the link logs every drop at warn; the tests need not see them */
@@ -506,6 +552,8 @@ test_backend_register(void)
 	CU_add_test(s, "test_app_that_never_reads_cannot_grow_control_output",
 	    test_app_that_never_reads_cannot_grow_control_output);
 	CU_add_test(s, "test_gone_flood_stops_at_max_pending", test_gone_flood_stops_at_max_pending);
+	CU_add_test(s, "test_topic_hash_is_keyed_and_spreads_fnv_collisions",
+	    test_topic_hash_is_keyed_and_spreads_fnv_collisions);
 	CU_add_test(s, "test_message_over_max_frame_is_dropped_not_applied",
 	    test_message_over_max_frame_is_dropped_not_applied);
 	CU_add_test(s, "test_huge_declared_length_reserves_nothing_and_times_out",
