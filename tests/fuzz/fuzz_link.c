@@ -143,6 +143,8 @@ struct world {
 	uint64_t id[NCLIENTS];		/* its connection id from its OPEN, 0 if not seen yet */
 	uint16_t port[NCLIENTS];	/* its "peer port": how its OPEN names it */
 	uint16_t next_port;
+	size_t created;			/* clients accepted so far */
+	size_t client_bytes;		/* bytes the clients sent */
 	int nclients;
 	unsigned flags;
 	struct app app;
@@ -273,14 +275,24 @@ client_drain(int fd)
 	return got;
 }
 
-/* the largest the link's buffers may be: pend's ceiling, one read a client, input and control */
+/*
+ * The largest the link's buffers may be (their capacity: a buffer may be
+ * twice its bytes), from what the input did: pend is at most twice
+ * max_pending plus what the clients added after the ceiling (an OPEN and a
+ * CLOSE each, and their messages: a MSG header per frame, at most 20
+ * bytes per 8 bytes sent); ctl HELLO, the resent OPENs, one ACK and one
+ * PONG; the input one read plus one partial command.  A link that keeps
+ * a PONG per PING or a GONE per command past max_pending exceeds it.
+ */
 static size_t
 footprint_bound(const struct world *w)
 {
-	size_t pend = 2 * w->bc.max_pending + 64 * (LINK_HDR_LEN + 64 * 1024);
+	size_t maxp = MAX_FRAME + 1 + LINK_TOPIC_MAX + LINK_HDR_LEN;
+	size_t pend = 2 * w->bc.max_pending + 128 * w->created + 3 * w->client_bytes;
+	size_t ctl = 512 + 64 * w->created + 2 * maxp;
+	size_t in = 64 * 1024 + maxp;
 
-	/* buffers double: each may hold twice its bytes */
-	return 2 * pend + 2 * (64 * 1024 + MAX_FRAME + 512) + 2 * (4096 + 64 * 1024);
+	return 2 * (pend + ctl + in) + 3 * 64;
 }
 
 /* run the worker until nothing moves */
@@ -336,6 +348,7 @@ client_connect(struct world *w, int k)
 	peer.sin_port = htons(w->port[k]);
 	conn_accept(w->cl, sv[0], (struct sockaddr *)&peer);
 	w->client[k] = sv[1];
+	w->created++;
 }
 
 /* bytes from the application, all of them, the worker reading meanwhile */
@@ -609,8 +622,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			frame[7] = (uint8_t)n;
 			memcpy(frame + 8, data + i, n);
 			i += n;
-			if (w.client[k] != -1)
-				(void)!send(w.client[k], frame, 8 + n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w.client[k] != -1 &&
+			    send(w.client[k], frame, 8 + n, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+				w.client_bytes += 8 + n;
 			break;
 		}
 		case OP_TIME:

@@ -91,8 +91,9 @@ LINK_SEEDS = {
                              cmd(L_PUBLISH, 3, 0, b"\x04roomagain")),
     "gone-stranger": link_seed(0, 1, cmd(L_SEND, 200, 3, b"x"), bytes([OP_READ, OP_ACK])),
     "ping-pong": link_seed(0, 1, cmd(L_PING, 3, 9, b"p"), cmd(L_PONG, 3, 0), bytes([OP_READ])),
-    "ping-flood-lazy": link_seed(0x10, 1, cmd(L_PING, 3, 0), bytes([OP_REPEAT, 255, OP_REPEAT, 255])),
-    "gone-flood-lazy": link_seed(0x10, 1, cmd(L_SEND, 250, 1, b"x" * 40), bytes([OP_REPEAT, 255]) * 4),
+    # an application that sends and never reads: 40960 PINGs, then 40960 commands for strangers
+    "ping-flood-lazy": link_seed(0x10, 1, cmd(L_PING, 3, 0), bytes([OP_REPEAT, 255]) * 10),
+    "gone-flood-lazy": link_seed(0x10, 1, cmd(L_SEND, 250, 1, b"x"), bytes([OP_REPEAT, 255]) * 10),
     "sub-flood": link_seed(0, 1, *[cmd(L_SUB, 0, 0, b"t%d" % i) for i in range(70)]),
     "ack-beyond": link_seed(0, 1, bytes([OP_READ]), cmd(L_ACK, 3, 0, struct.pack(">Q", 99))),
     "bad-magic": link_seed(0, 2, data(0, b"x"), raw(b"GET / HTTP/1.0\r\n\r\n"), bytes([OP_TIME, 10]),
