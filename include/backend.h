@@ -15,6 +15,7 @@
 #ifndef SOCKSERV_BACKEND_H
 #define SOCKSERV_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -52,6 +53,13 @@ void *backend_listener_ctx(struct backend_links *bl, const struct listener_conf 
  * clients.  *timeout_ms shrinks to the next link deadline.
  */
 void backend_round(struct backend_links *bl, uint64_t now_ms, int64_t *timeout_ms);
+/*
+ * Bytes the link to the i-th backend (0..nlinks-1) holds in its buffers
+ * (input, control, pending events): what the tests and the fuzzer bound.
+ */
+size_t backend_link_footprint(const struct backend_links *bl, size_t i);
+/* SipHash-2-4 of p under key: the link's topic table hash (keyed, so an application cannot aim its topics at one chain) */
+uint64_t backend_topic_hash(const uint64_t key[2], const uint8_t *p, size_t len);
 /* the "backend" handler (registered with the built-ins) */
 const struct handler *backend_handler(void);
 

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -46,9 +47,17 @@
 #include "version.h"
 
 #define READ_CHUNK (64 * 1024)	/* least room for one read of the link */
-#define TOPIC_BUCKETS 1024	/* per link; a power of two */
+#define TOPIC_BUCKETS_MIN 1024	/* per link; a power of two, doubling with the topics */
 #define ID_BUCKETS_MIN 256	/* the id table doubles from here */
 #define UNAVAILABLE_TEXT "backend unavailable"
+#define NO_MSG UINT64_MAX	/* ack_at/pong_at: nothing waiting */
+/*
+ * Subscriptions one client may hold: the application chooses topics, so
+ * without a cap one client could pin unbounded memory in the worker.  At
+ * 64, a client's worst case (64 distinct 255-byte topics) is ~20 KiB, small
+ * beside its max_output.
+ */
+#define SUBS_PER_CONN 64
 
 struct topic;
 
@@ -79,6 +88,7 @@ struct bconn {
 	uint32_t msg_seq;		/* the client's messages so far (MSG seq) */
 	uint32_t send_seq;		/* highest SEND seq applied */
 	uint16_t err_code;		/* the ERROR code the client was sent, 0 if none */
+	uint8_t nsubs;			/* its subscriptions, at most SUBS_PER_CONN */
 	uint8_t announced;		/* its OPEN was acknowledged: resend it on a new session */
 	uint8_t push_queued;		/* in the link's push list this round */
 };
@@ -106,6 +116,19 @@ struct blink {
 	uint64_t last_ping;
 	struct buffer *ctl;
 	size_t hello_left;		/* bytes of HELLO at ctl's head still unwritten */
+	/*
+	 * ctl is bounded although the application may never read: at most
+	 * one ACK and one PONG wait unwritten in it (a newer ACK count is
+	 * written over the waiting one, a PING finds its answer in the
+	 * waiting PONG), and our PINGs come only on an idle link.  Offsets
+	 * count from the session's first ctl byte; ctl_base is how many left.
+	 */
+	uint64_t ctl_base;		/* ctl bytes written this session */
+	uint64_t ack_at, pong_at;	/* start of the ACK/PONG waiting in ctl, NO_MSG if none */
+	int gone_skipped;		/* GONEs not kept this session (logged once) */
+	int subs_refused;		/* SUBs over SUBS_PER_CONN this session (logged once) */
+	int oversize_dropped;		/* messages over max_frame this session (logged once) */
+	int refusing;			/* pend over the ceiling: new clients refused (logged once) */
 	struct buffer *pend;
 	size_t pend_msgs;
 	size_t wpos;			/* bytes of pend written this session */
@@ -118,6 +141,8 @@ struct blink {
 	struct bconn **ids;		/* id -> client */
 	size_t id_buckets, nids;
 	struct topic **topics;
+	size_t topic_buckets, ntopics;
+	uint64_t tkey[2];		/* the topic hash's key, random per link */
 	uint64_t *push;			/* ids of clients whose output waits for conn_push */
 	size_t npush, push_cap;
 };
@@ -234,20 +259,85 @@ id_remove(struct blink *L, struct bconn *b)
 
 /* ---- topics ---- */
 
-static size_t
-topic_hash(const uint8_t *name, size_t len)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
+#define ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do { \
+	v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32); \
+	v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2; \
+	v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0; \
+	v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32); \
+} while (0)
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ name[i]) * 16777619u;
-	return h & (TOPIC_BUCKETS - 1);
+/*
+ * SipHash-2-4 of a topic under the link's random key.  The application
+ * names the topics: with an unkeyed hash (FNV-1a into a fixed 1024
+ * buckets, as before) it could put every subscription of every client in
+ * one chain and make each SUB and PUBLISH a walk of all of them, a worker
+ * hang that takes every backend's clients with it.
+ */
+uint64_t
+backend_topic_hash(const uint64_t key[2], const uint8_t *p, size_t len)
+{
+	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		m = 0;
+		for (int k = 0; k < 8; k++)
+			m |= (uint64_t)p[i + k] << (8 * k);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (int k = 0; i + (size_t)k < len; k++)
+		b |= (uint64_t)p[i + k] << (8 * k);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static size_t
+topic_hash(const struct blink *L, const uint8_t *name, size_t len)
+{
+	return (size_t)backend_topic_hash(L->tkey, name, len) & (L->topic_buckets - 1);
+}
+
+/* keep chains short: double when there are more topics than buckets (failure keeps the old size) */
+static void
+topic_grow(struct blink *L)
+{
+	size_t n = L->topic_buckets * 2, old = L->topic_buckets;
+	struct topic **t = alloc_calloc(n, sizeof(*t)), **o = L->topics;
+
+	if (t == NULL)
+		return;
+	L->topics = t;
+	L->topic_buckets = n;
+	for (size_t i = 0; i < old; i++) {
+		struct topic *tp = o[i], *next;
+		for (; tp != NULL; tp = next) {
+			size_t h = topic_hash(L, tp->name, tp->len);
+			next = tp->hnext;
+			tp->hnext = t[h];
+			t[h] = tp;
+		}
+	}
+	free(o);
 }
 
 static struct topic *
 topic_find(const struct blink *L, const uint8_t *name, size_t len)
 {
-	for (struct topic *t = L->topics[topic_hash(name, len)]; t != NULL; t = t->hnext)
+	for (struct topic *t = L->topics[topic_hash(L, name, len)]; t != NULL; t = t->hnext)
 		if (t->len == len && memcmp(t->name, name, len) == 0)
 			return t;
 	return NULL;
@@ -260,10 +350,11 @@ topic_free_if_empty(struct blink *L, struct topic *t)
 
 	if (t->subs != NULL)
 		return;
-	for (pp = &L->topics[topic_hash(t->name, t->len)]; *pp != NULL; pp = &(*pp)->hnext) {
+	for (pp = &L->topics[topic_hash(L, t->name, t->len)]; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == t) {
 			*pp = t->hnext;
 			free(t);
+			L->ntopics--;
 			return;
 		}
 	}
@@ -281,7 +372,7 @@ sub_unlink(struct blink *L, struct sub *s)
 	topic_free_if_empty(L, s->t);
 }
 
-/* 0, or -1 when out of memory (the command is then dropped, logged) */
+/* 0; -1 when out of memory, -2 over SUBS_PER_CONN (the command is then dropped, logged) */
 static int
 subscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 {
@@ -293,14 +384,19 @@ subscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 		for (s = b->subs; s != NULL; s = s->cnext)
 			if (s->t == t)
 				return 0;	/* already */
+	if (b->nsubs >= SUBS_PER_CONN)
+		return -2;
 	if (t == NULL) {
 		if ((t = alloc_calloc(1, sizeof(*t))) == NULL)
 			return -1;
 		t->len = (uint8_t)len;
 		memcpy(t->name, name, len);
-		h = topic_hash(name, len);
+		if (L->ntopics >= L->topic_buckets)
+			topic_grow(L);
+		h = topic_hash(L, name, len);
 		t->hnext = L->topics[h];
 		L->topics[h] = t;
+		L->ntopics++;
 	}
 	if ((s = alloc_calloc(1, sizeof(*s))) == NULL) {
 		topic_free_if_empty(L, t);
@@ -314,6 +410,7 @@ subscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 	t->subs = s;
 	s->cnext = b->subs;
 	b->subs = s;
+	b->nsubs++;
 	return 0;
 }
 
@@ -331,6 +428,7 @@ unsubscribe(struct blink *L, struct bconn *b, const uint8_t *name, size_t len)
 			*pp = s->cnext;
 			sub_unlink(L, s);
 			free(s);
+			b->nsubs--;
 			return;
 		}
 	}
@@ -390,6 +488,41 @@ control(struct blink *L, uint8_t type, uint64_t id, uint32_t seq, const void *p,
 {
 	if (put_msg(&L->ctl, type, id, seq, p, len, NULL, 0) == -1)
 		link_drop(L, "out of memory for a control message");
+}
+
+/*
+ * The message at absolute ctl offset at is still wholly unwritten: it can
+ * be rewritten in place or stand for a newer one.
+ */
+static int
+ctl_waiting(const struct blink *L, uint64_t at)
+{
+	return at != NO_MSG && at >= L->ctl_base && buffer_len(L->ctl) > 0;
+}
+
+/* our ACK: a count still waiting in ctl is raised in place, never a second ACK queued */
+static void
+control_ack(struct blink *L, uint64_t count)
+{
+	uint8_t cnt[8];
+
+	linkproto_put64(cnt, count);
+	if (ctl_waiting(L, L->ack_at)) {
+		memcpy(buffer_head(L->ctl) + (L->ack_at - L->ctl_base) + LINK_HDR_LEN, cnt, 8);
+		return;
+	}
+	L->ack_at = L->ctl_base + buffer_len(L->ctl);
+	control(L, LINK_ACK, 0, 0, cnt, sizeof(cnt));
+}
+
+/* the answer to a PING: one waiting PONG answers every PING that arrives before it is written */
+static void
+control_pong(struct blink *L, uint32_t seq, const void *p, size_t len)
+{
+	if (ctl_waiting(L, L->pong_at))
+		return;
+	L->pong_at = L->ctl_base + buffer_len(L->ctl);
+	control(L, LINK_PONG, 0, seq, p, len);
 }
 
 /* OPEN's payload after the flags: listener name, 0x00, "ADDR:PORT" */
@@ -455,6 +588,7 @@ link_write(struct blink *L)
 	}
 	k = done < clen ? done : clen;
 	if (k > 0) {
+		L->ctl_base += k;
 		if (k == clen)
 			buffer_clear(L->ctl);
 		else
@@ -605,8 +739,8 @@ link_drop(struct blink *L, const char *fmt, ...)
 		close(L->fd);
 		L->fd = -1;
 	}
-	/* OPENs the application may have read are resent with flag 1 */
-	while (off < L->wpos && (end = off + msg_size(pd + off)) <= L->wpos) {
+	/* OPENs the application may have read are resent with flag 1 (wpos is 0 without pend) */
+	while (pd != NULL && off < L->wpos && (end = off + msg_size(pd + off)) <= L->wpos) {
 		if (pd[off + 3] == LINK_OPEN)
 			pd[off + LINK_HDR_LEN] |= LINK_OPEN_RESENT;
 		off = end;
@@ -641,6 +775,9 @@ link_session(struct blink *L)
 	L->last_rx = L->last_ping = bl->now;
 	L->synth = L->acked = L->rx_count = L->rx_acked = 0;
 	L->wpos = L->wpart_end = 0;
+	L->ctl_base = 0;
+	L->ack_at = L->pong_at = NO_MSG;
+	L->gone_skipped = L->subs_refused = L->oversize_dropped = 0;
 	n = snprintf(hello, sizeof(hello),
 	    "protocol=1\nnode=%u\nworker=%d\npid=%ld\nmaster_pid=%ld\nstarted=%llu\nversion=%s\n",
 	    (unsigned)bl->cfg->node_id, bl->slot, (long)getpid(), (long)bl->master_pid,
@@ -820,6 +957,20 @@ publish(struct blink *L, const uint8_t *topic, size_t tlen, const uint8_t *msg, 
 	}
 }
 
+/*
+ * The link admits max_frame + 256 payload bytes (a PUBLISH's topic on top
+ * of a message); a SEND or PUBLISH message beyond max_frame would reach the
+ * client as a frame its own limit refuses.  Dropped, not the link: the
+ * application would resend it on the next session and the link would flap.
+ */
+static void
+oversize(struct blink *L, const char *what)
+{
+	if (L->oversize_dropped++ == 0)
+		log_warnx("backend %s: a %s message larger than max_frame (%llu) is dropped",
+		    L->conf->name, what, (unsigned long long)L->bl->cfg->max_frame);
+}
+
 /* one command for a client; the payload's shape was checked */
 static void
 client_command(struct blink *L, struct bconn *b, const struct link_msg *m)
@@ -830,6 +981,10 @@ client_command(struct blink *L, struct bconn *b, const struct link_msg *m)
 	case LINK_SEND:
 		if (m->seq <= b->send_seq)
 			return;		/* a duplicate of one applied */
+		if (m->len > L->bl->cfg->max_frame) {
+			oversize(L, "SEND");
+			return;
+		}
 		b->send_seq = m->seq;
 		prev = conn_defer_begin(b->c);
 		conn_send(b->c, m->payload, m->len);
@@ -840,15 +995,22 @@ client_command(struct blink *L, struct bconn *b, const struct link_msg *m)
 		prev = conn_defer_begin(b->c);
 		if (m->len == 0)
 			conn_close_with(b->c, CLOSE_BACKEND, 0, NULL, 0);
-		else
+		else	/* the ERROR frame within max_frame (which may be under 2): its text cut if need be */
 			conn_close_with(b->c, CLOSE_BACKEND, linkproto_get16(m->payload),
-			    (const char *)m->payload + 2, m->len - 2);
+			    (const char *)m->payload + 2, m->len <= L->bl->cfg->max_frame ?
+			    m->len - 2U : L->bl->cfg->max_frame > 2 ? L->bl->cfg->max_frame - 2 : 0);
 		conn_defer_end(b->c, prev);
 		push_queue(L, b);
 		break;
 	case LINK_SUB:
-		if (subscribe(L, b, m->payload, m->len) == -1) {
+		switch (subscribe(L, b, m->payload, m->len)) {
+		case -1:
 			log_warnx("backend %s: out of memory for a subscription", L->conf->name);
+			return;
+		case -2:
+			if (L->subs_refused++ == 0)
+				log_warnx("backend %s: a client is in %d topics already: "
+				    "further SUBs are dropped", L->conf->name, SUBS_PER_CONN);
 			return;
 		}
 		break;
@@ -886,7 +1048,20 @@ link_command(struct blink *L, const struct link_msg *m, const char **why)
 		}
 		L->rx_count++;
 		if ((b = id_find(L, m->id)) == NULL) {
-			/* not ours (any more): the application learns it, kept for replay like events */
+			/*
+			 * Not ours (any more): the application learns it, kept for
+			 * replay like events -- but only within max_pending.  Each
+			 * command would otherwise buy 20 bytes of worker memory for
+			 * an application that sends to made-up ids and never ACKs
+			 * (pausing the clients bounds the other events, not these);
+			 * a GONE is a hint, the application has the CLOSE anyway.
+			 */
+			if (buffer_len(L->pend) >= L->conf->max_pending) {
+				if (L->gone_skipped++ == 0)
+					log_warnx("backend %s: over max_pending: GONE answers "
+					    "are not kept this session", L->conf->name);
+				return 0;
+			}
 			if (event(L, LINK_GONE, m->id, m->seq, NULL, 0, NULL, 0) == -1)
 				log_warnx("backend %s: out of memory for a GONE", L->conf->name);
 			return 0;
@@ -898,6 +1073,10 @@ link_command(struct blink *L, const struct link_msg *m, const char **why)
 		    (size_t)m->payload[0] + 1 > m->len) {
 			*why = "malformed PUBLISH";
 			return -1;
+		}
+		if (m->len - 1 - m->payload[0] > L->bl->cfg->max_frame) {
+			oversize(L, "PUBLISH");
+			return 0;
 		}
 		publish(L, m->payload + 1, m->payload[0], m->payload + 1 + m->payload[0],
 		    m->len - 1 - m->payload[0]);
@@ -914,7 +1093,7 @@ link_command(struct blink *L, const struct link_msg *m, const char **why)
 			*why = "PING with a connection id";
 			return -1;
 		}
-		control(L, LINK_PONG, 0, m->seq, m->payload, m->len);
+		control_pong(L, m->seq, m->payload, m->len);
 		return 0;
 	case LINK_PONG:
 		if (m->id != 0) {
@@ -939,10 +1118,20 @@ link_read(struct blink *L)
 	ssize_t n;
 
 	if (have >= 8) {
-		/* the rest of a large message in one read (its length was judged at 8 bytes) */
+		/*
+		 * Room for more of a large message, but only as much again as
+		 * has arrived: memory follows the bytes sent, never the length
+		 * declared (an application that declares max_payload and stalls
+		 * holds READ_CHUNK, not max_payload, until link_timeout).  The
+		 * buffer still doubles per read, so a large message costs O(1)
+		 * copies per byte.
+		 */
 		size_t need = LINK_HDR_LEN + (size_t)get32(buffer_head(L->in) + 4);
-		if (need > have && need - have > want)
-			want = need - have;
+		size_t grow = have > READ_CHUNK ? have : READ_CHUNK;
+		if (need > have)
+			want = need - have < grow ? need - have : grow;
+		if (want < READ_CHUNK)
+			want = READ_CHUNK;
 	}
 	if (buffer_reserve(&L->in, want) == NULL) {
 		link_drop(L, "out of memory for its input");
@@ -1052,9 +1241,7 @@ link_round(struct blink *L, uint64_t now, int64_t *timeout)
 			}
 			/* one ACK per round, when the count moved */
 			if (L->rx_count != L->rx_acked && L->state == LS_UP) {
-				uint8_t cnt[8];
-				linkproto_put64(cnt, L->rx_count);
-				control(L, LINK_ACK, 0, 0, cnt, sizeof(cnt));
+				control_ack(L, L->rx_count);
 				L->rx_acked = L->rx_count;
 			}
 		}
@@ -1073,6 +1260,11 @@ link_round(struct blink *L, uint64_t now, int64_t *timeout)
 	 * application acknowledging in small steps must not make every round
 	 * pause and resume every client (an epoll_ctl each).
 	 */
+	if (L->refusing && buffer_len(L->pend) <= L->conf->max_pending) {
+		L->refusing = 0;
+		log_info("backend %s: events back under max_pending: accepting new clients",
+		    L->conf->name);
+	}
 	want_pause = !L->ready || buffer_len(L->pend) >
 	    (L->paused ? L->conf->max_pending / 2 : L->conf->max_pending);
 	if (want_pause != L->paused)
@@ -1113,6 +1305,25 @@ bh_open(struct conn *c)
 	struct bconn *b;
 	uint64_t id;
 
+	/*
+	 * The hard ceiling: every accepted client adds an OPEN and, when it
+	 * goes, a CLOSE that wait in pend for the application's ACK.  Held
+	 * (on_down hold, or an application that does not ACK) while clients
+	 * come and go, they would grow pend without bound although every
+	 * client is paused; past twice max_pending new clients are refused
+	 * as if the link were down under on_down refuse.  pend is then at
+	 * most 2 * max_pending plus one OPEN, CLOSE and read per client held.
+	 */
+	if (buffer_len(L->pend) > 2 * L->conf->max_pending) {
+		if (!L->refusing) {
+			L->refusing = 1;
+			log_warnx("backend %s: %zu bytes of events unacknowledged (over twice "
+			    "max_pending): refusing new clients", L->conf->name, buffer_len(L->pend));
+		}
+		conn_close_with(c, CLOSE_BACKEND, PERR_BACKEND_UNAVAILABLE, UNAVAILABLE_TEXT,
+		    strlen(UNAVAILABLE_TEXT));
+		return 0;
+	}
 	if (!L->ready && L->conf->on_down != ON_DOWN_HOLD) {
 		/* refused: never announced, no id */
 		conn_close_with(c, CLOSE_BACKEND, PERR_BACKEND_UNAVAILABLE, UNAVAILABLE_TEXT,
@@ -1217,7 +1428,13 @@ link_create(struct backend_links *bl, const struct backend_conf *bc, struct stat
 	L->paused = 1;		/* down until HELLO is written */
 	L->id_buckets = ID_BUCKETS_MIN;
 	L->ids = alloc_calloc(L->id_buckets, sizeof(*L->ids));
-	L->topics = alloc_calloc(TOPIC_BUCKETS, sizeof(*L->topics));
+	L->topic_buckets = TOPIC_BUCKETS_MIN;
+	L->topics = alloc_calloc(L->topic_buckets, sizeof(*L->topics));
+	/* without the entropy pool (early boot), still a key the application cannot read */
+	if (getrandom(L->tkey, sizeof(L->tkey), GRND_NONBLOCK) != (ssize_t)sizeof(L->tkey)) {
+		L->tkey[0] = bl->now ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)L;
+		L->tkey[1] = clock_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)bc;
+	}
 	if (L->ids == NULL || L->topics == NULL) {
 		free(L->ids);
 		free(L->topics);
@@ -1264,6 +1481,14 @@ backend_links_create(const struct backend_params *p)
 	return bl;
 }
 
+size_t
+backend_link_footprint(const struct backend_links *bl, size_t i)
+{
+	const struct blink *L = bl->links[i];
+
+	return buffer_footprint(L->in) + buffer_footprint(L->ctl) + buffer_footprint(L->pend);
+}
+
 void *
 backend_listener_ctx(struct backend_links *bl, const struct listener_conf *lc)
 {
@@ -1285,7 +1510,7 @@ backend_links_free(struct backend_links *bl)
 			evloop_del(bl->loop, L->fd);
 			close(L->fd);
 		}
-		for (size_t t = 0; t < TOPIC_BUCKETS; t++) {
+		for (size_t t = 0; t < L->topic_buckets; t++) {
 			while (L->topics[t] != NULL) {
 				struct topic *tp = L->topics[t];
 				L->topics[t] = tp->hnext;

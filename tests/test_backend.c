@@ -46,6 +46,7 @@ struct fixture {
 };
 
 static struct fixture fx;
+static uint32_t setup_max_frame = 65536;	/* a test may raise it before fx_setup */
 
 static void
 fx_setup(int listening)
@@ -68,7 +69,7 @@ fx_setup(int listening)
 	snprintf(fx.lc.name, sizeof(fx.lc.name), "l");
 	fx.lc.backend = 0;
 	fx.cfg.node_id = 9;
-	fx.cfg.max_frame = 65536;
+	fx.cfg.max_frame = setup_max_frame;
 	fx.cfg.backends = &fx.bc;
 	fx.cfg.nbackends = 1;
 	fx.cfg.listeners = &fx.lc;
@@ -330,6 +331,192 @@ test_malformed_commands_drop_the_link(void)
 	fx_teardown();
 }
 
+/* write n copies of one message in one write(2) each batch, letting the worker read between */
+static void
+app_flood(uint8_t type, uint64_t id0, size_t n, int rounds)
+{
+	static uint8_t batch[500 * LINK_HDR_LEN];
+	size_t per = sizeof(batch) / LINK_HDR_LEN;
+
+	for (size_t done = 0; done < n; done += per) {
+		for (size_t k = 0; k < per; k++)
+			linkproto_header(batch + k * LINK_HDR_LEN, type, 0,
+			    id0 != 0 ? id0 + done + k : 0, 1);
+		CU_ASSERT_FATAL(write(fx.afd, batch, sizeof(batch)) == (ssize_t)sizeof(batch));
+		dispatch();
+		if (rounds)
+			round_at(fake_now + 1);
+	}
+}
+
+/*
+ * An application that sends but never reads: every PING wants a PONG and
+ * every round's commands an ACK.  Unbounded, the control stream grew by
+ * 20 bytes per PING (28 per round) once the socket was full; now one PONG
+ * and one ACK wait at most.
+ */
+static void
+test_app_that_never_reads_cannot_grow_control_output(void)
+{
+	fx_setup(1);
+	up();
+	app_flood(LINK_PING, 0, 100000, 0);	/* 2 MB of PINGs, far past the socket's buffers */
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT(backend_link_footprint(fx.bl, 0) < 256 * 1024);
+	/* PONGs interleaved with rounds that each owe an ACK */
+	app_flood(LINK_PING, 0, 20000, 1);
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT(backend_link_footprint(fx.bl, 0) < 256 * 1024);
+	fx_teardown();
+}
+
+/*
+ * Commands for ids nobody holds are answered GONE, kept until ACKed.  An
+ * application that floods them and never ACKs grew pend without bound (the
+ * clients' pause at max_pending does not slow it); now GONEs stop being
+ * kept at max_pending, and the commands are still counted in our ACK.
+ */
+static void
+test_gone_flood_stops_at_max_pending(void)
+{
+	struct link_msg m;
+	uint64_t last = 0;
+
+	fx_setup(1);
+	up();
+	app_flood(LINK_SEND, 1000, 20000, 1);	/* 400 KB of GONEs against max_pending 64 KiB */
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT(fx.st.links[0].bytes_pending <= fx.bc.max_pending + LINK_HDR_LEN);
+	CU_ASSERT(backend_link_footprint(fx.bl, 0) < 2 * fx.bc.max_pending + 128 * 1024);
+	/* every command is still counted: the last ACK says 20000 */
+	for (int i = 0; i < 400 && last != 20000; i++) {
+		const char *why;
+		ssize_t n;
+
+		round_at(fake_now + 1);
+		dispatch();
+		n = recv(fx.afd, fx.buf + fx.len, sizeof(fx.buf) - fx.len, MSG_DONTWAIT);
+		if (n > 0)
+			fx.len += (size_t)n;
+		while (linkproto_decode(fx.buf, fx.len, sizeof(fx.buf), &m, &why) == LINK_GOT) {
+			if (m.type == LINK_ACK)
+				last = linkproto_get64(m.payload);
+			memmove(fx.buf, fx.buf + m.consumed, fx.len - m.consumed);
+			fx.len -= m.consumed;
+		}
+	}
+	CU_ASSERT_EQUAL(last, 20000);
+	fx_teardown();
+}
+
+/*
+ * A header declaring a payload of many megabytes, then silence: the worker
+ * reserved the whole declared length at once; now its input grows only with
+ * what arrives, and link_timeout drops the link.
+ */
+static void
+test_huge_declared_length_reserves_nothing_and_times_out(void)
+{
+	uint8_t hdr[LINK_HDR_LEN + 100];
+	uint64_t t0;
+
+	setup_max_frame = 64 << 20;
+	fx_setup(1);
+	setup_max_frame = 65536;
+	t0 = fake_now;
+	up();
+	memset(hdr, 'x', sizeof(hdr));
+	linkproto_header(hdr, LINK_SEND, 48 << 20, 5, 1);
+	CU_ASSERT_FATAL(write(fx.afd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr));
+	dispatch();
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT(backend_link_footprint(fx.bl, 0) < 1024 * 1024);
+	/* a slow drip grows it with the bytes, doubling at most */
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_FATAL(write(fx.afd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr));
+	dispatch();
+	CU_ASSERT(backend_link_footprint(fx.bl, 0) < 1024 * 1024);
+	round_at(t0 + 3000);
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_DOWN);
+	CU_ASSERT(backend_link_footprint(fx.bl, 0) < 1024);
+	fx_teardown();
+}
+
+/*
+ * The link admits max_frame + 256 bytes for a PUBLISH's topic; a message
+ * over max_frame (65536 here) would reach clients as a frame their limit
+ * refuses: dropped, the link kept (the application would resend it on a
+ * new session, and a dropped link would flap).
+ */
+static void
+test_message_over_max_frame_is_dropped_not_applied(void)
+{
+	static uint8_t big[LINK_HDR_LEN + 1 + 1 + 65537];
+
+	fx_setup(1);
+	up();
+	memset(big, 'x', sizeof(big));
+	linkproto_header(big, LINK_PUBLISH, 1 + 1 + 65537, 0, 0);
+	big[LINK_HDR_LEN] = 1;	/* a 1-byte topic, then 65537 bytes */
+	CU_ASSERT_FATAL(write(fx.afd, big, sizeof(big)) == (ssize_t)sizeof(big));
+	dispatch();
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT_EQUAL(fx.st.links[0].commands_applied, 0);
+	/* max_frame exactly is fine */
+	linkproto_header(big, LINK_PUBLISH, 1 + 1 + 65536, 0, 0);
+	CU_ASSERT_FATAL(write(fx.afd, big, sizeof(big) - 1) == (ssize_t)sizeof(big) - 1);
+	dispatch();
+	CU_ASSERT_EQUAL(fx.st.links[0].state, SLINK_UP);
+	CU_ASSERT_EQUAL(fx.st.links[0].commands_applied, 1);
+	fx_teardown();
+}
+
+static uint32_t
+fnv1a(const char *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+/*
+ * The topic table's hash is SipHash-2-4 under a random key per link.  It
+ * was FNV-1a into 1024 fixed buckets: an application could choose topics
+ * that all share a bucket and make every SUB and PUBLISH walk them all.
+ */
+static void
+test_topic_hash_is_keyed_and_spreads_fnv_collisions(void)
+{
+	uint64_t key[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+	uint8_t msg[15];
+	char names[64][16];
+	int n = 0, used[1024] = { 0 }, buckets = 0;
+	uint32_t target = fnv1a("t0", 2) & 1023;
+
+	/* the reference vector of the SipHash paper (appendix A) */
+	for (int i = 0; i < 15; i++)
+		msg[i] = (uint8_t)i;
+	CU_ASSERT_EQUAL(backend_topic_hash(key, msg, sizeof(msg)), 0xa129ca6149be45e5ULL);
+	/* 64 topics in one bucket of the old table land in many buckets of the new one */
+	for (unsigned u = 0; n < 64 && u < 10000000; u++) {
+		int l = snprintf(names[n], sizeof(names[n]), "t%u", u);
+		if ((fnv1a(names[n], (size_t)l) & 1023) == target)
+			n++;
+	}
+	CU_ASSERT_EQUAL_FATAL(n, 64);
+	key[0] = 0x243f6a8885a308d3ULL;	/* any key the application does not know */
+	key[1] = 0x13198a2e03707344ULL;
+	for (int i = 0; i < n; i++) {
+		size_t h = (size_t)backend_topic_hash(key, (const uint8_t *)names[i],
+		    strlen(names[i])) & 1023;
+		if (!used[h]++)
+			buckets++;
+	}
+	CU_ASSERT(buckets >= 48);
+}
+
 static enum log_level saved_level;
 
 /* the link logs every drop at warn; the tests need not see them */
@@ -362,4 +549,13 @@ test_backend_register(void)
 	CU_add_test(s, "test_acks_release_events_and_ack_beyond_drops_the_link",
 	    test_acks_release_events_and_ack_beyond_drops_the_link);
 	CU_add_test(s, "test_malformed_commands_drop_the_link", test_malformed_commands_drop_the_link);
+	CU_add_test(s, "test_app_that_never_reads_cannot_grow_control_output",
+	    test_app_that_never_reads_cannot_grow_control_output);
+	CU_add_test(s, "test_gone_flood_stops_at_max_pending", test_gone_flood_stops_at_max_pending);
+	CU_add_test(s, "test_topic_hash_is_keyed_and_spreads_fnv_collisions",
+	    test_topic_hash_is_keyed_and_spreads_fnv_collisions);
+	CU_add_test(s, "test_message_over_max_frame_is_dropped_not_applied",
+	    test_message_over_max_frame_is_dropped_not_applied);
+	CU_add_test(s, "test_huge_declared_length_reserves_nothing_and_times_out",
+	    test_huge_declared_length_reserves_nothing_and_times_out);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the seed corpora for the fuzz targets that take a binary layout
-(fuzz_proto and fuzz_conn: see the layout comments at the top of each
-target).  The config seeds are plain files copied from etc/ and tests, so
+(fuzz_proto, fuzz_conn and fuzz_link: see the layout comments at the top
+of each target).  The config seeds are plain files copied from etc/ and tests, so
 they are committed as they are.  Run from the source tree:
     tests/fuzz/mkcorpus.py
 It rewrites tests/fuzz/corpus/proto/ and tests/fuzz/corpus/conn/ seeds it
@@ -53,6 +53,66 @@ def conn_seed(codec, stream, chunks=(), flags=0, max_frame=0x8A, advance=()):
     return bytes([codec, max_frame, flags, len(chunks)]) + body + stream
 
 
+# fuzz_link: the application's steps (see fuzz_link.c)
+OP_RAW, OP_CMD, OP_DATA, OP_TIME, OP_READ, OP_CLOSE, OP_DROP, OP_ACK, OP_REPEAT = range(9)
+L_SEND, L_CLOSE, L_SUB, L_UNSUB, L_PUBLISH, L_ACK, L_PING, L_PONG = 16, 17, 18, 19, 20, 21, 7, 8
+
+
+def link_hdr(t, length, ident=0, seq=0):
+    return b"SB\x01" + bytes([t]) + struct.pack(">IQI", length, ident, seq)
+
+
+def cmd(t, who, seq, payload=b""):
+    # who: 0..2 a client's id (learnt from its OPEN), 3 id 0, more a stranger's id
+    return bytes([OP_CMD, t, who, seq, len(payload)]) + payload
+
+
+def data(k, payload):
+    return bytes([OP_DATA, k, len(payload)]) + payload
+
+
+def raw(b):
+    return bytes([OP_RAW, len(b)]) + b
+
+
+def link_seed(flags, nclients, *steps):
+    return bytes([flags, nclients - 1]) + b"".join(steps)
+
+
+LINK_SEEDS = {
+    "echo": link_seed(0, 1, data(0, b"hi"), bytes([OP_READ]), cmd(L_SEND, 0, 1, b"hi"), bytes([OP_ACK])),
+    "three-clients": link_seed(0, 3, data(0, b"a"), data(1, b"b"), data(2, b"c"), bytes([OP_READ]),
+                               cmd(L_SEND, 1, 1, b"B"), cmd(L_SEND, 2, 5, b"C"), cmd(L_SEND, 2, 5, b"dup"),
+                               bytes([OP_ACK])),
+    "close-code": link_seed(0, 2, cmd(L_CLOSE, 0, 0, b"\x00\x09bye"), cmd(L_CLOSE, 1, 0),
+                            bytes([OP_TIME, 4, OP_READ, OP_ACK])),
+    "sub-publish": link_seed(0, 3, cmd(L_SUB, 0, 0, b"room"), cmd(L_SUB, 1, 0, b"room"),
+                             cmd(L_PUBLISH, 3, 0, b"\x04roomhello"), cmd(L_UNSUB, 0, 0, b"room"),
+                             cmd(L_PUBLISH, 3, 0, b"\x04roomagain")),
+    "gone-stranger": link_seed(0, 1, cmd(L_SEND, 200, 3, b"x"), bytes([OP_READ, OP_ACK])),
+    "ping-pong": link_seed(0, 1, cmd(L_PING, 3, 9, b"p"), cmd(L_PONG, 3, 0), bytes([OP_READ])),
+    # an application that sends and never reads: 40960 PINGs, then 40960 commands for strangers
+    "ping-flood-lazy": link_seed(0x10, 1, cmd(L_PING, 3, 0), bytes([OP_REPEAT, 255]) * 10),
+    "gone-flood-lazy": link_seed(0x10, 1, cmd(L_SEND, 250, 1, b"x"), bytes([OP_REPEAT, 255]) * 10),
+    "sub-flood": link_seed(0, 1, *[cmd(L_SUB, 0, 0, b"t%d" % i) for i in range(70)]),
+    "ack-beyond": link_seed(0, 1, bytes([OP_READ]), cmd(L_ACK, 3, 0, struct.pack(">Q", 99))),
+    "bad-magic": link_seed(0, 2, data(0, b"x"), raw(b"GET / HTTP/1.0\r\n\r\n"), bytes([OP_TIME, 10]),
+                           bytes([OP_READ]), cmd(L_SEND, 0, 1, b"after")),
+    "huge-declared": link_seed(0, 1, raw(link_hdr(L_SEND, 4000, 1, 1) + b"abc"), bytes([OP_TIME, 80])),
+    "too-large": link_seed(0, 1, raw(link_hdr(L_SEND, 1 << 20, 1, 1))),
+    "cut-commands": link_seed(0, 1, raw(link_hdr(L_SEND, 5, 1, 1)[:7]), raw(link_hdr(L_SEND, 5, 1, 1)[7:] + b"he"),
+                              raw(b"llo")),
+    "drop-replay": link_seed(0, 2, data(0, b"one"), bytes([OP_READ, OP_DROP, OP_TIME, 4, OP_READ]),
+                             cmd(L_SEND, 0, 1, b"re"), bytes([OP_ACK])),
+    "hold-churn": link_seed(0x10, 3, bytes([OP_DROP]), *[bytes([OP_CLOSE, k % 3, OP_TIME, 1]) for k in range(30)],
+                            bytes([OP_TIME, 10, OP_READ, OP_ACK])),
+    "refuse-down": link_seed(0x01, 2, bytes([OP_DROP, OP_CLOSE, 0, OP_TIME, 1, OP_READ])),
+    "close-down": link_seed(0x02, 2, data(1, b"z"), bytes([OP_DROP, OP_TIME, 6, OP_READ, OP_ACK])),
+    "silent-clients-poll": link_seed(0x28, 1, cmd(L_SEND, 0, 1, b"y" * 200), bytes([OP_REPEAT, 40, OP_TIME, 30])),
+    "link-timeout": link_seed(0x10, 1, bytes([OP_TIME, 90, OP_TIME, 90, OP_READ])),
+}
+
+
 def write(target, name, data):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -84,6 +144,8 @@ def main():
     write("conn", "frame-server-full", conn_seed(0, frame(1, MSG), flags=0x40))
     write("conn", "frame-half-close-poll", conn_seed(0, frame(1, MSG) * 3, flags=0x28))
     write("conn", "raw-log", conn_seed(1, b"hello\x00\xff\n" * 40, flags=0x04))
+    for name, seed in LINK_SEEDS.items():
+        write("link", name, seed)
     write("conn", "headers-heartbeat",
           conn_seed(2, headers(MSG) * 3, chunks=[40, 40], advance=[10, 30], flags=0x10))
 

@@ -683,6 +683,17 @@ rss_kib(pid_t pid)
 	return strtol(line, NULL, 10);
 }
 
+/* its data segment in KiB: address space reserved, touched or not (a large malloc shows here first) */
+static long
+data_kib(pid_t pid)
+{
+	char line[256];
+
+	if (it_proc_status_line(pid, "VmData", line, sizeof(line)) != 0)
+		return -1;
+	return strtol(line, NULL, 10);
+}
+
 /*
  * An application that stops reading: the worker stops reading its clients
  * once max_pending is unacknowledged; memory stays bounded; the clients
@@ -1007,6 +1018,394 @@ test_check_reports_backend_mistakes_with_their_line(void)
 	IT_ASSERT_STR_HAS(out, "configuration ok");
 }
 
+
+/* ---- a hostile application: it must not crash, hang or bloat the worker ---- */
+
+/* one figure of the first link of worker 0 from sockserv-stat --json */
+static uint64_t
+link_stat(struct srv *s, const char *key)
+{
+	struct mj *root = srv_stat_json(s);
+	const struct mj *l = mj_at(mj_get(mj_at(mj_get(root, "workers"), 0), "links"), 0);
+	uint64_t v = 0;
+
+	IT_ASSERT(l != NULL);
+	IT_ASSERT(mj_uint(l, key, &v) == 0);
+	mj_free(root);
+	return v;
+}
+
+/* a client of the built-in echo listener "e" on the same worker is still served */
+static void
+echo_still_served(struct srv *s)
+{
+	int fd = cli_connect(srv_addr(s, "e"), srv_port(s, "e"));
+
+	IT_ASSERT(fd >= 0);
+	IT_ASSERT_STATUS(cli_send_frame(fd, FRAME_DATA, "alive", 5), CLI_OK);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "alive", 5);
+	close(fd);
+}
+
+/*
+ * on_down hold while clients come and go: each leaves an OPEN and a CLOSE
+ * waiting for the link, so pend grew without bound although every client
+ * was paused (input held, a client is still ended by first_message_timeout
+ * and deadline, which do not pause).  Past twice max_pending new clients
+ * get ERROR 8 (logged once) until the application has acknowledged below
+ * max_pending again.
+ */
+static void
+test_hold_churn_refuses_new_clients_past_twice_max_pending(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.extra = backends_cfg(path, "on_down = \"hold\"; max_pending = 65536;"),
+		.listeners = { BL("f", "frame", "first_message_timeout = 0.05;"),
+		    { .name = "e", .codec = "frame" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	uint64_t pending;
+	int fd, i;
+
+	peer_accept(&p, lfd, 5000);
+	peer_wait(&p, LINK_HELLO, 0, &m);
+	/* the application goes away */
+	close(p.fd);
+	close(lfd);
+	unlink(path);
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0, "backend app: link down"), ==, 0);
+	/* ~80 bytes of OPEN and CLOSE per client: some 1700 of them reach the ceiling */
+	for (i = 0; i < 8000; i++) {
+		fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+		IT_ASSERT(fd >= 0);
+		close(fd);
+		if (i % 256 == 255 && srv_log_count(s, "refusing new clients") > 0)
+			break;
+	}
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0, "backend app: .*over twice max_pending"
+	    ".*: refusing new clients"), ==, 0);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	IT_EXPECT_ERROR_EOF(fd, PERR_BACKEND_UNAVAILABLE);
+	/* the clients accepted below the ceiling have ended: pend stops there, churn or not */
+	it_sleep_ms(300);
+	pending = link_stat(s, "bytes_pending");
+	for (i = 0; i < 500; i++) {
+		fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+		IT_ASSERT(fd >= 0);
+		close(fd);
+	}
+	it_sleep_ms(300);
+	IT_ASSERT_INT(link_stat(s, "bytes_pending"), ==, pending);
+	IT_ASSERT_INT(srv_log_count(s, "refusing new clients"), ==, 1);
+	echo_still_served(s);
+	/* the application arrives and acknowledges everything: new clients are taken again */
+	lfd = peer_listen(path);
+	peer_accept(&p, lfd, 5000);
+	while (peer_next(&p, &m, 1000) == 0)
+		;
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0, "accepting new clients"), ==, 0);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);
+	peer_send(&p, LINK_SEND, m.id, 1, "in", 2);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "in", 2);
+}
+
+/*
+ * The application floods SENDs to a client that never reads: the client
+ * is closed at max_output (too_large), the rest become GONE, the worker's
+ * memory stays far below what was sent, and another client of the link and
+ * an echo client are served.
+ */
+static void
+test_send_flood_to_a_client_that_never_reads(void)
+{
+	enum { MSG = 60000, COUNT = 800 };	/* 48 MB */
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.limits = "max_output = 1048576;",
+		.extra = backends_cfg(path, "link_timeout = 60;"),
+		.listeners = { BL("f", "frame", ""), { .name = "e", .codec = "frame" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	static uint8_t big[MSG];
+	int a, b, small = 4096;
+	uint64_t ida, idb;
+	long rss0, rss1;
+
+	peer_accept(&p, lfd, 5000);
+	peer_wait(&p, LINK_HELLO, 0, &m);
+	a = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	IT_ASSERT(a >= 0);
+	(void)setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	peer_wait_open(&p, cli_local_port(a), &m);
+	ida = m.id;
+	b = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(b), &m);
+	idb = m.id;
+	rss0 = rss_kib(s->workers[0]);
+	memset(big, 'f', sizeof(big));
+	for (uint32_t seq = 1; seq <= COUNT; seq++)
+		peer_send(&p, LINK_SEND, ida, seq, big, sizeof(big));
+	peer_wait(&p, LINK_CLOSE, ida, &m);
+	IT_ASSERT(strcmp((const char *)m.data + 2, "too_large") == 0 ||
+	    strcmp((const char *)m.data + 2, "write_timeout") == 0);
+	rss1 = rss_kib(s->workers[0]);
+	fprintf(stderr, "    SEND flood: %d MB sent, worker RSS %ld -> %ld KiB\n",
+	    MSG * COUNT >> 20, rss0, rss1);
+	IT_ASSERT_INT(rss1 - rss0, <, 8192);
+	/* the other client of the link */
+	IT_ASSERT_STATUS(cli_send_frame(b, FRAME_DATA, "q", 1), CLI_OK);
+	peer_wait(&p, LINK_MSG, idb, &m);
+	peer_send(&p, LINK_SEND, idb, 1, "r", 1);
+	IT_EXPECT_FRAME(b, FRAME_DATA, "r", 1);
+	echo_still_served(s);
+	close(a);
+}
+
+/*
+ * Garbage from the application: the link is dropped and made again, the
+ * clients stay (on_down hold) and an echo client never notices.
+ */
+static void
+test_garbage_from_the_application_keeps_clients(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.extra = backends_cfg(path, "on_down = \"hold\";"),
+		.listeners = { BL("f", "frame", ""), { .name = "e", .codec = "frame" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	uint8_t junk[4096];
+	int fd;
+
+	peer_accept(&p, lfd, 5000);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	junk[0] = LINK_MAGIC0;	/* past the magic: the rest is nonsense */
+	junk[1] = LINK_MAGIC1;
+	junk[2] = LINK_VERSION;
+	(void)cli_send_all(p.fd, junk, sizeof(junk), 1000);
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0, "link down: bad message from the backend"), ==, 0);
+	echo_still_served(s);
+	close(p.fd);
+	peer_accept(&p, lfd, 5000);
+	peer_wait(&p, LINK_OPEN, m.id, &m);
+	IT_ASSERT_INT(m.data[0], ==, LINK_OPEN_RESENT);
+	peer_send(&p, LINK_SEND, m.id, 1, "kept", 4);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "kept", 4);
+	IT_ASSERT(kill(s->workers[0], 0) == 0);
+}
+
+/*
+ * The application reads every event but never ACKs: its clients are
+ * paused once max_pending is unacknowledged, the worker stays small, and
+ * an echo client is served.
+ */
+static void
+test_never_acking_application_pauses_clients(void)
+{
+	enum { N = 4, CHUNK = 16384 };
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.extra = backends_cfg(path, "max_pending = 262144; link_timeout = 30;"),
+		.listeners = { BL("r", "raw", ""), { .name = "e", .codec = "frame" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	static uint8_t chunk[CHUNK];
+	int fd[N];
+	size_t sent = 0, got = 0;
+	long rss0, rss1;
+	int64_t start;
+
+	peer_accept(&p, lfd, 5000);
+	p.auto_ack = 0;
+	peer_wait(&p, LINK_HELLO, 0, &m);
+	rss0 = rss_kib(s->workers[0]);
+	memset(chunk, 'n', sizeof(chunk));
+	for (int i = 0; i < N; i++) {
+		fd[i] = cli_connect(srv_addr(s, "r"), srv_port(s, "r"));
+		IT_ASSERT(fd[i] >= 0);
+		IT_ASSERT(fcntl(fd[i], F_SETFL, O_NONBLOCK) == 0);
+	}
+	start = it_now_ms();
+	while (it_now_ms() - start < 3000) {
+		for (int i = 0; i < N; i++) {
+			ssize_t n = write(fd[i], chunk, sizeof(chunk));
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		/* read every event, acknowledge none */
+		while (peer_next(&p, &m, 5) == 0)
+			if (m.type == LINK_MSG)
+				got += m.len;
+	}
+	rss1 = rss_kib(s->workers[0]);
+	fprintf(stderr, "    never ACKs: %zu KiB sent by clients, %zu KiB reached the "
+	    "application, worker RSS %ld -> %ld KiB\n", sent >> 10, got >> 10, rss0, rss1);
+	IT_ASSERT_INT(got, <, 262144 + N * 65536 + 65536);
+	IT_ASSERT_INT(link_stat(s, "clients_paused"), ==, N);
+	IT_ASSERT_INT(rss1 - rss0, <, 4096);
+	echo_still_served(s);
+	IT_ASSERT_INT(srv_log_count(s, "close r "), ==, 0);
+}
+
+/*
+ * A header declaring a payload near the largest allowed, then silence:
+ * the worker does not reserve it, link_timeout drops the link, and an echo
+ * client is served meanwhile.
+ */
+static void
+test_huge_declared_length_then_stall(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.limits = "max_frame = 268435456;",
+		.extra = backends_cfg(path, "link_timeout = 1;"),
+		.listeners = { BL("f", "frame", ""), { .name = "e", .codec = "frame" } },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	uint8_t hdr[LINK_HDR_LEN + 16];
+	long rss0, rss1;
+
+	peer_accept(&p, lfd, 5000);
+	peer_wait(&p, LINK_HELLO, 0, &m);
+	rss0 = data_kib(s->workers[0]);
+	memset(hdr, 'h', sizeof(hdr));
+	linkproto_header(hdr, LINK_SEND, 256u << 20, 5, 1);
+	IT_ASSERT_STATUS(cli_send_all(p.fd, hdr, sizeof(hdr), 1000), CLI_OK);
+	/* a slow drip: each read after the header is where the room for the rest was taken */
+	for (int i = 0; i < 3; i++) {
+		it_sleep_ms(100);
+		IT_ASSERT_STATUS(cli_send_all(p.fd, hdr, sizeof(hdr), 1000), CLI_OK);
+	}
+	it_sleep_ms(100);
+	rss1 = data_kib(s->workers[0]);
+	fprintf(stderr, "    declared 256 MiB: worker VmData %ld -> %ld KiB\n", rss0, rss1);
+	IT_ASSERT_INT(rss1 - rss0, <, 4096);
+	echo_still_served(s);
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0, "link down: no byte from the backend"), ==, 0);
+	close(p.fd);
+	peer_accept(&p, lfd, 5000);
+	peer_wait(&p, LINK_HELLO, 0, &m);
+}
+
+
+/*
+ * SUB adds a topic the application names: one client subscribed to
+ * topics without end pinned worker memory without end.  64 per client;
+ * more are dropped (logged once), the link stays up.
+ */
+static void
+test_subscriptions_per_client_are_capped(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.extra = backends_cfg(path, NULL),
+		.listeners = { BL("f", "frame", "") },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	char topic[32];
+	uint8_t pub[64];
+	int fd;
+
+	peer_accept(&p, lfd, 5000);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(topic, sizeof(topic), "topic-%d", i);
+		peer_send(&p, LINK_SUB, m.id, 0, topic, strlen(topic));
+	}
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0,
+	    "backend app: a client is in 64 topics already: further SUBs are dropped"), ==, 0);
+	/* the 65th was not taken, the 64th was; the same topic again is no new one */
+	pub[0] = (uint8_t)strlen("topic-64");
+	memcpy(pub + 1, "topic-64", pub[0]);
+	memcpy(pub + 1 + pub[0], "no", 2);
+	peer_send(&p, LINK_PUBLISH, 0, 0, pub, 1 + pub[0] + 2);
+	pub[0] = (uint8_t)strlen("topic-63");
+	memcpy(pub + 1, "topic-63", pub[0]);
+	memcpy(pub + 1 + pub[0], "yes", 3);
+	peer_send(&p, LINK_SUB, m.id, 0, "topic-63", 8);
+	peer_send(&p, LINK_PUBLISH, 0, 0, pub, 1 + pub[0] + 3);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "yes", 3);
+	/* UNSUB makes room */
+	peer_send(&p, LINK_UNSUB, m.id, 0, "topic-0", 7);
+	peer_send(&p, LINK_SUB, m.id, 0, "topic-999", 9);
+	pub[0] = 9;
+	memcpy(pub + 1, "topic-999", 9);
+	memcpy(pub + 10, "new", 3);
+	peer_send(&p, LINK_PUBLISH, 0, 0, pub, 13);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "new", 3);
+	IT_ASSERT_INT(srv_log_count(s, "further SUBs are dropped"), ==, 1);
+	IT_ASSERT_INT(srv_log_count(s, "link down"), ==, 0);
+}
+
+
+/*
+ * A SEND over max_frame would reach the client as a frame its limit
+ * refuses: dropped (logged once), the link and the client kept; a CLOSE
+ * text is cut to fit an ERROR frame of max_frame.
+ */
+static void
+test_send_over_max_frame_is_dropped(void)
+{
+	char *path = sock_path();
+	int lfd = peer_listen(path);
+	struct srv_opts o = {
+		.workers = 1,
+		.limits = "max_frame = 1024;",
+		.extra = backends_cfg(path, NULL),
+		.listeners = { BL("f", "frame", "") },
+	};
+	struct srv *s = srv_start(&o);
+	struct peer p;
+	struct pmsg m;
+	static uint8_t big[1200];
+	int fd;
+
+	peer_accept(&p, lfd, 5000);
+	fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	peer_wait_open(&p, cli_local_port(fd), &m);
+	memset(big, 'b', sizeof(big));
+	peer_send(&p, LINK_SEND, m.id, 1, big, 1025);
+	peer_send(&p, LINK_SEND, m.id, 2, big, 1024);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, big, 1024);
+	IT_ASSERT_INT(srv_log_wait(s, 5000, NULL, 0,
+	    "backend app: a SEND message larger than max_frame \\(1024\\) is dropped"), ==, 0);
+	big[0] = 0;
+	big[1] = 9;
+	peer_send(&p, LINK_CMD_CLOSE, m.id, 0, big, sizeof(big));
+	IT_EXPECT_ERROR_EOF(fd, 9);
+	IT_ASSERT_INT(srv_log_count(s, "link down"), ==, 0);
+}
+
 static const struct it_test backend_tests[] = {
 	{ "test_check_reports_backend_mistakes_with_their_line",
 	    test_check_reports_backend_mistakes_with_their_line, 0 },
@@ -1030,6 +1429,17 @@ static const struct it_test backend_tests[] = {
 	{ "test_on_down_refuse_refuses_new_clients_only", test_on_down_refuse_refuses_new_clients_only, 0 },
 	{ "test_on_down_close_ends_every_client_with_error_8",
 	    test_on_down_close_ends_every_client_with_error_8, 0 },
+	{ "test_hold_churn_refuses_new_clients_past_twice_max_pending",
+	    test_hold_churn_refuses_new_clients_past_twice_max_pending, 90 },
+	{ "test_send_flood_to_a_client_that_never_reads",
+	    test_send_flood_to_a_client_that_never_reads, 90 },
+	{ "test_garbage_from_the_application_keeps_clients",
+	    test_garbage_from_the_application_keeps_clients, 0 },
+	{ "test_never_acking_application_pauses_clients",
+	    test_never_acking_application_pauses_clients, 90 },
+	{ "test_huge_declared_length_then_stall", test_huge_declared_length_then_stall, 0 },
+	{ "test_subscriptions_per_client_are_capped", test_subscriptions_per_client_are_capped, 0 },
+	{ "test_send_over_max_frame_is_dropped", test_send_over_max_frame_is_dropped, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(backend, backend_tests)
