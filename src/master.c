@@ -62,6 +62,7 @@ struct wslot {
 	int hung;			/* killed by us for hanging */
 	int ctl;			/* write end of its control pipe; valid while pid != 0 */
 	int ctl_stale;			/* it has not been told the current down set yet */
+	int replaces_dead;		/* its process replaces one that died (not a start or reload) */
 };
 
 struct old_worker {
@@ -463,6 +464,7 @@ reap(struct master *m)
 			__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
 			close(w->ctl);
 			w->pid = 0;
+			w->replaces_dead = 1;
 			if (!m->stopping) {
 				stats_set(&st->restarts, stats_get(&st->restarts) + 1);
 				schedule_respawn(m, s);
@@ -570,8 +572,13 @@ tell_down_slots(struct master *m)
 
 	memset(&down, 0, sizeof(down));
 	for (int s = 0; s < m->cfg->workers; s++)
-		slotctl_set(&down, s, m->ws[s].pid == 0 ||
-		    now - m->ws[s].started_ms < ADOPT_OVERLAP_MS);
+		/*
+		 * The overlap is for a respawn only: at start and after a reload
+		 * every slot's worker starts at once, and adopting each other's
+		 * sockets then would only blur which worker serves which queue.
+		 */
+		slotctl_set(&down, s, m->ws[s].pid == 0 || (m->ws[s].replaces_dead &&
+		    now - m->ws[s].started_ms < ADOPT_OVERLAP_MS));
 	if (!slotctl_equal(&down, &m->down)) {
 		m->down = down;
 		for (int s = 0; s < m->cfg->workers; s++)

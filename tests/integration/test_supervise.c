@@ -927,6 +927,22 @@ test_crash_looping_slot_strands_no_client(void)
 	munmap(sh, sizeof(*sh));
 }
 
+/*
+ * Adoption is for a slot whose worker died: at start every slot's worker
+ * starts at once, and workers adopting each other's sockets then let the
+ * first awake take every early client (seen: 20 of 20 on one worker).
+ */
+static void
+test_workers_adopt_nothing_at_start(void)
+{
+	struct srv *s = start_two_workers(NULL);
+
+	/* past the respawn overlap (one master tick) and then some */
+	it_sleep_ms(400);
+	s->mark = 0;	/* the whole log, start-up included */
+	IT_ASSERT_INT(srv_log_count(s, "accepting slot [0-9]+'s clients"), ==, 0);
+}
+
 static void
 test_adopting_worker_lets_go_when_the_slot_is_back(void)
 {
@@ -1478,6 +1494,7 @@ static const struct it_test supervise_tests[] = {
 	    test_worker_killed_in_a_loop_triggers_backoff, 0 },
 	{ "test_crash_looping_slot_strands_no_client",
 	    test_crash_looping_slot_strands_no_client, 0 },
+	{ "test_workers_adopt_nothing_at_start", test_workers_adopt_nothing_at_start, 0 },
 	{ "test_adopting_worker_lets_go_when_the_slot_is_back",
 	    test_adopting_worker_lets_go_when_the_slot_is_back, 0 },
 	{ "test_master_sigkill_leaves_no_worker_running",
