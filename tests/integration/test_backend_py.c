@@ -335,7 +335,15 @@ test_chat_py_rooms_span_workers(void)
  * write(2) to an O_APPEND file before the callback returns, so a record is
  * in the file by the time the library may acknowledge the event: a SIGKILL
  * cannot lose the record of something processed.  SIGUSR1 drops its links
- * (the process and everything it knows stay): a link-only break.
+ * (the process and everything it knows stay): a link-only break.  SIGHUP
+ * drops them inside the next message's callback, before its reply: a break
+ * sure to find a command issued on a dead link, which only the library's
+ * resend of unacknowledged commands delivers (a break from outside lands
+ * between callbacks, when every command has reached the socket).  SIGUSR2
+ * makes it SIGKILL itself on its next message, before processing it: a
+ * crash that is sure to find an event read and not acknowledged (a kill
+ * from outside may land between two batches, with everything acknowledged,
+ * and prove nothing about the replay).
  */
 static const char app_py[] =
     "import asyncio, os, signal, sys\n"
@@ -345,6 +353,8 @@ static const char app_py[] =
     "class App(sockserv_backend.Backend):\n"
     "    def __init__(self, address, record):\n"
     "        super().__init__(address)\n"
+    "        self.die = False\n"
+    "        self.drop_next = False\n"
     "        self.fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
     "\n"
     "    def rec(self, text):\n"
@@ -355,6 +365,11 @@ static const char app_py[] =
     "                                          conn.peer, os.getpid()))\n"
     "\n"
     "    def on_message(self, conn, data):\n"
+    "        if self.die:\n"
+    "            os.kill(os.getpid(), signal.SIGKILL)\n"
+    "        if self.drop_next:\n"
+    "            self.drop_next = False\n"
+    "            drop_links(self)\n"
     "        self.rec('msg %d %d %d' % (conn.id, conn.seq, os.getpid()))\n"
     "        conn.send(data.upper(), seq=conn.seq)\n"
     "\n"
@@ -370,6 +385,8 @@ static const char app_py[] =
     "    app = App(sys.argv[2], sys.argv[3])\n"
     "    await app.start()\n"
     "    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drop_links, app)\n"
+    "    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, setattr, app, 'die', True)\n"
+    "    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, setattr, app, 'drop_next', True)\n"
     "    app.rec('ready %d' % os.getpid())\n"
     "    await app.serve_forever()\n"
     "\n"
@@ -560,14 +577,24 @@ load_run(struct load *ld, void (*disrupt)(struct load *, int64_t), int limit_ms)
 
 /* ---- 3. SIGKILL and a restart 2 s later ---- */
 
-static int64_t killed_at, restarted_at;
+static int64_t asked_at, killed_at, restarted_at;
 
 static void
 disrupt_kill_restart(struct load *ld, int64_t el)
 {
-	if (killed_at < 0 && el >= 800) {
-		py_kill(ld->ap->pid);
-		killed_at = el;
+	if (asked_at < 0 && el >= 800) {
+		IT_ASSERT(kill(ld->ap->pid, SIGUSR2) == 0);
+		asked_at = el;
+	}
+	if (asked_at >= 0 && killed_at < 0) {
+		int st;
+
+		if (waitpid(ld->ap->pid, &st, WNOHANG) == ld->ap->pid) {
+			IT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+			killed_at = el;
+		} else if (el - asked_at > 3000) {
+			IT_FAIL("the application did not SIGKILL itself on a message within 3 s");
+		}
 	}
 	if (killed_at >= 0 && restarted_at < 0 && el - killed_at >= 2000) {
 		app_start(ld->ap);
@@ -585,7 +612,7 @@ test_library_app_killed_and_restarted_loses_nothing(void)
 	app_init(&ap);
 	ld.s = app_server(&ap, 2);
 	ld.ap = &ap;
-	killed_at = restarted_at = -1;
+	asked_at = killed_at = restarted_at = -1;
 	load_run(&ld, disrupt_kill_restart, 30000);
 	IT_ASSERT(restarted_at >= 0);
 	/* at least once: a message processed but not acknowledged may come again */
@@ -608,9 +635,12 @@ static int drops_done;
 static void
 disrupt_drop_links(struct load *ld, int64_t el)
 {
-	/* twice: the second break finds a session that itself began with a replay */
+	/*
+	 * Twice, inside a callback and from outside; the second break finds a
+	 * session that itself began with a replay.
+	 */
 	if ((drops_done == 0 && el >= 700) || (drops_done == 1 && el >= 1500)) {
-		IT_ASSERT(kill(ld->ap->pid, SIGUSR1) == 0);
+		IT_ASSERT(kill(ld->ap->pid, drops_done == 0 ? SIGHUP : SIGUSR1) == 0);
 		drops_done++;
 	}
 }
