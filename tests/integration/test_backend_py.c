@@ -76,7 +76,7 @@ need_python(void)
  * when the test fails midway.
  */
 static pid_t
-py_spawn(const char *out, const char *a1, const char *a2, const char *a3, const char *a4)
+py_spawn(const char *out, const char *const args[])
 {
 	pid_t pid = fork();
 
@@ -84,6 +84,8 @@ py_spawn(const char *out, const char *a1, const char *a2, const char *a3, const 
 	if (pid == 0) {
 		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		char *argv[10];
+		int n = 0;
 
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -91,7 +93,13 @@ py_spawn(const char *out, const char *a1, const char *a2, const char *a3, const 
 		}
 		if (nul >= 0)
 			dup2(nul, 0);
-		execl(python, python, a1, a2, a3, a4, (char *)NULL);
+		argv[n++] = python;
+		while (n < 9 && args[n - 1] != NULL) {
+			argv[n] = (char *)args[n - 1];
+			n++;
+		}
+		argv[n] = NULL;
+		execv(python, argv);
 		_exit(127);
 	}
 	return pid;
@@ -183,7 +191,9 @@ test_upper_py_as_the_readme_runs_it(void)
 		char addr[640];
 
 		snprintf(addr, sizeof(addr), "unix:%s", sock);
-		app = py_spawn(out, script, addr, NULL, NULL);
+		const char *args[] = { script, addr, NULL };
+
+		app = py_spawn(out, args);
 	}
 	wait_socket(sock, app, out);
 	{
@@ -252,7 +262,11 @@ test_chat_py_rooms_span_workers(void)
 	snprintf(state, sizeof(state), "%s/chat.rooms", dir);
 	snprintf(script, sizeof(script), "%s/examples/backend/chat.py", srcdir);
 	snprintf(addr, sizeof(addr), "unix:%s", sock);
-	app = py_spawn(out, script, addr, "--state", state);
+	{
+		const char *args[] = { script, addr, "--state", state, NULL };
+
+		app = py_spawn(out, args);
+	}
 	wait_socket(sock, app, out);
 	{
 		struct srv_opts o = {
@@ -351,8 +365,8 @@ static const char app_py[] =
     "import sockserv_backend\n"
     "\n"
     "class App(sockserv_backend.Backend):\n"
-    "    def __init__(self, address, record):\n"
-    "        super().__init__(address)\n"
+    "    def __init__(self, address, record, **kw):\n"
+    "        super().__init__(address, **kw)\n"
     "        self.die = False\n"
     "        self.drop_next = False\n"
     "        self.fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
@@ -382,7 +396,10 @@ static const char app_py[] =
     "        link.drop('SIGUSR1')\n"
     "\n"
     "async def main():\n"
-    "    app = App(sys.argv[2], sys.argv[3])\n"
+    "    kw = {}\n"
+    "    if len(sys.argv) > 5:\n"
+    "        kw = dict(ping_interval=float(sys.argv[4]), link_timeout=float(sys.argv[5]))\n"
+    "    app = App(sys.argv[2], sys.argv[3], **kw)\n"
     "    await app.start()\n"
     "    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drop_links, app)\n"
     "    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, setattr, app, 'die', True)\n"
@@ -399,6 +416,7 @@ struct app {
 	char record[600];	/* the application's records */
 	char out[600];		/* its stdout and stderr */
 	char libdir[1100];
+	char ping[16], timeout[16];	/* the library's ping_interval, link_timeout; "" = its defaults */
 	pid_t pid;
 };
 
@@ -413,7 +431,12 @@ app_start(struct app *ap)
 		from = st.st_size;
 	unlink(ap->sock);
 	snprintf(addr, sizeof(addr), "unix:%s", ap->sock);
-	ap->pid = py_spawn(ap->out, ap->script, ap->libdir, addr, ap->record);
+	{
+		const char *args[] = { ap->script, ap->libdir, addr, ap->record, ap->ping[0] ?
+		    ap->ping : NULL, ap->timeout, NULL };
+
+		ap->pid = py_spawn(ap->out, args);
+	}
 	if (it_file_wait(ap->record, from, 10000, NULL, 0, "^ready %ld$", (long)ap->pid) != 0) {
 		it_file_tail(ap->out, 20, "  app: ");
 		IT_FAIL("the test application did not start");
@@ -755,6 +778,50 @@ test_library_calls_on_open_once_per_connection(void)
 	IT_ASSERT_INT(srv_log_count(s, "close f "), ==, 0);
 }
 
+/* ---- 6. who pings whom: an idle link stays up either way ---- */
+
+/*
+ * sockserv pings a link it has heard nothing on for link_timeout/3 and
+ * drops it at link_timeout; the library pings after its ping_interval and
+ * drops after its link_timeout.  Each side's short timeout against the
+ * other's long one: only the other's prompt PONG keeps the idle link up.
+ */
+static void
+test_idle_link_stays_up_whichever_side_pings(void)
+{
+	static struct app ap;
+	struct srv *s;
+	struct srv_opts o = {
+		.workers = 1,
+		.listeners = { { .name = "f", .codec = "frame", .handler = "backend",
+		    .extra = "backend = \"app\";" } },
+	};
+	char **lines;
+	int n;
+
+	/* sockserv pings every 0.2 s; the library's own ping would come after 5 s */
+	app_init(&ap);
+	o.extra = backend_cfg("app", ap.sock, "link_timeout = 0.6;");
+	s = srv_start(&o);
+	wait_links_up(s, "app", 1);
+	it_sleep_ms(2000);
+	IT_ASSERT_INT(srv_log_count(s, "backend app: link down"), ==, 0);
+	srv_kill(s);
+	py_kill(ap.pid);
+	/* the library pings every 0.3 s and gives up after 1 s; sockserv's ping would come after 10 s */
+	snprintf(ap.ping, sizeof(ap.ping), "0.3");
+	snprintf(ap.timeout, sizeof(ap.timeout), "1.0");
+	app_start(&ap);
+	o.extra = backend_cfg("app", ap.sock, "link_timeout = 30;");
+	s = srv_start(&o);
+	wait_links_up(s, "app", 1);
+	it_sleep_ms(2500);
+	lines = it_file_grep(ap.out, 0, &n, "silent for");
+	it_strv_free(lines);
+	IT_ASSERT_INT(n, ==, 0);
+	IT_ASSERT_INT(srv_log_count(s, "backend app: link down"), ==, 0);
+}
+
 static const struct it_test backend_py_tests[] = {
 	{ "test_upper_py_as_the_readme_runs_it", test_upper_py_as_the_readme_runs_it, 0 },
 	{ "test_chat_py_rooms_span_workers", test_chat_py_rooms_span_workers, 0 },
@@ -764,6 +831,8 @@ static const struct it_test backend_py_tests[] = {
 	    test_library_link_break_delivers_exactly_once, 90 },
 	{ "test_library_calls_on_open_once_per_connection",
 	    test_library_calls_on_open_once_per_connection, 0 },
+	{ "test_idle_link_stays_up_whichever_side_pings",
+	    test_idle_link_stays_up_whichever_side_pings, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(backend_py, backend_py_tests)
