@@ -778,6 +778,56 @@ test_library_calls_on_open_once_per_connection(void)
 	IT_ASSERT_INT(srv_log_count(s, "close f "), ==, 0);
 }
 
+/* ---- 7. a worker that dies takes its clients with it ---- */
+
+/*
+ * The respawned worker's HELLO (same slot, new pid) is how the library
+ * learns the old worker's connections are gone: each gets on_close with
+ * reason "error", once, and nothing is resent to the dead worker.
+ */
+static void
+test_library_closes_a_dead_workers_connections(void)
+{
+	enum { N = 3 };
+	static struct app ap;
+	struct srv *s;
+	int fd[N];
+	uint64_t id[N];
+	char **lines;
+	int n;
+
+	app_init(&ap);
+	s = app_server(&ap, 1);
+	for (int i = 0; i < N; i++) {
+		fd[i] = cli_connect("127.0.0.1", srv_port(s, "f"));
+		IT_ASSERT(fd[i] >= 0);
+		round_trip(fd[i], 1);
+		id[i] = app_id_of(&ap, cli_local_port(fd[i]));
+		IT_ASSERT(id[i] != 0);
+	}
+	IT_ASSERT(kill(s->workers[0], SIGKILL) == 0);
+	for (int i = 0; i < N; i++) {
+		if (it_file_wait(ap.record, 0, 10000, NULL, 0, "^close %llu error$",
+		    (unsigned long long)id[i]) != 0) {
+			it_file_tail(ap.out, 20, "  app: ");
+			IT_FAIL("no on_close(error) for client %d after its worker died", i);
+		}
+	}
+	/* once each, and the new worker's clients are served */
+	it_sleep_ms(200);
+	for (int i = 0; i < N; i++) {
+		lines = it_file_grep(ap.record, 0, &n, "^close %llu ", (unsigned long long)id[i]);
+		it_strv_free(lines);
+		IT_ASSERT_INT(n, ==, 1);
+		close(fd[i]);
+	}
+	fd[0] = cli_connect("127.0.0.1", srv_port(s, "f"));
+	IT_ASSERT(fd[0] >= 0);
+	round_trip(fd[0], 1);
+	IT_ASSERT_INT(it_file_wait(ap.out, 0, 1000, NULL, 0, "gone \\(pid [0-9]+ took its slot\\): %d "
+	    "connections closed", N), ==, 0);
+}
+
 /* ---- 6. who pings whom: an idle link stays up either way ---- */
 
 /*
@@ -831,6 +881,8 @@ static const struct it_test backend_py_tests[] = {
 	    test_library_link_break_delivers_exactly_once, 90 },
 	{ "test_library_calls_on_open_once_per_connection",
 	    test_library_calls_on_open_once_per_connection, 0 },
+	{ "test_library_closes_a_dead_workers_connections",
+	    test_library_closes_a_dead_workers_connections, 0 },
 	{ "test_idle_link_stays_up_whichever_side_pings",
 	    test_idle_link_stays_up_whichever_side_pings, 0 },
 	{ NULL, NULL, 0 }
