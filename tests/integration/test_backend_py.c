@@ -834,7 +834,8 @@ test_library_closes_a_dead_workers_connections(void)
  * sockserv pings a link it has heard nothing on for link_timeout/3 and
  * drops it at link_timeout; the library pings after its ping_interval and
  * drops after its link_timeout.  Each side's short timeout against the
- * other's long one: only the other's prompt PONG keeps the idle link up.
+ * other's long one, idle for twice the short one: only the other's PONG
+ * keeps the link up.
  */
 static void
 test_idle_link_stays_up_whichever_side_pings(void)
@@ -849,23 +850,23 @@ test_idle_link_stays_up_whichever_side_pings(void)
 	char **lines;
 	int n;
 
-	/* sockserv pings every 0.2 s; the library's own ping would come after 5 s */
+	/* sockserv pings after 0.5 s of silence; the library's own ping would come after 5 s */
 	app_init(&ap);
-	o.extra = backend_cfg("app", ap.sock, "link_timeout = 0.6;");
+	o.extra = backend_cfg("app", ap.sock, "link_timeout = 1.5;");
 	s = srv_start(&o);
 	wait_links_up(s, "app", 1);
-	it_sleep_ms(2000);
+	it_sleep_ms(3000);
 	IT_ASSERT_INT(srv_log_count(s, "backend app: link down"), ==, 0);
 	srv_kill(s);
 	py_kill(ap.pid);
-	/* the library pings every 0.3 s and gives up after 1 s; sockserv's ping would come after 10 s */
-	snprintf(ap.ping, sizeof(ap.ping), "0.3");
-	snprintf(ap.timeout, sizeof(ap.timeout), "1.0");
+	/* the library pings after 0.5 s and gives up after 1.5 s; sockserv's ping would come after 10 s */
+	snprintf(ap.ping, sizeof(ap.ping), "0.5");
+	snprintf(ap.timeout, sizeof(ap.timeout), "1.5");
 	app_start(&ap);
 	o.extra = backend_cfg("app", ap.sock, "link_timeout = 30;");
 	s = srv_start(&o);
 	wait_links_up(s, "app", 1);
-	it_sleep_ms(2500);
+	it_sleep_ms(3000);
 	lines = it_file_grep(ap.out, 0, &n, "silent for");
 	it_strv_free(lines);
 	IT_ASSERT_INT(n, ==, 0);
