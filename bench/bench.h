@@ -63,6 +63,8 @@ struct bench_opts {
 	int server_pid;		/* 0: no server sampling */
 	double timeout;		/* idle: the server's heartbeat_timeout, 0 = unknown */
 	double rate;		/* echo/idle: most new connections per second, 0 = no limit */
+	long msg_rate;		/* echo: messages per second over all connections, 0 = as
+				 * fast as the depth allows */
 };
 
 /* live counters of one child, for the progress line (written by the child only) */
@@ -157,6 +159,8 @@ struct bench_child {
 	size_t hbq_head, hbq_len;
 	double *late;		/* idle silent: close - due, ms */
 	size_t nlate;
+	uint64_t paced;		/* echo --msg-rate: messages sent by the pacer since go */
+	uint32_t pace_next;	/* echo --msg-rate: the connection to try first */
 	bool restart_pending;	/* churn: a slot could not start and waits a round */
 	struct bench_result r;
 };

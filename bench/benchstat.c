@@ -168,6 +168,29 @@ bs_cpu_us_per_msg(uint64_t ticks, long ticks_per_s, uint64_t msgs)
 	return (double)ticks * 1e6 / (double)ticks_per_s / (double)msgs;
 }
 
+/* 128-bit products: rate x connections x a day of ns overflows 64 bits */
+uint64_t
+bs_paced_due(uint64_t num, uint64_t den, uint64_t elapsed_ns)
+{
+	unsigned __int128 q;
+
+	if (num == 0 || den == 0)
+		return 0;
+	q = (unsigned __int128)num * elapsed_ns / ((unsigned __int128)den * 1000000000u);
+	return q >= UINT64_MAX ? UINT64_MAX : (uint64_t)q + 1;
+}
+
+uint64_t
+bs_paced_at_ns(uint64_t num, uint64_t den, uint64_t k)
+{
+	unsigned __int128 t;
+
+	if (num == 0 || den == 0)
+		return UINT64_MAX;
+	t = ((unsigned __int128)k * den * 1000000000u + num - 1) / num;
+	return t >= UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}
+
 double
 bs_cpu_percent(uint64_t ticks, long ticks_per_s, double seconds)
 {

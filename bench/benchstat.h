@@ -66,6 +66,17 @@ double bs_cpu_percent(uint64_t ticks, long ticks_per_s, double seconds);
 double bs_bytes_per_conn(uint64_t kb_before, uint64_t kb_after, uint64_t conns);
 /* a / b, 0 when b is 0 */
 double bs_ratio(double a, double b);
+/*
+ * Even pacing at num / den messages per second from time 0 (a process's
+ * share of a total rate is rate * its connections / all connections, kept
+ * as a fraction so the two functions agree exactly): message k (from 0) is
+ * due at ceil(k * den * 1e9 / num) ns, and by elapsed_ns the first
+ * bs_paced_due() messages are due (message 0 at once).  Counting from the
+ * start, not from the last send, keeps a late round from lowering the rate.
+ * num == 0: nothing is ever due.
+ */
+uint64_t bs_paced_due(uint64_t num, uint64_t den, uint64_t elapsed_ns);
+uint64_t bs_paced_at_ns(uint64_t num, uint64_t den, uint64_t k);
 
 /* what sockserv-bench needs from /proc/PID/stat */
 struct bs_procstat {

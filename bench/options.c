@@ -29,7 +29,8 @@ synopsis(FILE *f)
 	    "usage: sockserv-bench echo|idle|churn [-h host] -p port [--raw] [-c conns]\n"
 	    "       [-d depth] [-s bytes] [-t seconds] [-i heartbeat_seconds]\n"
 	    "       [-S source_addrs] [-P processes] [--json] [--server PID]\n"
-	    "       [--timeout seconds] [--rate conns_per_second]\n");
+	    "       [--timeout seconds] [--rate conns_per_second]\n"
+	    "       [--msg-rate msgs_per_second]\n");
 }
 
 static void __attribute__((format(printf, 1, 2), noreturn))
@@ -75,13 +76,14 @@ secs_arg(const char *opt, const char *s, double lo, double hi)
 void
 bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 {
-	enum { OPT_RAW = 1000, OPT_JSON, OPT_SERVER, OPT_TIMEOUT, OPT_RATE, OPT_HELP };
+	enum { OPT_RAW = 1000, OPT_JSON, OPT_SERVER, OPT_TIMEOUT, OPT_RATE, OPT_MSG_RATE, OPT_HELP };
 	static const struct option longopts[] = {
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "msg-rate", required_argument, NULL, OPT_MSG_RATE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -127,6 +129,7 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		case OPT_SERVER: o->server_pid = (int)num_arg("--server", optarg, 1, INT32_MAX); break;
 		case OPT_TIMEOUT: o->timeout = secs_arg("--timeout", optarg, 0.001, 86400); break;
 		case OPT_RATE: o->rate = (double)num_arg("--rate", optarg, 1, 10000000); break;
+		case OPT_MSG_RATE: o->msg_rate = num_arg("--msg-rate", optarg, 1, 100000000); break;
 		case OPT_HELP:
 			synopsis(stdout);
 			exit(0);
@@ -147,6 +150,8 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		o->conns = o->ops->default_conns;
 	if (o->raw && o->size == 0 && o->ops->sends_payload)
 		usage_error("-s: --raw needs at least 1 byte per message");
+	if (o->msg_rate > 0 && o->mode != BS_ECHO)
+		usage_error("--msg-rate: only echo sends messages at a rate");
 	if (o->procs > o->conns)
 		o->procs = o->conns;
 }

@@ -507,6 +507,39 @@ test_channel_read_gives_up_at_the_deadline_and_write_to_a_gone_peer_fails(void)
 	signal(SIGPIPE, old);
 }
 
+/* --msg-rate: even spacing from go, one process's share as a fraction */
+static void
+test_paced_sends_are_due_evenly_from_the_start(void)
+{
+	/* 10 000 msgs/s in all, 100 connections, this process holds all 100 */
+	uint64_t num = 10000 * 100, den = 100;
+
+	CU_ASSERT_EQUAL(bs_paced_due(num, den, 0), 1);		/* the first at once */
+	CU_ASSERT_EQUAL(bs_paced_due(num, den, 99999), 1);
+	CU_ASSERT_EQUAL(bs_paced_due(num, den, 100000), 2);	/* one per 100 us */
+	CU_ASSERT_EQUAL(bs_paced_due(num, den, 1000000000), 10001);
+	CU_ASSERT_EQUAL(bs_paced_at_ns(num, den, 0), 0);
+	CU_ASSERT_EQUAL(bs_paced_at_ns(num, den, 1), 100000);
+	CU_ASSERT_EQUAL(bs_paced_at_ns(num, den, 10000), 1000000000);
+	/* a share of 1/3 of 1000 msgs/s: 333.3/s, message k at ceil(3 ms * k) */
+	num = 1000 * 1; den = 3;
+	CU_ASSERT_EQUAL(bs_paced_at_ns(num, den, 1), 3000000);
+	CU_ASSERT_EQUAL(bs_paced_due(num, den, 2999999), 1);
+	CU_ASSERT_EQUAL(bs_paced_due(num, den, 3000000), 2);
+	/* the two agree: message k is due exactly from its time on */
+	for (uint64_t k = 1; k < 5000; k += 7) {
+		uint64_t n7 = 7919, d7 = 13, at = bs_paced_at_ns(n7, d7, k);
+
+		CU_ASSERT(bs_paced_due(n7, d7, at) >= k + 1);
+		CU_ASSERT(bs_paced_due(n7, d7, at - 1) <= k);
+	}
+	/* a day at the largest rate and connection count does not overflow */
+	CU_ASSERT_EQUAL(bs_paced_due(100000000ull * 10000000, 10000000, 86400000000000ull),
+	    8640000000001ull);
+	CU_ASSERT_EQUAL(bs_paced_due(0, 1, 1000), 0);
+	CU_ASSERT_EQUAL(bs_paced_at_ns(0, 1, 1), UINT64_MAX);
+}
+
 #define ADD(f) CU_add_test(s, #f, f)
 
 void
@@ -525,6 +558,7 @@ test_bench_register(void)
 	ADD(test_percentile_of_samples_by_nearest_rank);
 	ADD(test_bin_counts_put_edges_in_the_upper_bin);
 	ADD(test_rates_and_cpu_arithmetic);
+	ADD(test_paced_sends_are_due_evenly_from_the_start);
 	ADD(test_proc_stat_parses_names_with_spaces_and_parens);
 	ADD(test_proc_stat_rejects_malformed_text);
 	ADD(test_proc_stat_of_this_process);
