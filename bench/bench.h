@@ -161,6 +161,8 @@ struct bench_child {
 	size_t nlate;
 	uint64_t paced;		/* echo --msg-rate: messages sent by the pacer since go */
 	uint32_t pace_next;	/* echo --msg-rate: the connection to try first */
+	bool pace_full;		/* echo --msg-rate: messages are due but every connection
+				 * has depth in flight: wait for an echo, do not spin */
 	bool restart_pending;	/* churn: a slot could not start and waits a round */
 	struct bench_result r;
 };

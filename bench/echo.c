@@ -131,6 +131,7 @@ echo_pace(struct bench_child *ch)
 {
 	uint64_t due = bs_paced_due(echo_pace_num(ch), (uint64_t)ch->o->conns, ch->now - ch->t_go);
 
+	ch->pace_full = false;
 	while (ch->paced < due) {
 		struct bconn *c = NULL;
 
@@ -143,8 +144,10 @@ echo_pace(struct bench_child *ch)
 				break;
 			}
 		}
-		if (c == NULL)
+		if (c == NULL) {
+			ch->pace_full = true;
 			return;
+		}
 		*echo_sent_slot(ch, c, c->sent) = ch->now;
 		bench_stage_message(ch, c, FRAME_DATA);
 		ch->paced++;
@@ -166,7 +169,8 @@ echo_timeout_ms(const struct bench_child *ch, int ms)
 {
 	uint64_t at, since;
 
-	if (ch->o->msg_rate == 0 || ch->phase != BPH_RUN || ch->n == 0)
+	/* all full: the next echo wakes the loop, and the tick after it sends */
+	if (ch->o->msg_rate == 0 || ch->phase != BPH_RUN || ch->n == 0 || ch->pace_full)
 		return ms;
 	at = bs_paced_at_ns(echo_pace_num(ch), (uint64_t)ch->o->conns, ch->paced);
 	since = ch->now - ch->t_go;
