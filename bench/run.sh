@@ -4,9 +4,9 @@
 # It builds nothing (make does that first).  It starts sockserv and
 # floor_echo on free ports with throw-away configs (log level warn), pins the
 # servers to one CPU and the load (sockserv-bench) to the other with taskset,
-# measures the six figures of BENCHMARKS.md and rewrites the part of
+# measures the figures of BENCHMARKS.md and rewrites the part of
 # BENCHMARKS.md between the "results" markers; the rest of the file (method
-# and analysis) is left alone.  A full run takes about 5 minutes.  Every
+# and analysis) is left alone.  A full run takes about 6 minutes.  Every
 # server it starts is killed on exit, however it exits.
 #
 # Environment: BUILD (default build), BENCH_OUT (default BENCHMARKS.md),
