@@ -73,8 +73,10 @@ enum link_status linkproto_decode(const uint8_t *buf, size_t len, uint32_t max_p
 void linkproto_header(uint8_t hdr[LINK_HDR_LEN], uint8_t type, uint32_t len, uint64_t id,
     uint32_t seq);
 
-/* u64/u32/u16 big-endian helpers for payload fields (ACK counts, CLOSE codes) */
+/* u64/u32/u16 big-endian helpers for header and payload fields (ACK counts, CLOSE codes) */
 uint64_t linkproto_get64(const uint8_t *p);
+uint32_t linkproto_get32(const uint8_t *p);
+void linkproto_put32(uint8_t *p, uint32_t v);
 void linkproto_put64(uint8_t *p, uint64_t v);
 uint16_t linkproto_get16(const uint8_t *p);
 void linkproto_put16(uint8_t *p, uint16_t v);

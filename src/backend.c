@@ -168,26 +168,11 @@ static void link_drop(struct blink *L, const char *fmt, ...) __attribute__((form
 static void link_set_paused(struct blink *L, int paused);
 static void link_cb(struct evloop *loop, int fd, int mask, void *data);
 
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* length of the whole message at p (our own, well-formed bytes) */
 static size_t
 msg_size(const uint8_t *p)
 {
-	return LINK_HDR_LEN + (size_t)get32(p + 4);
+	return LINK_HDR_LEN + (size_t)linkproto_get32(p + 4);
 }
 
 /* ---- the id table ---- */
@@ -807,7 +792,7 @@ link_session(struct blink *L)
 		if (pd[off + 3] == LINK_OPEN) {
 			struct bconn *b = id_find(L, linkproto_get64(pd + off + 8));
 			if (b != NULL)
-				put32(pd + off + 16, b->send_seq);
+				linkproto_put32(pd + off + 16, b->send_seq);
 		}
 	}
 	link_state(L, LS_UP);
@@ -1126,7 +1111,7 @@ link_read(struct blink *L)
 		 * buffer still doubles per read, so a large message costs O(1)
 		 * copies per byte.
 		 */
-		size_t need = LINK_HDR_LEN + (size_t)get32(buffer_head(L->in) + 4);
+		size_t need = LINK_HDR_LEN + (size_t)linkproto_get32(buffer_head(L->in) + 4);
 		size_t grow = have > READ_CHUNK ? have : READ_CHUNK;
 		if (need > have)
 			want = need - have < grow ? need - have : grow;

@@ -3,14 +3,14 @@
  */
 #include "linkproto.h"
 
-static uint32_t
-get32(const uint8_t *p)
+uint32_t
+linkproto_get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-static void
-put32(uint8_t *p, uint32_t v)
+void
+linkproto_put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
 	p[1] = (uint8_t)(v >> 16);
@@ -21,14 +21,14 @@ put32(uint8_t *p, uint32_t v)
 uint64_t
 linkproto_get64(const uint8_t *p)
 {
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
+	return (uint64_t)linkproto_get32(p) << 32 | linkproto_get32(p + 4);
 }
 
 void
 linkproto_put64(uint8_t *p, uint64_t v)
 {
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
+	linkproto_put32(p, (uint32_t)(v >> 32));
+	linkproto_put32(p + 4, (uint32_t)v);
 }
 
 uint16_t
@@ -52,9 +52,9 @@ linkproto_header(uint8_t hdr[LINK_HDR_LEN], uint8_t type, uint32_t len, uint64_t
 	hdr[1] = LINK_MAGIC1;
 	hdr[2] = LINK_VERSION;
 	hdr[3] = type;
-	put32(hdr + 4, len);
+	linkproto_put32(hdr + 4, len);
 	linkproto_put64(hdr + 8, id);
-	put32(hdr + 16, seq);
+	linkproto_put32(hdr + 16, seq);
 }
 
 enum link_status
@@ -74,7 +74,7 @@ linkproto_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struct li
 	}
 	if (len < 8)
 		return LINK_NEED_MORE;
-	plen = get32(buf + 4);
+	plen = linkproto_get32(buf + 4);
 	if (plen > max_payload) {
 		*why = "message too large";
 		return LINK_BAD;
@@ -84,7 +84,7 @@ linkproto_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struct li
 	m->type = buf[3];
 	m->len = plen;
 	m->id = linkproto_get64(buf + 8);
-	m->seq = get32(buf + 16);
+	m->seq = linkproto_get32(buf + 16);
 	m->payload = buf + LINK_HDR_LEN;
 	m->consumed = LINK_HDR_LEN + (size_t)plen;
 	return LINK_GOT;
