@@ -20,6 +20,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -2093,4 +2094,17 @@ it_cu_run(void)
 	CU_assertImplementation(CU_FALSE, __LINE__,
 	    "integration test missing from the harness registry", __FILE__, "",
 	    CU_FALSE);
+}
+
+void
+it_need_root_and_nobody(uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		IT_SKIP("the privilege drop needs root (CI runs as root)");
+	if ((pw = getpwnam("nobody")) == NULL)
+		IT_SKIP("no user nobody on this system");
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
 }

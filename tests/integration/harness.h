@@ -209,6 +209,9 @@ int it_proc_status_line(pid_t pid, const char *name, char *line, size_t len);
 /* it_run of prog with the NULL-terminated char * arguments in ap (at most 14) */
 int it_run_va(const char *prog, char *out, size_t outlen, int timeout_ms, va_list ap);
 
+/* nobody's uid and gid; skips the test where there is no root or no user nobody */
+void it_need_root_and_nobody(uid_t *uid, gid_t *gid);
+
 /* the path of build/sockserv-stat (the test fails if it is not there) */
 const char *it_stat_prog(void);
 /* it_run of sockserv-stat with the NULL-terminated arguments after it */

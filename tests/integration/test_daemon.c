@@ -528,20 +528,6 @@ daemon_stop(struct srv *s)
 	check_sanitizer_logs(s->dir);
 }
 
-/* nobody's uid and gid; the test is skipped where there is no such user or no root */
-static void
-need_root_and_nobody(uid_t *uid, gid_t *gid)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		IT_SKIP("privilege drop needs root (CI runs as root)");
-	if ((pw = getpwnam("nobody")) == NULL)
-		IT_SKIP("no user nobody on this system");
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-}
-
 /* let user nobody reach files in s->dir (mkdtemp makes 0700 directories) */
 static void
 open_dir_to_all(struct srv *s)
@@ -1395,7 +1381,7 @@ test_workers_drop_privileges_to_the_configured_user(void)
 	gid_t gid;
 	int fd, n;
 
-	need_root_and_nobody(&uid, &gid);
+	it_need_root_and_nobody(&uid, &gid);
 	s = daemon_prepare(&c);
 	daemon_start(s);
 	for (int i = 0; i < 2; i++) {
@@ -1456,7 +1442,7 @@ test_created_run_directory_lets_the_workers_user_read_stats(void)
 	pid_t pid;
 	int st;
 
-	need_root_and_nobody(&uid, &gid);
+	it_need_root_and_nobody(&uid, &gid);
 	s = daemon_prepare(&c);
 	open_dir_to_all(s);
 	snprintf(rundir, sizeof(rundir), "%s/run", s->dir);

@@ -46,19 +46,6 @@
 #define VICTIM_TEXT "root's secret\n"
 #define RUN_TIMEOUT_MS 10000
 
-static void
-need_root_and_nobody(uid_t *uid, gid_t *gid)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		IT_SKIP("the privilege drop needs root (CI runs as root)");
-	if ((pw = getpwnam("nobody")) == NULL)
-		IT_SKIP("no user nobody on this system");
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-}
-
 /* a root-owned 0600 file in a root-only directory: what a planted link aims at */
 static void
 make_victim(char *path, size_t len)
@@ -161,7 +148,7 @@ test_log_in_a_directory_the_workers_user_owns_is_refused(void)
 	gid_t gid;
 	int st;
 
-	need_root_and_nobody(&uid, &gid);
+	it_need_root_and_nobody(&uid, &gid);
 	s = srv_prepare(&o);
 	make_victim(victim, sizeof(victim));
 	IT_ASSERT(chown(s->dir, uid, gid) == 0);
@@ -217,7 +204,7 @@ test_log_link_in_a_sticky_directory_is_never_followed(void)
 	int st, n, port, fd;
 	char **v;
 
-	need_root_and_nobody(&uid, &gid);
+	it_need_root_and_nobody(&uid, &gid);
 	s = srv_prepare(&o);
 	make_victim(victim, sizeof(victim));
 	let_nobody_through(s);
@@ -323,7 +310,7 @@ test_master_sigkill_takes_every_worker_within_100ms(void)
 	gid_t gid;
 	int left, fd;
 
-	need_root_and_nobody(&uid, &gid);
+	it_need_root_and_nobody(&uid, &gid);
 	s = srv_start(&o);
 	echo_once(s, "served by nobody");
 	for (int i = 0; i < 3; i++) {

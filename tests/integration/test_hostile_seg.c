@@ -51,20 +51,6 @@
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 
-/* nobody's ids; the test is skipped without root or without nobody */
-static void
-need_root_and_nobody(uid_t *uid, gid_t *gid)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		IT_SKIP("attacks as the workers' user need root to become nobody (CI runs as root)");
-	if ((pw = getpwnam("nobody")) == NULL)
-		IT_SKIP("no user nobody on this system");
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-}
-
 /* let nobody reach the files in s->dir: mkdtemp made it and its parent 0700 */
 static void
 open_dir_to_all(struct srv *s, mode_t mode)
@@ -317,7 +303,7 @@ test_nobody_cannot_truncate_rewrite_or_lock_the_segment(void)
 	gid_t gid;
 	int bad;
 
-	need_root_and_nobody(&uid, &gid);
+	it_need_root_and_nobody(&uid, &gid);
 	s = start_server(2, NULL);
 	open_dir_to_all(s, 0755);
 	IT_ASSERT(stat(s->stats_path, &before) == 0);
