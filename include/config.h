@@ -58,6 +58,17 @@ struct listener_conf {
 	uint32_t write_timeout_ms;
 	uint32_t first_message_ms;
 	int backend;			/* index in config.backends (handler "backend"), else -1 */
+	/*
+	 * TCP options (listener_tune / listener_tune_accepted); 0 = not set,
+	 * the kernel's default applies.
+	 */
+	int keepalive;			/* tcp_keepalive group present: SO_KEEPALIVE */
+	int keepalive_idle_s;		/* TCP_KEEPIDLE 1..32767 */
+	int keepalive_interval_s;	/* TCP_KEEPINTVL 1..32767 */
+	int keepalive_count;		/* TCP_KEEPCNT 1..127 */
+	uint32_t user_timeout_ms;	/* TCP_USER_TIMEOUT */
+	int sndbuf;			/* SO_SNDBUF bytes, as written (the kernel doubles it) */
+	int rcvbuf;			/* SO_RCVBUF bytes, as written */
 };
 
 struct config {

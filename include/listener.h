@@ -16,6 +16,12 @@
 int listener_open(const struct listener_conf *lc, int backlog, char *err, size_t errlen);
 /* socket options that follow the listener's settings (re-applied to a socket handed over on reload) */
 int listener_tune(int fd, const struct listener_conf *lc);
+/*
+ * The per-connection options of lc (tcp_keepalive, tcp_user_timeout,
+ * sndbuf) on a socket just accepted; a failure is logged (at most once a
+ * second) and the connection goes on.  rcvbuf is listener_tune's.
+ */
+void listener_tune_accepted(int fd, const struct listener_conf *lc);
 /* the port a listening socket is actually bound to */
 int listener_port(int fd);
 /*

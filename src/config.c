@@ -61,8 +61,19 @@ static const char *const timer_keys[] = { "tick_ms", "slots", NULL };
 static const char *const listener_keys[] = {
 	"name", "address", "port", "codec", "handler", "magic",
 	"heartbeat_timeout", "deadline", "frame_timeout", "write_timeout",
-	"first_message_timeout", "backend", NULL
+	"first_message_timeout", "backend",
+	"tcp_keepalive", "tcp_user_timeout", "sndbuf", "rcvbuf", NULL
 };
+static const char *const keepalive_keys[] = { "idle", "interval", "count", NULL };
+/* the kernel's limits (tcp(7); MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT) */
+#define MAX_KEEPIDLE_S		32767
+#define MAX_KEEPINTVL_S		32767
+#define MAX_KEEPCNT		127
+/* TCP_USER_TIMEOUT is an int of milliseconds */
+#define MAX_USER_TIMEOUT_S	2147483
+/* SO_SNDBUF / SO_RCVBUF: below the kernel's floor it rounds up anyway; above 1 GiB is a slip */
+#define MIN_SOCKBUF		4096
+#define MAX_SOCKBUF		1073741824LL
 static const char *const backend_keys[] = {
 	"name", "address", "on_down", "max_pending", "reconnect_min", "reconnect_max",
 	"link_timeout", NULL
@@ -830,6 +841,51 @@ parse_listener_backend(struct loader *ld, config_setting_t *g,
 	return fail(ld, s, "listener '%s' names unknown backend '%s'", l->name, str);
 }
 
+/*
+ * A listener's TCP options: tcp_keepalive = { idle; interval; count; }
+ * (the group turns SO_KEEPALIVE on; a sub-key left out keeps the kernel's
+ * sysctl default), tcp_user_timeout (seconds, 0 = off), sndbuf, rcvbuf.
+ */
+static int
+parse_listener_tcp(struct loader *ld, const config_setting_t *g, struct listener_conf *l)
+{
+	config_setting_t *ka = NULL;
+	long long v = 0;
+	int r;
+
+	if ((r = get_group(ld, g, "tcp_keepalive", &ka)) == -1)
+		return -1;
+	if (r == 1) {
+		if (check_keys(ld, ka, keepalive_keys) == -1)
+			return -1;
+		l->keepalive = 1;
+		if ((r = get_int(ld, ka, "idle", 1, MAX_KEEPIDLE_S, &v)) == -1)
+			return -1;
+		if (r == 1)
+			l->keepalive_idle_s = (int)v;
+		if ((r = get_int(ld, ka, "interval", 1, MAX_KEEPINTVL_S, &v)) == -1)
+			return -1;
+		if (r == 1)
+			l->keepalive_interval_s = (int)v;
+		if ((r = get_int(ld, ka, "count", 1, MAX_KEEPCNT, &v)) == -1)
+			return -1;
+		if (r == 1)
+			l->keepalive_count = (int)v;
+	}
+	if (get_seconds(ld, g, "tcp_user_timeout", 0, false, MAX_USER_TIMEOUT_S,
+	    &l->user_timeout_ms) == -1)
+		return -1;
+	if ((r = get_int(ld, g, "sndbuf", MIN_SOCKBUF, MAX_SOCKBUF, &v)) == -1)
+		return -1;
+	if (r == 1)
+		l->sndbuf = (int)v;
+	if ((r = get_int(ld, g, "rcvbuf", MIN_SOCKBUF, MAX_SOCKBUF, &v)) == -1)
+		return -1;
+	if (r == 1)
+		l->rcvbuf = (int)v;
+	return 0;
+}
+
 static int
 parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
     struct addr_key *keys)
@@ -950,6 +1006,8 @@ parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
 	    DEF_FIRST_MESSAGE_MS;
 	if (get_seconds(ld, g, "first_message_timeout", 0, false, MAX_TIMEOUT_S,
 	    &l->first_message_ms) == -1)
+		return -1;
+	if (parse_listener_tcp(ld, g, l) == -1)
 		return -1;
 	return 0;
 }

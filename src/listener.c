@@ -7,10 +7,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
 
 static int
 resolve(const struct listener_conf *lc, struct sockaddr_storage *ss, socklen_t *sl)
@@ -53,7 +57,82 @@ listener_tune(int fd, const struct listener_conf *lc)
 	 */
 	int nodelay = lc->codec != CODEC_RAW;
 
-	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay));
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay)) == -1)
+		return -1;
+	/*
+	 * rcvbuf goes on the listening socket, not on each accepted one: the
+	 * kernel answers a SYN with a window and a window scale taken from
+	 * the listener's receive buffer (tcp(7): "the socket buffer size must
+	 * be set prior to the listen(2) or connect(2) calls"), and the
+	 * accepted socket inherits the buffer.  Set after accept(), the
+	 * handshake would already have offered the default window (64 KiB,
+	 * scaled for the 6 MB maximum), more than a small buffer holds: the
+	 * kernel would drop what the client sent in good faith.  Set here
+	 * again on a socket handed over on reload, new handshakes follow the
+	 * new value at once.  The kernel has no way back to its autotuned
+	 * default once a size is set: removing rcvbuf takes a restart (the
+	 * master warns).
+	 */
+	if (lc->rcvbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &lc->rcvbuf, sizeof(lc->rcvbuf)) == -1)
+		return -1;
+	return 0;
+}
+
+/* log a failed option on an accepted socket, at most once a second per process */
+static void
+tune_warn(const struct listener_conf *lc, const char *opt)
+{
+	static uint64_t last;
+	static unsigned long skipped;
+	uint64_t now = clock_now_ms();
+	int e = errno;
+
+	if (last != 0 && now - last < 1000) {
+		skipped++;
+		return;
+	}
+	last = now;
+	errno = e;
+	log_warn("%s: setsockopt %s on an accepted socket (%lu more failures not "
+	    "logged); the connection goes on without it", lc->name, opt, skipped);
+	skipped = 0;
+}
+
+/* one int option, when set (v > 0) */
+static void
+tune_int(int fd, const struct listener_conf *lc, int level, int name, const char *str, int v)
+{
+	if (v > 0 && setsockopt(fd, level, name, &v, sizeof(v)) == -1)
+		tune_warn(lc, str);
+}
+
+/*
+ * Options that belong to each connection, set right after accept().  They
+ * are set on the accepted socket itself rather than left to inheritance
+ * from the listener, as TCP_NODELAY and rcvbuf are: tcp(7) promises no
+ * inheritance for them, and a reload's new values then apply exactly to
+ * the connections its workers accept (a removed key really is gone; on a
+ * listener the kernel keeps what was set).  Nothing is called for an
+ * option not configured, so the default accept path costs no syscall.
+ * A failure is logged and the connection goes on: keepalive and buffer
+ * sizes are tuning, not correctness, and refusing the client would be
+ * worse than serving it with the kernel's defaults.
+ */
+void
+listener_tune_accepted(int fd, const struct listener_conf *lc)
+{
+	if (lc->keepalive) {
+		tune_int(fd, lc, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
+		tune_int(fd, lc, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", lc->keepalive_idle_s);
+		tune_int(fd, lc, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL",
+		    lc->keepalive_interval_s);
+		tune_int(fd, lc, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", lc->keepalive_count);
+	}
+	/* milliseconds; the config caps it at INT_MAX */
+	tune_int(fd, lc, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT",
+	    (int)lc->user_timeout_ms);
+	tune_int(fd, lc, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", lc->sndbuf);
 }
 
 int

@@ -214,6 +214,12 @@ open_sockets(const struct config *cfg, const struct config *oldcfg, const int *o
 					}
 					if (fd == -1)
 						snprintf(err, errlen, "%s: %s", lc->name, strerror(errno));
+					/* once set, the kernel keeps a listening socket's size (listener_tune) */
+					if (fd != -1 && s == 0 && lc->rcvbuf == 0 &&
+					    oldcfg->listeners[o].rcvbuf != 0)
+						log_warnx("%s: rcvbuf removed: its listening sockets keep "
+						    "%d bytes until sockserv restarts", lc->name,
+						    oldcfg->listeners[o].rcvbuf);
 					break;
 				}
 			}

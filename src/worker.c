@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "evloop.h"
 #include "handler.h"
+#include "listener.h"
 #include "log.h"
 #include "daemon.h"
 #include "slotctl.h"
@@ -200,6 +201,7 @@ accept_cb(struct evloop *loop, int fd, int mask, void *data)
 			log_warn("%s: accept", l->conf->name);
 			return;
 		}
+		listener_tune_accepted(cfd, l->conf);
 		conn_accept(l->cl, cfd, (struct sockaddr *)&ss);
 	}
 }
