@@ -1151,6 +1151,151 @@ test_backend_mistakes_are_errors_at_their_line(void)
 	    "'backend' is only allowed with handler \"backend\"");
 }
 
+/* tcp_keepalive, tcp_user_timeout, sndbuf, rcvbuf: off unless written */
+static void
+test_tcp_options_are_stored_and_off_by_default(void)
+{
+	struct config cfg;
+	char err[512] = "";
+	const struct listener_conf *l;
+
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "listeners = (\n"
+	    "  { name = \"plain\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { name = \"all\"; address = \"127.0.0.1\"; port = 7001;\n"
+	    "    tcp_keepalive = { idle = 60; interval = 10; count = 5; };\n"
+	    "    tcp_user_timeout = 30; sndbuf = 65536; rcvbuf = 131072; },\n"
+	    "  { name = \"part\"; address = \"127.0.0.1\"; port = 7002;\n"
+	    "    tcp_keepalive = { interval = 32767; count = 127; };\n"
+	    "    tcp_user_timeout = 2.5; sndbuf = 4096; },\n"
+	    "  { name = \"bare\"; address = \"127.0.0.1\"; port = 7003;\n"
+	    "    tcp_keepalive = { idle = 32767; }; tcp_user_timeout = 0;\n"
+	    "    rcvbuf = 1073741824; },\n"
+	    "  { name = \"empty\"; address = \"127.0.0.1\"; port = 7004;\n"
+	    "    tcp_keepalive = { }; }\n"
+	    ");\n", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 5);
+
+	l = &cfg.listeners[0];
+	CU_ASSERT_EQUAL(l->keepalive, 0);
+	CU_ASSERT_EQUAL(l->keepalive_idle_s, 0);
+	CU_ASSERT_EQUAL(l->keepalive_interval_s, 0);
+	CU_ASSERT_EQUAL(l->keepalive_count, 0);
+	CU_ASSERT_EQUAL(l->user_timeout_ms, 0);
+	CU_ASSERT_EQUAL(l->sndbuf, 0);
+	CU_ASSERT_EQUAL(l->rcvbuf, 0);
+
+	l = &cfg.listeners[1];
+	CU_ASSERT_EQUAL(l->keepalive, 1);
+	CU_ASSERT_EQUAL(l->keepalive_idle_s, 60);
+	CU_ASSERT_EQUAL(l->keepalive_interval_s, 10);
+	CU_ASSERT_EQUAL(l->keepalive_count, 5);
+	CU_ASSERT_EQUAL(l->user_timeout_ms, 30000);
+	CU_ASSERT_EQUAL(l->sndbuf, 65536);
+	CU_ASSERT_EQUAL(l->rcvbuf, 131072);
+
+	/* a sub-key left out keeps the kernel's default (0: not set) */
+	l = &cfg.listeners[2];
+	CU_ASSERT_EQUAL(l->keepalive, 1);
+	CU_ASSERT_EQUAL(l->keepalive_idle_s, 0);
+	CU_ASSERT_EQUAL(l->keepalive_interval_s, 32767);
+	CU_ASSERT_EQUAL(l->keepalive_count, 127);
+	CU_ASSERT_EQUAL(l->user_timeout_ms, 2500);
+	CU_ASSERT_EQUAL(l->sndbuf, 4096);
+	CU_ASSERT_EQUAL(l->rcvbuf, 0);
+
+	l = &cfg.listeners[3];
+	CU_ASSERT_EQUAL(l->keepalive, 1);
+	CU_ASSERT_EQUAL(l->keepalive_idle_s, 32767);
+	CU_ASSERT_EQUAL(l->keepalive_interval_s, 0);
+	CU_ASSERT_EQUAL(l->keepalive_count, 0);
+	CU_ASSERT_EQUAL(l->user_timeout_ms, 0);
+	CU_ASSERT_EQUAL(l->rcvbuf, 1073741824);
+
+	/* an empty group: SO_KEEPALIVE with the kernel's timings */
+	l = &cfg.listeners[4];
+	CU_ASSERT_EQUAL(l->keepalive, 1);
+	CU_ASSERT_EQUAL(l->keepalive_idle_s, 0);
+	CU_ASSERT_EQUAL(l->keepalive_interval_s, 0);
+	CU_ASSERT_EQUAL(l->keepalive_count, 0);
+	config_free(&cfg);
+}
+
+/* one listener with the given TCP settings on its third line */
+#define TCP_LISTENER(settings) \
+	"listeners = (\n" \
+	"  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n" \
+	"    " settings "\n" \
+	"  }\n" \
+	");\n"
+
+static void
+test_tcp_option_mistakes_are_errors_at_their_line(void)
+{
+	/* tcp(7)'s ranges: TCP_KEEPIDLE and TCP_KEEPINTVL 1..32767 s, TCP_KEEPCNT 1..127 */
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { idle = 0; };"), 3,
+	    "'idle' must be between 1 and 32767");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { idle = 32768; };"), 3,
+	    "'idle' must be between 1 and 32767");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { interval = 0; };"), 3,
+	    "'interval' must be between 1 and 32767");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { interval = 40000; };"), 3,
+	    "'interval' must be between 1 and 32767");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { count = 0; };"), 3,
+	    "'count' must be between 1 and 127");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { count = 128; };"), 3,
+	    "'count' must be between 1 and 127");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { idle = -5; };"), 3,
+	    "'idle' must be between 1 and 32767");
+	/* whole seconds, as the kernel takes them */
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { idle = 1.5; };"), 3,
+	    "'idle' must be an integer");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = { count = \"5\"; };"), 3,
+	    "'count' must be an integer");
+	/* a typo in the group is an error like anywhere else */
+	EXPECT_ERROR(
+	    "listeners = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "    tcp_keepalive = {\n"
+	    "      idle = 60;\n"
+	    "      intvl = 10;\n"
+	    "    };\n"
+	    "  }\n"
+	    ");\n", 5, "unknown key 'intvl'");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = true;"), 3,
+	    "'tcp_keepalive' must be a group");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive = 60;"), 3,
+	    "'tcp_keepalive' must be a group");
+	EXPECT_ERROR(TCP_LISTENER("tcp_keepalive_idle = 60;"), 3,
+	    "unknown key 'tcp_keepalive_idle'");
+
+	/* TCP_USER_TIMEOUT is an int of milliseconds */
+	EXPECT_ERROR(TCP_LISTENER("tcp_user_timeout = -1;"), 3,
+	    "'tcp_user_timeout' must be between 0 and 2147483 seconds");
+	EXPECT_ERROR(TCP_LISTENER("tcp_user_timeout = 2147484;"), 3,
+	    "'tcp_user_timeout' must be between 0 and 2147483 seconds");
+	EXPECT_ERROR(TCP_LISTENER("tcp_user_timeout = 0.0001;"), 3,
+	    "at least 0.001");
+	EXPECT_ERROR(TCP_LISTENER("tcp_user_timeout = \"30\";"), 3,
+	    "'tcp_user_timeout' must be a number");
+
+	EXPECT_ERROR(TCP_LISTENER("sndbuf = 4095;"), 3,
+	    "'sndbuf' must be between 4096 and 1073741824");
+	EXPECT_ERROR(TCP_LISTENER("sndbuf = 0;"), 3,
+	    "'sndbuf' must be between 4096 and 1073741824");
+	EXPECT_ERROR(TCP_LISTENER("sndbuf = 1073741825;"), 3,
+	    "'sndbuf' must be between 4096 and 1073741824");
+	EXPECT_ERROR(TCP_LISTENER("sndbuf = 65536.0;"), 3,
+	    "'sndbuf' must be an integer");
+	EXPECT_ERROR(TCP_LISTENER("rcvbuf = 1024;"), 3,
+	    "'rcvbuf' must be between 4096 and 1073741824");
+	EXPECT_ERROR(TCP_LISTENER("rcvbuf = 4294967296L;"), 3,
+	    "'rcvbuf' must be between 4096 and 1073741824");
+	EXPECT_ERROR(TCP_LISTENER("rcvbuf = \"64k\";"), 3,
+	    "'rcvbuf' must be an integer");
+}
+
 void
 test_config_register(void)
 {
@@ -1188,5 +1333,7 @@ test_config_register(void)
 	T(test_peek_paths_fails_on_what_it_cannot_parse);
 	T(test_backends_are_parsed_with_defaults);
 	T(test_backend_mistakes_are_errors_at_their_line);
+	T(test_tcp_options_are_stored_and_off_by_default);
+	T(test_tcp_option_mistakes_are_errors_at_their_line);
 #undef T
 }
