@@ -94,8 +94,13 @@ tune_warn(const struct listener_conf *lc, const char *opt)
 	}
 	last = now;
 	errno = e;
-	log_warn("%s: setsockopt %s on an accepted socket (%lu more failures not "
-	    "logged); the connection goes on without it", lc->name, opt, skipped);
+	if (skipped > 0)
+		log_warn("%s: setsockopt %s on an accepted socket, the connection goes on "
+		    "without it (%lu more failures since the last report)", lc->name, opt,
+		    skipped);
+	else
+		log_warn("%s: setsockopt %s on an accepted socket, the connection goes on "
+		    "without it", lc->name, opt);
 	skipped = 0;
 }
 
