@@ -228,21 +228,29 @@ outq(int fd)
 	return n;
 }
 
+/* what the kernel holds for one connection, in bytes */
+struct queues {
+	int send_q;	/* server socket: sent, not yet acknowledged (SIOCOUTQ) */
+	int recv_q;	/* server socket: arrived, not yet read by the worker (SIOCINQ) */
+	int cli_recv_q;	/* the client's own receive queue (on loopback the same machine) */
+};
+
 /*
  * Send 256 KiB frames to listener and never read, until the server stops
- * taking them for a second (its output passed max_output and it paused
- * reading); then wait for the server socket's send queue to settle.
- * Returns that queue in bytes; *inq gets what waits in the client's own
- * receive queue (on loopback the same machine holds it too).
+ * taking them for a second (its output passed max_output, it paused
+ * reading, and every queue on the way is full); then wait for the server
+ * socket's queues to settle and return them.  The client socket is left
+ * open: closing it would let the server drop what it holds.
  */
-static int
-fill_non_reader(struct srv *s, const char *listener, int *inq)
+static struct queues
+fill_non_reader(struct srv *s, const char *listener)
 {
 	enum { CHUNK = 256 * 1024 };
 	static uint8_t payload[CHUNK];
 	struct it_buf frame = { 0 };
+	struct queues q = { -1, -1, -1 }, prev = { -2, -2, -2 };
 	int c = cli_connect(srv_addr(s, listener), srv_port(s, listener));
-	int fd, q = -1, prev = -2;
+	int fd;
 	size_t off = 0, total = 0;
 	int64_t stalled = it_now_ms(), end = it_now_ms() + 30000;
 
@@ -267,19 +275,20 @@ fill_non_reader(struct srv *s, const char *listener, int *inq)
 		stalled = it_now_ms();
 	}
 	/* the last echoes may still be on their way into the queues */
-	while (q != prev) {
+	while (memcmp(&q, &prev, sizeof(q)) != 0) {
 		IT_ASSERT(it_now_ms() < end);
 		prev = q;
 		it_sleep_ms(300);
-		q = outq(fd);
+		q.send_q = outq(fd);
+		IT_ASSERT(ioctl(fd, SIOCINQ, &q.recv_q) == 0);
+		IT_ASSERT(ioctl(c, SIOCINQ, &q.cli_recv_q) == 0);
 	}
-	IT_ASSERT(ioctl(c, SIOCINQ, inq) == 0);
-	fprintf(stderr, "%s: client sent %zu bytes and read none; server socket "
-	    "SO_SNDBUF %d, Send-Q %d bytes; client Recv-Q %d bytes\n", listener, total,
-	    getopt_int(fd, SOL_SOCKET, SO_SNDBUF), q, *inq);
+	fprintf(stderr, "%s: client sent %zu bytes and read none; server socket SO_SNDBUF "
+	    "%d SO_RCVBUF %d, Send-Q %d, Recv-Q %d; client Recv-Q %d\n", listener, total,
+	    getopt_int(fd, SOL_SOCKET, SO_SNDBUF), getopt_int(fd, SOL_SOCKET, SO_RCVBUF),
+	    q.send_q, q.recv_q, q.cli_recv_q);
 	it_buf_free(&frame);
 	close(fd);
-	/* c stays open: closing it would let the server drop the queue */
 	return q;
 }
 
@@ -289,28 +298,38 @@ test_sndbuf_bounds_the_send_queue_of_a_client_that_never_reads(void)
 	struct srv_opts o = {
 		.listeners = {
 			{ .name = "bounded", .extra = "sndbuf = 65536; heartbeat_timeout = 0;" },
+			{ .name = "both", .extra =
+			    "sndbuf = 65536; rcvbuf = 65536; heartbeat_timeout = 0;" },
 			{ .name = "default", .extra = "heartbeat_timeout = 0;" },
 		},
 	};
 	struct srv *s = srv_start(&o);
-	int inq_b, inq_d, qb, qd;
+	struct queues b, bb, d;
 
-	qb = fill_non_reader(s, "bounded", &inq_b);
-	qd = fill_non_reader(s, "default", &inq_d);
-	fprintf(stderr, "sndbuf: server-side queue for one non-reading client: "
-	    "%d bytes with sndbuf = 65536, %d bytes (%.1f MB) without; kernel memory "
-	    "for it on loopback (server Send-Q + client Recv-Q) %.1f MB vs %.1f MB\n",
-	    qb, qd, qd / 1e6, (qb + inq_b) / 1e6, (qd + inq_d) / 1e6);
+	b = fill_non_reader(s, "bounded");
+	bb = fill_non_reader(s, "both");
+	d = fill_non_reader(s, "default");
+	fprintf(stderr, "sndbuf: the server socket's Send-Q for one client that never "
+	    "reads: %d bytes with sndbuf = 65536, %d bytes (%.1f MB) without\n",
+	    b.send_q, d.send_q, d.send_q / 1e6);
+	fprintf(stderr, "sndbuf: kernel memory on the server's socket (Send-Q + Recv-Q): "
+	    "%.2f MB with sndbuf = rcvbuf = 65536, %.2f MB with only sndbuf, %.2f MB "
+	    "with neither\n", (bb.send_q + bb.recv_q) / 1e6, (b.send_q + b.recv_q) / 1e6,
+	    (d.send_q + d.recv_q) / 1e6);
 	/*
 	 * The doubled size bounds the queue, overhead included; the kernel
 	 * checks it before it queues a segment, so one more (at most 64 KiB)
 	 * may pass.
 	 */
-	IT_ASSERT_INT(qb, >, 0);
-	IT_ASSERT_INT(qb, <=, 2 * 65536 + 65536);
+	IT_ASSERT_INT(b.send_q, >, 0);
+	IT_ASSERT_INT(b.send_q, <=, 2 * 65536 + 65536);
+	IT_ASSERT_INT(bb.send_q, <=, 2 * 65536 + 65536);
+	/* rcvbuf bounds what waits while the worker does not read (output over max_output) */
+	IT_ASSERT_INT(bb.recv_q, >, 0);
+	IT_ASSERT_INT(bb.recv_q, <=, 2 * 65536);
 	/* autotuning lets an unbounded one grow to megabytes (tcp_wmem's maximum) */
-	IT_ASSERT_INT(qd, >=, 8 * qb);
-	IT_ASSERT_INT(qd, >=, 1000000);
+	IT_ASSERT_INT(d.send_q, >=, 8 * b.send_q);
+	IT_ASSERT_INT(d.send_q, >=, 1000000);
 }
 
 /* ---- tcp_user_timeout ends a connection whose peer vanished ---- */
