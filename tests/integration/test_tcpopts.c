@@ -6,8 +6,9 @@
  * reads the options back with getsockopt, its send queue with SIOCOUTQ and
  * its state with TCP_INFO.  tcp_user_timeout is shown ending a connection
  * whose peer vanished: the server and the client sit in two network
- * namespaces the test makes (a veth pair between them), and the client's
- * end of the link goes down while the server has output pending to it.
+ * namespaces the test makes (a veth pair between them), and from one
+ * moment on every frame the server sends the client is dropped while the
+ * server owes it output.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +396,48 @@ tcp_state(int fd)
 	return ti.tcpi_state;
 }
 
+/*
+ * A child process that keeps a stream of frames going through fd and reads
+ * every echo: a healthy, busy client.  It runs until killed (the runner
+ * kills the test's process group anyway).
+ */
+static pid_t
+pump(int fd)
+{
+	pid_t pid = fork();
+
+	IT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		static uint8_t in[65536], payload[16384];
+		struct it_buf frame = { 0 };
+		size_t off = 0;
+
+		frame_append(&frame, FRAME_DATA, payload, sizeof(payload));
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+			_exit(1);
+		for (;;) {
+			struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+			ssize_t n;
+
+			if (poll(&p, 1, 1000) == -1 && errno != EINTR)
+				_exit(1);
+			if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+				n = read(fd, in, sizeof(in));
+				if (n == 0 || (n == -1 && errno != EAGAIN))
+					_exit(0);
+			}
+			if (p.revents & POLLOUT) {
+				n = send(fd, frame.data + off, frame.len - off, MSG_NOSIGNAL);
+				if (n > 0)
+					off = (off + (size_t)n) % frame.len;
+			}
+			/* a few MB/s is traffic enough; the machine is shared */
+			usleep(2000);
+		}
+	}
+	return pid;
+}
+
 static void
 test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 {
@@ -411,8 +455,10 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 	const char *ip = ip_path();
 	char line[512], nspath[64];
 	struct srv *s;
-	int nsa, nsb, cut, cplain, sut, splain;
+	int nsa, nsb, cut, cplain, clive, cshut, sut, splain, slive, sshut, n;
 	int64_t t_down, t_close;
+	pid_t pumps[1];
+	char **lines;
 
 	if (geteuid() != 0)
 		IT_SKIP("dropping a peer's packets needs network namespaces: root only");
@@ -420,7 +466,7 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 		IT_SKIP("no ip(8) (iproute2) to make the veth pair between the namespaces");
 	/*
 	 * Two namespaces of our own: the server's (A, this process from now
-	 * on, inherited by the server it starts) and the client's (B).  They
+	 * on, inherited by the server it starts) and the clients' (B).  They
 	 * live only as long as the processes in them: the runner's kill of
 	 * the test's process group removes them, veth pair included, however
 	 * the test ends.  No host interface, address or rule is touched.
@@ -445,47 +491,62 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 	netns_enter(nsa);
 
 	s = srv_start(&o);
-	/* the clients' sockets belong to B for good, wherever they are used from */
+	/* a socket belongs to the namespace it was made in, wherever it is used from */
 	netns_enter(nsb);
-	cut = small_window_client("10.201.0.1", srv_port(s, "ut"));
-	cplain = small_window_client("10.201.0.1", srv_port(s, "plain"));
+	cut = cli_connect("10.201.0.1", srv_port(s, "ut"));
+	cplain = cli_connect("10.201.0.1", srv_port(s, "plain"));
 	netns_enter(nsa);
+	/* two clients in A, which nothing cuts off: one reads, one never does */
+	clive = cli_connect("10.201.0.1", srv_port(s, "ut"));
+	cshut = small_window_client("10.201.0.1", srv_port(s, "ut"));
+	IT_ASSERT(cut >= 0 && cplain >= 0 && clive >= 0);
 	sut = server_sock_wait(s, cut);
 	splain = server_sock_wait(s, cplain);
+	slive = server_sock_wait(s, clive);
+	sshut = server_sock_wait(s, cshut);
 	IT_ASSERT_INT(getopt_int(sut, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 2000);
 	IT_ASSERT_INT(getopt_int(splain, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 0);
 
-	/* output the clients will never take: the echo of half a megabyte each */
-	IT_ASSERT_STATUS(cli_send_frame(cut, FRAME_DATA, payload, BIG), CLI_OK);
-	IT_ASSERT_STATUS(cli_send_frame(cplain, FRAME_DATA, payload, BIG), CLI_OK);
-	for (int64_t end = it_now_ms() + 5000; outq(sut) == 0 || outq(splain) == 0;) {
-		IT_ASSERT(it_now_ms() < end);
-		it_sleep_ms(20);
-	}
-	it_sleep_ms(300);
-	IT_ASSERT_INT(tcp_state(sut), ==, TCP_ESTABLISHED);
-	IT_ASSERT_INT(tcp_state(splain), ==, TCP_ESTABLISHED);
-	fprintf(stderr, "user timeout: server output pending before the peer vanished: "
-	    "%d bytes (ut), %d bytes (plain)\n", outq(sut), outq(splain));
+	pumps[0] = pump(clive);
+	IT_ASSERT_STATUS(cli_send_frame(cshut, FRAME_DATA, payload, BIG), CLI_OK);
+	IT_ASSERT_STATUS(cli_send_frame(cut, FRAME_DATA, "a", 1), CLI_OK);
+	IT_EXPECT_FRAME(cut, FRAME_DATA, "a", 1);
+	IT_ASSERT_STATUS(cli_send_frame(cplain, FRAME_DATA, "a", 1), CLI_OK);
+	IT_EXPECT_FRAME(cplain, FRAME_DATA, "a", 1);
 
-	/* the client's end goes away without a FIN: nothing from the server reaches it */
+	/*
+	 * The clients' host vanishes as far as the server can tell: from now
+	 * on every frame the server sends them goes to a link-layer address
+	 * nobody has, and is dropped.  Nothing tells the server (no FIN, no
+	 * RST, no ICMP).  Each client asks for one more echo, which the
+	 * server owes it from then on: output that is never acknowledged.
+	 */
+	ip_run(ip, "neigh", "replace", "10.201.0.2", "lladdr", "02:00:00:00:00:01",
+	    "dev", "vsrv", "nud", "permanent", NULL);
 	srv_log_mark(s);
-	netns_enter(nsb);
+	/* small: the server's acknowledgements are lost too, so the client's window stays where it was */
+	IT_ASSERT_STATUS(cli_send_frame(cut, FRAME_DATA, payload, 1000), CLI_OK);
+	IT_ASSERT_STATUS(cli_send_frame(cplain, FRAME_DATA, payload, 1000), CLI_OK);
 	t_down = it_now_ms();
-	ip_run(ip, "link", "set", "vcli", "down", NULL);
-	netns_enter(nsa);
+	for (int64_t end = t_down + 5000; outq(sut) == 0 || outq(splain) == 0;) {
+		IT_ASSERT(it_now_ms() < end);
+		it_sleep_ms(10);
+	}
+	fprintf(stderr, "user timeout: server output unacknowledged by the vanished "
+	    "peers: %d bytes (ut), %d bytes (plain)\n", outq(sut), outq(splain));
 
-	if (srv_log_wait(s, 15000, line, sizeof(line), "close ut 10\\.201\\.0\\.2:[0-9]+ reason ") == -1)
+	if (srv_log_wait(s, 15000, line, sizeof(line),
+	    "close ut 10\\.201\\.0\\.2:[0-9]+ reason ") == -1)
 		IT_FAIL("the ut connection was not closed within 15 s of its peer vanishing");
 	t_close = it_now_ms();
 	fprintf(stderr, "user timeout: tcp_user_timeout = 2 closed it %.2f s after the "
 	    "peer vanished: %s\n", (t_close - t_down) / 1000.0, it_log_line_msg(line));
 	IT_ASSERT_STR_HAS(line, "reason error");
-	/* the kernel gives up once 2 s pass without an acknowledgement, not at once */
-	IT_ASSERT_INT(t_close - t_down, >=, 1000);
+	/* output unacknowledged for 2 s, not sooner (it was sent after t_down) */
+	IT_ASSERT_INT(t_close - t_down, >=, 1900);
 	IT_ASSERT_INT(t_close - t_down, <=, 10000);
 
-	/* without the option the kernel keeps probing (minutes, tcp_retries2) */
+	/* without the option the kernel keeps retransmitting (minutes, tcp_retries2) */
 	while (it_now_ms() - t_down < 6000)
 		it_sleep_ms(100);
 	IT_ASSERT_INT(srv_log_count(s, "close plain "), ==, 0);
@@ -494,8 +555,26 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 	fprintf(stderr, "user timeout: without it the connection is still established "
 	    "%.1f s after the peer vanished, %d bytes unacknowledged\n",
 	    (it_now_ms() - t_down) / 1000.0, outq(splain));
+	/* a client that keeps acknowledging is untouched by the same setting */
+	IT_ASSERT_INT(tcp_state(slive), ==, TCP_ESTABLISHED);
+	IT_ASSERT_INT(srv_log_count(s, "close ut 10\\.201\\.0\\.1:%d ", cli_local_port(clive)),
+	    ==, 0);
+	/*
+	 * A reachable client that acknowledges the zero-window probes but
+	 * never reads: Linux 5.11 and later count the user timeout from the
+	 * first probe and end it too (older kernels keep it).  Kernel
+	 * behaviour, not ours: shown, not asserted; the README quotes it.
+	 */
+	lines = srv_log_grep(s, &n, "close ut 10\\.201\\.0\\.1:%d ", cli_local_port(cshut));
+	fprintf(stderr, "user timeout: a reachable client that keeps its window shut, "
+	    "tcp_user_timeout = 2: %s\n", n > 0 ? it_log_line_msg(lines[0]) :
+	    "still connected");
+	it_strv_free(lines);
+	kill(pumps[0], SIGKILL);
 	close(sut);
 	close(splain);
+	close(slive);
+	close(sshut);
 }
 
 static const struct it_test tcpopts_tests[] = {
