@@ -218,6 +218,77 @@ test_tcp_options_read_back_on_the_servers_accepted_socket(void)
 	close(ref);
 }
 
+/* replace the first from in the server's config file with to */
+static void
+cfg_replace(struct srv *s, const char *from, const char *to)
+{
+	char text[16384], out[16384 + 256], *p;
+	FILE *f = fopen(s->cfg_path, "r");
+	size_t n;
+
+	IT_ASSERT(f != NULL);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	IT_ASSERT((p = strstr(text, from)) != NULL);
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(p - text), text, to, p + strlen(from));
+	IT_ASSERT(it_write_file(s->cfg_path, out) == 0);
+}
+
+static void
+test_reload_applies_new_tcp_options_to_new_connections(void)
+{
+	struct srv_opts o = {
+		.listeners = { { .name = "t", .extra =
+		    "tcp_keepalive = { idle = 7; }; rcvbuf = 16384;" } },
+	};
+	struct srv *s = srv_start(&o);
+	char line[512];
+	const char *m;
+	pid_t oldw = s->workers[0];
+	int old, fresh, fd;
+
+	old = echoed_client(s, "t");
+	fd = server_sock_wait(s, old);
+	IT_ASSERT_INT(getopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), ==, 7);
+	IT_ASSERT_INT(getopt_int(fd, SOL_SOCKET, SO_RCVBUF), ==, 2 * 16384);
+	close(fd);
+
+	cfg_replace(s, "tcp_keepalive = { idle = 7; }; rcvbuf = 16384;",
+	    "tcp_keepalive = { idle = 9; }; tcp_user_timeout = 4; sndbuf = 32768;");
+	srv_log_mark(s);
+	IT_ASSERT(kill(s->pid, SIGHUP) == 0);
+	IT_ASSERT(srv_log_wait(s, 5000, line, sizeof(line), "worker 0 started \\(pid [0-9]+\\)") == 0);
+	m = strstr(line, "(pid ");
+	IT_ASSERT(m != NULL);
+	s->workers[0] = (pid_t)atol(m + 5);
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "reload done: generation 2") == 0);
+	/* from here on only the new worker accepts */
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "\\[%ld\\] info: worker 0 draining",
+	    (long)oldw) == 0);
+	/* the kernel cannot unset a listening socket's size: said, not hidden */
+	IT_ASSERT(srv_log_count(s, "warn: t: rcvbuf removed: its listening sockets keep "
+	    "16384 bytes until sockserv restarts") == 1);
+
+	fresh = echoed_client(s, "t");
+	fd = server_sock_wait(s, fresh);
+	IT_ASSERT_INT(getopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), ==, 9);
+	IT_ASSERT_INT(getopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 4000);
+	IT_ASSERT_INT(getopt_int(fd, SOL_SOCKET, SO_SNDBUF), ==, 2 * 32768);
+	IT_ASSERT_INT(getopt_int(fd, SOL_SOCKET, SO_RCVBUF), ==, 2 * 16384);
+	close(fd);
+	/* the old worker's connection keeps what it was accepted with, and works */
+	s->workers[0] = oldw;
+	fd = server_sock_wait(s, old);
+	IT_ASSERT_INT(getopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), ==, 7);
+	IT_ASSERT_INT(getopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 0);
+	close(fd);
+	IT_ASSERT_STATUS(cli_send_frame(old, FRAME_DATA, "still", 5), CLI_OK);
+	IT_EXPECT_FRAME(old, FRAME_DATA, "still", 5);
+	close(old);
+	close(fresh);
+}
+
 /* ---- sndbuf bounds what the kernel holds for a client that never reads ---- */
 
 /* SIOCOUTQ of fd (bytes sent but not yet acknowledged by the peer) */
@@ -580,6 +651,8 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 static const struct it_test tcpopts_tests[] = {
 	{ "test_tcp_options_read_back_on_the_servers_accepted_socket",
 	    test_tcp_options_read_back_on_the_servers_accepted_socket, 0 },
+	{ "test_reload_applies_new_tcp_options_to_new_connections",
+	    test_reload_applies_new_tcp_options_to_new_connections, 0 },
 	{ "test_sndbuf_bounds_the_send_queue_of_a_client_that_never_reads",
 	    test_sndbuf_bounds_the_send_queue_of_a_client_that_never_reads, 90 },
 	{ "test_tcp_user_timeout_closes_a_connection_whose_peer_vanished",
