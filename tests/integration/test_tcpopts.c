@@ -528,7 +528,7 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 	struct srv *s;
 	int nsa, nsb, cut, cplain, clive, cshut, sut, splain, slive, sshut, n;
 	int64_t t_down, t_close;
-	pid_t pumps[1];
+	pid_t pumper;
 	char **lines;
 
 	if (geteuid() != 0)
@@ -578,7 +578,7 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 	IT_ASSERT_INT(getopt_int(sut, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 2000);
 	IT_ASSERT_INT(getopt_int(splain, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, 0);
 
-	pumps[0] = pump(clive);
+	pumper = pump(clive);
 	IT_ASSERT_STATUS(cli_send_frame(cshut, FRAME_DATA, payload, BIG), CLI_OK);
 	IT_ASSERT_STATUS(cli_send_frame(cut, FRAME_DATA, "a", 1), CLI_OK);
 	IT_EXPECT_FRAME(cut, FRAME_DATA, "a", 1);
@@ -641,7 +641,7 @@ test_tcp_user_timeout_closes_a_connection_whose_peer_vanished(void)
 	    "tcp_user_timeout = 2: %s\n", n > 0 ? it_log_line_msg(lines[0]) :
 	    "still connected");
 	it_strv_free(lines);
-	kill(pumps[0], SIGKILL);
+	kill(pumper, SIGKILL);
 	close(sut);
 	close(splain);
 	close(slive);
