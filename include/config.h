@@ -58,6 +58,8 @@ struct listener_conf {
 	uint32_t write_timeout_ms;
 	uint32_t first_message_ms;
 	int backend;			/* index in config.backends (handler "backend"), else -1 */
+	uint32_t accept_rate;		/* connections/s over the whole server, 0 = off */
+	uint32_t accept_burst;		/* 0 = accept_rate */
 };
 
 struct config {
@@ -84,6 +86,8 @@ struct config {
 	uint64_t max_frame;
 	uint64_t max_output;
 	uint64_t max_buffer_memory;	/* per worker: every connection's in + out buffers */
+	uint32_t max_conns_per_ip;	/* whole server, per IPv4 address or IPv6 /64; 0 = off */
+	uint32_t ip_table_size;		/* entries of the per-address table (admission.h) */
 	int backlog;
 	uint32_t tick_ms;		/* timer.tick_ms 1..1000 */
 	uint32_t slots;			/* timer.slots, power of two */
