@@ -433,26 +433,24 @@ admission_rate_take(struct admission *a, unsigned idx, uint32_t rate, uint32_t b
 	return 1;	/* lost every race: admit rather than spin on the accept path */
 }
 
+/* the count since this process's previous line of the same event */
 static void
-log_event(struct admission *a, enum adm_event ev, uint64_t n, uint64_t secs_ms)
+log_event(struct admission *a, enum adm_event ev, uint64_t n)
 {
-	double s = (double)secs_ms / 1000.0;
-
 	switch (ev) {
 	case ADM_EV_IP:
-		log_warnx("limit_ip: refused %llu connections in %.1f s (limits.max_conns_per_ip "
-		    "%u), the last from %s", (unsigned long long)n, s, a->max_per_ip,
-		    a->last_addr);
+		log_warnx("limit_ip: refused %llu connections over limits.max_conns_per_ip = %u, "
+		    "the last from %s", (unsigned long long)n, a->max_per_ip, a->last_addr);
 		break;
 	case ADM_EV_RATE:
-		log_warnx("limit_rate: refused %llu connections in %.1f s (accept_rate %u/s), "
-		    "the last on listener %s", (unsigned long long)n, s, a->last_rate,
+		log_warnx("limit_rate: refused %llu connections over accept_rate = %u/s, the last "
+		    "on listener %s", (unsigned long long)n, a->last_rate,
 		    a->last_listener != NULL ? a->last_listener : "?");
 		break;
 	case ADM_EV_OVERFLOW:
-		log_warnx("ip table full: admitted %llu connections uncounted in %.1f s "
-		    "(limits.ip_table_size %u): they are not held to max_conns_per_ip",
-		    (unsigned long long)n, s, a->n);
+		log_warnx("ip table full: admitted %llu connections uncounted "
+		    "(limits.ip_table_size = %u): they are not held to max_conns_per_ip",
+		    (unsigned long long)n, a->n);
 		break;
 	}
 }
@@ -464,8 +462,7 @@ admission_note(struct admission *a, enum adm_event ev, uint64_t now_ms)
 		return;
 	a->pending[ev]++;
 	if (a->last_log_ms[ev] == 0 || now_ms - a->last_log_ms[ev] >= LOG_EVERY_MS) {
-		log_event(a, ev, a->pending[ev],
-		    a->last_log_ms[ev] == 0 ? 0 : now_ms - a->last_log_ms[ev]);
+		log_event(a, ev, a->pending[ev]);
 		a->pending[ev] = 0;
 		a->last_log_ms[ev] = now_ms;
 	}
@@ -478,7 +475,7 @@ admission_log_flush(struct admission *a, uint64_t now_ms)
 		return;
 	for (int ev = 0; ev <= ADM_EV_OVERFLOW; ev++) {
 		if (a->pending[ev] != 0 && now_ms - a->last_log_ms[ev] >= LOG_EVERY_MS) {
-			log_event(a, (enum adm_event)ev, a->pending[ev], now_ms - a->last_log_ms[ev]);
+			log_event(a, (enum adm_event)ev, a->pending[ev]);
 			a->pending[ev] = 0;
 			a->last_log_ms[ev] = now_ms;
 		}

@@ -17,6 +17,15 @@
 #include "harness.h"
 #include "../minijson.h"
 
+/* a number the run reports (refusals, overflow): in the test output, and in a failure's note */
+#define SAY(...)							\
+	do {								\
+		it_note(__VA_ARGS__);					\
+		fprintf(stderr, "\n    admission: ");			\
+		fprintf(stderr, __VA_ARGS__);				\
+		fprintf(stderr, "\n    ");					\
+	} while (0)
+
 static uint64_t
 ju(const struct mj *v, const char *key)
 {
@@ -146,7 +155,7 @@ test_max_conns_per_ip_is_server_wide_and_refuses_with_error_6(void)
 		IT_ASSERT(pids[i] > 0);
 		distinct += pids[i] != pids[0];
 	}
-	it_note("127.0.0.2: %d admitted, %d refused, %d of %d on another worker than the first",
+	SAY("127.0.0.2: %d admitted, %d refused, %d of %d on another worker than the first",
 	    ok, refused, distinct, TRIES);
 	/* one worker counting for itself would admit up to 3 each */
 	IT_ASSERT(distinct > 0);
@@ -183,7 +192,7 @@ test_max_conns_per_ip_is_server_wide_and_refuses_with_error_6(void)
 	{
 		int n = 0;
 		long sum = logged_sum(s, "limit_ip: refused", &n);
-		it_note("%d limit_ip lines count %ld refusals; stats say %llu", n, sum,
+		SAY("%d limit_ip lines count %ld refusals; stats say %llu", n, sum,
 		    (unsigned long long)closed_as(s, "limit_ip"));
 		IT_ASSERT_INT(sum, ==, (long)closed_as(s, "limit_ip"));
 		IT_ASSERT(n >= 1 && n <= 2 * 4);
@@ -234,7 +243,7 @@ test_accept_rate_is_one_bucket_for_the_whole_server(void)
 			first = p;
 		other_worker += p > 0 && p != first;
 	}
-	it_note("burst of %d connects in %lld ms at accept_rate %d burst %d: %d admitted, "
+	SAY("burst of %d connects in %lld ms at accept_rate %d burst %d: %d admitted, "
 	    "%d refused; %d served by another worker than the first", N, (long long)(t1 - t0),
 	    RATE, RATE, ok, refused, other_worker);
 	IT_ASSERT(other_worker > 0);
@@ -245,7 +254,7 @@ test_accept_rate_is_one_bucket_for_the_whole_server(void)
 	expect_invariant(s);
 	it_sleep_ms(1200);
 	sum = logged_sum(s, "limit_rate: refused", &nlines);
-	it_note("%d limit_rate warn lines count %ld refusals", nlines, sum);
+	SAY("%d limit_rate warn lines count %ld refusals", nlines, sum);
 	IT_ASSERT_INT(sum, ==, refused);
 	/* at most one line a second per worker: two workers, about two seconds */
 	IT_ASSERT(nlines >= 1 && nlines <= 2 * 3);
@@ -291,7 +300,7 @@ test_dead_worker_releases_the_counts_it_held(void)
 		else
 			break;
 	}
-	it_note("killed worker %ld held %d of 127.0.0.4's %d; %d admitted after the respawn",
+	SAY("killed worker %ld held %d of 127.0.0.4's %d; %d admitted after the respawn",
 	    (long)victim, held, LIMIT, more);
 	IT_ASSERT_INT(more, ==, held);
 	expect_invariant(s);
@@ -381,7 +390,7 @@ test_full_table_admits_and_counts_the_overflow(void)
 	IT_ASSERT(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	root = mj_parse(out, err, sizeof(err));
 	IT_ASSERT(root != NULL);
-	it_note("%d addresses, table of %d: %llu counted, %llu admitted uncounted", NADDR, TABLE,
+	SAY("%d addresses, table of %d: %llu counted, %llu admitted uncounted", NADDR, TABLE,
 	    (unsigned long long)ju(root, "addresses"), (unsigned long long)ju(root, "overflow"));
 	IT_ASSERT_INT(ju(root, "ip_table_size"), ==, TABLE);
 	IT_ASSERT_INT(ju(root, "addresses"), ==, TABLE);
