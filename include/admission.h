@@ -36,7 +36,7 @@
 #define ADM_PATH_SUFFIX ".admission"
 #define ADM_MAX_LISTENERS 64		/* the config's limit on listeners */
 #define ADM_PROBE 32			/* entries a key may be away from its hash */
-#define ADM_MIN_ENTRIES 16
+#define ADM_MIN_ENTRIES 16u
 #define ADM_MAX_ENTRIES (1u << 20)
 #define ADM_DEFAULT_ENTRIES 65536
 #define ADM_MAX_RATE 1000000		/* accept_rate and accept_burst, per second */
