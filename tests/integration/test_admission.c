@@ -6,6 +6,7 @@
  * dead worker's counts go with it, and a full table admits (fail open).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -500,6 +501,72 @@ test_reload_keeps_the_table_and_its_counts(void)
 	srv_stop(s, SIGTERM, 5000);
 }
 
+/*
+ * What a compromised worker could do: scribble over the whole table and
+ * every bucket.  The master then subtracts a dead worker's row over that
+ * garbage, and sockserv-stat reads it: neither crashes nor hangs, and the
+ * workers keep serving.
+ */
+static void
+test_garbage_in_the_shared_table_crashes_nobody(void)
+{
+	struct srv_opts o = {
+		.workers = 2, .limits = "max_conns_per_ip = 3; ip_table_size = 1024;",
+		.listeners = { { .name = "f", .codec = "frame", .handler = "echo",
+		    .extra = "heartbeat_timeout = 60; accept_rate = 1000;" } },
+	};
+	struct srv *s = srv_start(&o);
+	char path[700], out[1 << 16];
+	unsigned char junk[4096];
+	unsigned seed = 7;
+	int fd, st, c[6];
+	off_t size;
+
+	for (int i = 0; i < 6; i++) {
+		c[i] = cli_connect_from(i % 2 ? "127.0.0.6" : "127.0.0.7", srv_addr(s, "f"),
+		    srv_port(s, "f"));
+		IT_ASSERT(c[i] >= 0 && admitted(c[i], "", 200) == 1);
+	}
+	snprintf(path, sizeof(path), "%s.admission", s->stats_path);
+	fd = open(path, O_RDWR);
+	IT_ASSERT(fd >= 0);
+	size = lseek(fd, 0, SEEK_END);
+	IT_ASSERT(size > 64);
+	/* everything after the magic, version, size and master pid: entries and buckets */
+	for (off_t at = 24; at < size; at += (off_t)sizeof(junk)) {
+		for (size_t i = 0; i < sizeof(junk); i++)
+			junk[i] = (unsigned char)rand_r(&seed);
+		IT_ASSERT(pwrite(fd, junk, (size_t)(size - at) < sizeof(junk) ?
+		    (size_t)(size - at) : sizeof(junk), at) > 0);
+	}
+	close(fd);
+	/* a worker's death makes the master walk the garbage */
+	srv_log_mark(s);
+	IT_ASSERT(kill(s->workers[0], SIGKILL) == 0);
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "worker [0-9]+ started") == 0);
+	IT_ASSERT(kill(s->pid, 0) == 0);
+	st = it_stat_run(out, sizeof(out), "-c", s->cfg_path, "--top-ips", "20", (char *)NULL);
+	SAY("sockserv-stat --top-ips on a scribbled table: %s", it_status_str(st));
+	/* garbage keys and counts are shown as what they are: numbers */
+	IT_ASSERT(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	IT_ASSERT_STR_HAS(out, "table of 1024 entries");
+	/* new clients are still decided (admitted or refused), never left hanging */
+	for (int i = 0; i < 10; i++) {
+		int fd2 = cli_connect_from("127.0.0.8", srv_addr(s, "f"), srv_port(s, "f"));
+		struct it_frame f;
+		IT_ASSERT(fd2 >= 0);
+		st = cli_read_frame(fd2, &f, 300);
+		if (st == CLI_OK)
+			it_frame_free(&f);
+		IT_ASSERT(st == CLI_TIMEOUT || st == CLI_OK);
+		close(fd2);
+	}
+	IT_ASSERT(kill(s->pid, 0) == 0);
+	for (int i = 0; i < 6; i++)
+		close(c[i]);
+	IT_ASSERT(srv_stop(s, SIGTERM, 5000) != -1);
+}
+
 static const struct it_test admission_tests[] = {
 	{ "test_max_conns_per_ip_is_server_wide_and_refuses_with_error_6",
 	    test_max_conns_per_ip_is_server_wide_and_refuses_with_error_6, 0 },
@@ -513,6 +580,8 @@ static const struct it_test admission_tests[] = {
 	    test_full_table_admits_and_counts_the_overflow, 0 },
 	{ "test_reload_keeps_the_table_and_its_counts",
 	    test_reload_keeps_the_table_and_its_counts, 0 },
+	{ "test_garbage_in_the_shared_table_crashes_nobody",
+	    test_garbage_in_the_shared_table_crashes_nobody, 0 },
 	{ NULL, NULL, 0 },
 };
 
