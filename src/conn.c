@@ -1327,9 +1327,9 @@ conn_reject_full(struct conn_listener *l, int fd, const struct sockaddr *peer)
 }
 
 /*
- * An accepted client refused by a limit: the ERROR frame (frame listeners)
- * in one write, our FIN, and the close, counted under reason r.  No
- * lingering: a flood of refused clients must not hold connections.
+ * An accepted client refused by an admission limit: the ERROR frame (frame
+ * listeners) in one write, then our FIN; the caller closes and counts it.
+ * No lingering: a flood of refused clients must not hold connections.
  */
 static void
 conn_reject_limit(struct conn_listener *l, int fd, const char *text)
@@ -1430,6 +1430,7 @@ static void
 conn_reject_rate(struct conn_listener *l, int fd, const struct sockaddr *peer)
 {
 	struct conn_env *env = l->env;
+
 	conn_reject_limit(l, fd, "accept rate exceeded");
 	if (log_get_level() <= LOG_LVL_DEBUG) {
 		char buf[64];
