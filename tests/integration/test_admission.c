@@ -10,6 +10,7 @@
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -501,6 +502,36 @@ test_reload_keeps_the_table_and_its_counts(void)
 	srv_stop(s, SIGTERM, 5000);
 }
 
+/* an IPv6 client is counted per /64, and the refusal names the /64 */
+static void
+test_ipv6_clients_are_counted_per_64(void)
+{
+	struct srv_opts o = {
+		.workers = 2, .limits = "max_conns_per_ip = 2;",
+		.listeners = { { .name = "f", .address = "::1", .codec = "frame",
+		    .handler = "echo", .extra = "heartbeat_timeout = 60;" } },
+	};
+	struct srv *s;
+	int c[3];
+
+	c[0] = socket(AF_INET6, SOCK_STREAM, 0);
+	if (c[0] == -1)
+		IT_SKIP("no IPv6 here");
+	close(c[0]);
+	s = srv_start(&o);
+	for (int i = 0; i < 3; i++) {
+		c[i] = cli_connect("::1", srv_port(s, "f"));
+		IT_ASSERT(c[i] >= 0);
+	}
+	IT_ASSERT(admitted(c[0], "", 200) == 1);
+	IT_ASSERT(admitted(c[1], "", 200) == 1);
+	IT_ASSERT(admitted(c[2], "too many connections from ::/64", 300) == 0);
+	IT_ASSERT_INT(closed_as(s, "limit_ip"), ==, 1);
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	srv_stop(s, SIGTERM, 5000);
+}
+
 /*
  * What a compromised worker could do: scribble over the whole table and
  * every bucket.  The master then subtracts a dead worker's row over that
@@ -580,6 +611,7 @@ static const struct it_test admission_tests[] = {
 	    test_full_table_admits_and_counts_the_overflow, 0 },
 	{ "test_reload_keeps_the_table_and_its_counts",
 	    test_reload_keeps_the_table_and_its_counts, 0 },
+	{ "test_ipv6_clients_are_counted_per_64", test_ipv6_clients_are_counted_per_64, 0 },
 	{ "test_garbage_in_the_shared_table_crashes_nobody",
 	    test_garbage_in_the_shared_table_crashes_nobody, 0 },
 	{ NULL, NULL, 0 },
