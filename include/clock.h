@@ -9,5 +9,7 @@
 
 /* CLOCK_MONOTONIC in milliseconds */
 uint64_t clock_now_ms(void);
+/* CLOCK_MONOTONIC in nanoseconds: the same clock in every process (admission's buckets) */
+uint64_t clock_now_ns(void);
 
 #endif

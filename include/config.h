@@ -69,6 +69,8 @@ struct listener_conf {
 	uint32_t user_timeout_ms;	/* TCP_USER_TIMEOUT */
 	int sndbuf;			/* SO_SNDBUF bytes, as written (the kernel doubles it) */
 	int rcvbuf;			/* SO_RCVBUF bytes, as written */
+	uint32_t accept_rate;		/* connections/s over the whole server, 0 = off */
+	uint32_t accept_burst;		/* 0 = accept_rate */
 };
 
 struct config {
@@ -95,6 +97,8 @@ struct config {
 	uint64_t max_frame;
 	uint64_t max_output;
 	uint64_t max_buffer_memory;	/* per worker: every connection's in + out buffers */
+	uint32_t max_conns_per_ip;	/* whole server, per IPv4 address or IPv6 /64; 0 = off */
+	uint32_t ip_table_size;		/* entries of the per-address table (admission.h) */
 	int backlog;
 	uint32_t tick_ms;		/* timer.tick_ms 1..1000 */
 	uint32_t slots;			/* timer.slots, power of two */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "admission.h"
 #include "config.h"
 #include "evloop.h"
 #include "handler.h"
@@ -36,6 +37,7 @@ struct conn_env_params {
 	uint64_t max_output;		/* reading pauses above this much unsent output */
 	uint64_t max_conns;		/* this worker's share of max_connections */
 	uint64_t max_buffer_memory;	/* bytes all connection buffers may hold together */
+	struct admission *adm;		/* whole-server limits; NULL = none */
 };
 
 /* NULL when out of memory */
@@ -58,12 +60,15 @@ void conn_env_shutdown(struct conn_env *env);
 struct conn_listener *conn_listener_create(struct conn_env *env,
     const struct listener_conf *lc, const struct handler *h, uint64_t max_frame);
 void conn_listener_free(struct conn_listener *cl);
+/* the listener's index in the configuration: its accept_rate bucket (admission.h) */
+void conn_listener_set_index(struct conn_listener *cl, unsigned idx);
 /* what conn_handler_ctx() returns for the listener's connections (the backend link) */
 void conn_listener_set_ctx(struct conn_listener *cl, void *ctx);
 /*
  * A client socket (non-blocking) accepted for cl; peer is its address.
  * conn owns fd from here on: it becomes a connection, or is refused
- * (server full: ERROR 6 on frame listeners) or closed (out of memory).
+ * (server full, accept_rate, max_conns_per_ip: ERROR 6 on frame
+ * listeners) or closed (out of memory).
  */
 void conn_accept(struct conn_listener *cl, int fd, const struct sockaddr *peer);
 

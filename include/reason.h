@@ -18,6 +18,8 @@ enum close_reason {
 	CLOSE_SHUTDOWN,			/* server stopping */
 	CLOSE_ERROR,			/* I/O error */
 	CLOSE_BACKEND,			/* the backend application closed it, or its link is down */
+	CLOSE_LIMIT_IP,			/* refused: its address holds limits.max_conns_per_ip */
+	CLOSE_LIMIT_RATE,		/* refused: over its listener's accept_rate */
 	CLOSE_NREASONS
 };
 

@@ -27,8 +27,11 @@
 #include "reason.h"
 
 #define STATS_MAGIC 0x53534853544154ULL	/* "SSHSTAT" */
-/* 2: a page per slot (slot_size is the stride) and the flock; 3: id_reserved, backend links */
-#define STATS_VERSION 3
+/*
+ * 2: a page per slot (slot_size is the stride) and the flock; 3: id_reserved, backend links;
+ * 4: close reasons limit_ip and limit_rate (closed[] grew by two)
+ */
+#define STATS_VERSION 4
 #define STATS_CACHELINE 64
 #define STATS_MAX_WORKERS 256
 /* the largest page size a reader accepts as a stride (arm64 uses up to 64 KiB) */

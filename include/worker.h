@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include "admission.h"
 #include "config.h"
 #include "stats.h"
 
@@ -30,6 +31,7 @@ struct worker_spec {
 	int phys;			/* its physical stats slot (connection ids) */
 	uint64_t id_start;		/* first connection id counter (connid.h) */
 	uint64_t master_started;	/* master start, Unix seconds (the link's HELLO) */
+	struct admission *adm;		/* the whole-server limits, confined to this worker's row */
 };
 
 /* runs the worker until it is told to stop; never returns */

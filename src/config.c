@@ -19,7 +19,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "admission.h"
+
 #define MAX_LISTENERS		64
+_Static_assert(MAX_LISTENERS <= ADM_MAX_LISTENERS, "a token bucket per listener");
 #define MAX_TIMEOUT_S		2592000		/* 30 days */
 #define MAX_HUNG_S		3600
 #define MAX_DAEMON_S		86400
@@ -55,14 +58,16 @@ static const char *const root_keys[] = {
 };
 static const char *const log_keys[] = { "target", "level", "facility", NULL };
 static const char *const limits_keys[] = {
-	"max_connections", "max_frame", "max_output", "backlog", "max_buffer_memory", NULL
+	"max_connections", "max_frame", "max_output", "backlog", "max_buffer_memory",
+	"max_conns_per_ip", "ip_table_size", NULL
 };
 static const char *const timer_keys[] = { "tick_ms", "slots", NULL };
 static const char *const listener_keys[] = {
 	"name", "address", "port", "codec", "handler", "magic",
 	"heartbeat_timeout", "deadline", "frame_timeout", "write_timeout",
 	"first_message_timeout", "backend",
-	"tcp_keepalive", "tcp_user_timeout", "sndbuf", "rcvbuf", NULL
+	"tcp_keepalive", "tcp_user_timeout", "sndbuf", "rcvbuf",
+	"accept_rate", "accept_burst", NULL
 };
 static const char *const keepalive_keys[] = { "idle", "interval", "count", NULL };
 /* the kernel's limits (tcp(7); MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT) */
@@ -662,6 +667,25 @@ parse_log(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
+/* limits.max_conns_per_ip and limits.ip_table_size (admission.h) */
+static int
+parse_admission_limits(struct loader *ld, const config_setting_t *g)
+{
+	struct config *cfg = ld->cfg;
+	long long v = 0;
+	int r;
+
+	if ((r = get_int(ld, g, "max_conns_per_ip", 0, UINT32_MAX - 1LL, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->max_conns_per_ip = (uint32_t)v;
+	if ((r = get_int(ld, g, "ip_table_size", ADM_MIN_ENTRIES, ADM_MAX_ENTRIES, &v)) == -1)
+		return -1;
+	if (r == 1)
+		cfg->ip_table_size = (uint32_t)v;
+	return 0;
+}
+
 static int
 parse_limits(struct loader *ld, const config_setting_t *root)
 {
@@ -694,7 +718,7 @@ parse_limits(struct loader *ld, const config_setting_t *root)
 		return -1;
 	if (r == 1)
 		cfg->max_buffer_memory = (uint64_t)v;
-	return 0;
+	return parse_admission_limits(ld, g);
 }
 
 static int
@@ -886,6 +910,24 @@ parse_listener_tcp(struct loader *ld, const config_setting_t *g, struct listener
 	return 0;
 }
 
+/* a listener's accept_rate and accept_burst (admission.h) */
+static int
+parse_listener_admission(struct loader *ld, config_setting_t *g, struct listener_conf *l)
+{
+	long long v = 0;
+	int r;
+
+	if ((r = get_int(ld, g, "accept_rate", 0, ADM_MAX_RATE, &v)) == -1)
+		return -1;
+	if (r == 1)
+		l->accept_rate = (uint32_t)v;
+	if ((r = get_int(ld, g, "accept_burst", 0, ADM_MAX_RATE, &v)) == -1)
+		return -1;
+	if (r == 1)
+		l->accept_burst = (uint32_t)v;
+	return 0;
+}
+
 static int
 parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
     struct addr_key *keys)
@@ -1000,6 +1042,8 @@ parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
 	    &l->frame_timeout_ms) == -1 ||
 	    get_seconds(ld, g, "write_timeout", 0, false, MAX_TIMEOUT_S,
 	    &l->write_timeout_ms) == -1)
+		return -1;
+	if (parse_listener_admission(ld, g, l) == -1)
 		return -1;
 	/* after the heartbeat is known: the first message defaults to it */
 	l->first_message_ms = l->heartbeat_ms != 0 ? l->heartbeat_ms :
@@ -1215,6 +1259,7 @@ set_defaults(struct config *cfg)
 	cfg->max_output = 4194304;
 	cfg->backlog = 4096;
 	cfg->max_buffer_memory = 268435456;
+	cfg->ip_table_size = ADM_DEFAULT_ENTRIES;
 	cfg->tick_ms = 100;
 	cfg->slots = 512;
 	cfg->hung_timeout_ms = 10000;

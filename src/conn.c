@@ -44,6 +44,7 @@ struct conn_listener {
 	struct proto_codec codec;
 	struct conn_env *env;
 	void *ctx;		/* the handler's, per listener (conn_handler_ctx) */
+	unsigned idx;		/* in the configuration: its accept_rate bucket */
 };
 
 struct conn_env {
@@ -64,6 +65,7 @@ struct conn_env {
 	struct conn *active;	/* the connection whose event or open() is being handled */
 	struct conn *staged;	/* the connection whose output is being gathered in wbuf */
 	struct buffer *wbuf;	/* output gathered while handling one read, flushed once */
+	struct admission *adm;	/* whole-server limits, NULL = none */
 };
 
 enum conn_flags {
@@ -73,6 +75,7 @@ enum conn_flags {
 	CONN_F_LINGER = 0x08,		/* after flushing, shut the write side and wait for EOF */
 	CONN_F_OPENED = 0x10,		/* the handler's open ran: its close must run too */
 	CONN_F_HELD = 0x20,		/* the handler stopped reading (conn_hold_input) */
+	CONN_F_IP_COUNTED = 0x40,	/* counted in the per-address table: released at close */
 };
 /* either pause: the client's bytes wait unread in the kernel */
 #define CONN_F_NO_READ (CONN_F_READ_PAUSED | CONN_F_HELD)
@@ -158,6 +161,7 @@ conn_env_create(const struct conn_env_params *p)
 	env->max_output = p->max_output;
 	env->max_conns = p->max_conns;
 	env->max_buffer_memory = p->max_buffer_memory;
+	env->adm = p->adm;
 	env->rbuf_size = 64 * 1024;
 	env->rbuf = alloc_malloc(env->rbuf_size);
 	if (env->rbuf == NULL || buffer_reserve(&env->wbuf, STAGE_FLUSH) == NULL) {
@@ -235,6 +239,12 @@ void
 conn_listener_free(struct conn_listener *cl)
 {
 	free(cl);
+}
+
+void
+conn_listener_set_index(struct conn_listener *cl, unsigned idx)
+{
+	cl->idx = idx;
 }
 
 void
@@ -790,6 +800,8 @@ conn_destroy(struct conn *c)
 	close(c->fd);
 	conn_buf_free(env, &c->in);
 	conn_buf_free(env, &c->out);
+	if (c->flags & CONN_F_IP_COUNTED)
+		admission_ip_release(env->adm, c->peer_v6, c->peer_addr);
 	stats_add(&env->stats->cur.closed[r], 1);
 	env->nconns--;
 	stats_set(&env->stats->connections, env->nconns);
@@ -1314,6 +1326,48 @@ conn_reject_full(struct conn_listener *l, int fd, const struct sockaddr *peer)
 	}
 }
 
+/*
+ * An accepted client refused by an admission limit: the ERROR frame (frame
+ * listeners) in one write, then our FIN; the caller closes and counts it.
+ * No lingering: a flood of refused clients must not hold connections.
+ */
+static void
+conn_reject_limit(struct conn_listener *l, int fd, const char *text)
+{
+	struct conn_env *env = l->env;
+
+	if (l->conf->codec == CODEC_FRAME)
+		write_error_frame(env->stats, fd, PERR_SERVER_FULL, text);
+	shutdown(fd, SHUT_WR);
+}
+
+/* limits.max_conns_per_ip for a new connection; -1 when it was refused (and is gone) */
+static int
+conn_admit_ip(struct conn *c)
+{
+	struct conn_env *env = env_of(c);
+	enum adm_result res = admission_ip_acquire(env->adm, c->peer_v6, c->peer_addr);
+	uint64_t key;
+	unsigned fam;
+	char text[96], addr[64];
+
+	if (res == ADM_COUNTED)
+		c->flags |= CONN_F_IP_COUNTED;
+	if (res == ADM_UNCOUNTED && env->adm != NULL && env->adm->hdr != NULL)
+		admission_note(env->adm, ADM_EV_OVERFLOW, env->now_ms);
+	if (res != ADM_REFUSED)
+		return 0;
+	admission_key(c->peer_v6, c->peer_addr, &key, &fam);
+	admission_key_str(key, fam, addr, sizeof(addr));
+	snprintf(text, sizeof(text), "too many connections from %s", addr);
+	snprintf(env->adm->last_addr, sizeof(env->adm->last_addr), "%s", addr);
+	admission_note(env->adm, ADM_EV_IP, env->now_ms);
+	conn_reject_limit(c->l, c->fd, text);
+	c->reason = CLOSE_LIMIT_IP;
+	conn_destroy(c);
+	return -1;
+}
+
 static void
 conn_new(struct conn_listener *l, int fd, const struct sockaddr *peer)
 {
@@ -1355,6 +1409,9 @@ conn_new(struct conn_listener *l, int fd, const struct sockaddr *peer)
 		char buf[64];
 		log_debug("accept %s %s", l->conf->name, conn_peer_str(c, buf, sizeof(buf)));
 	}
+	/* the client's final address is known here: hold it to max_conns_per_ip */
+	if (conn_admit_ip(c) == -1)
+		return;
 	env->active = c;
 	if (l->handler->open != NULL && l->handler->open(c) != 0) {
 		/* never opened, so no close() call: settling destroys it */
@@ -1368,6 +1425,27 @@ conn_new(struct conn_listener *l, int fd, const struct sockaddr *peer)
 	env->active = NULL;
 }
 
+/* over the listener's accept_rate: refused, counted as limit_rate */
+static void
+conn_reject_rate(struct conn_listener *l, int fd, const struct sockaddr *peer)
+{
+	struct conn_env *env = l->env;
+
+	conn_reject_limit(l, fd, "accept rate exceeded");
+	if (log_get_level() <= LOG_LVL_DEBUG) {
+		char buf[64];
+		conn_log_close(l->conf->name, listener_addr_str(peer, buf, sizeof(buf)),
+		    CLOSE_LIMIT_RATE, 0.0);
+	}
+	close(fd);
+	stats_add(&env->stats->cur.closed[CLOSE_LIMIT_RATE], 1);
+	if (env->adm != NULL) {
+		env->adm->last_listener = l->conf->name;
+		env->adm->last_rate = l->conf->accept_rate;
+	}
+	admission_note(env->adm, ADM_EV_RATE, env->now_ms);
+}
+
 void
 conn_accept(struct conn_listener *cl, int fd, const struct sockaddr *peer)
 {
@@ -1376,6 +1454,9 @@ conn_accept(struct conn_listener *cl, int fd, const struct sockaddr *peer)
 	stats_add(&env->stats->cur.accepted, 1);
 	if (env->nconns >= env->max_conns)
 		conn_reject_full(cl, fd, peer);
+	else if (!admission_rate_take(env->adm, cl->idx, cl->conf->accept_rate,
+	    cl->conf->accept_burst, clock_now_ns()))
+		conn_reject_rate(cl, fd, peer);
 	else
 		conn_new(cl, fd, peer);
 }

@@ -32,6 +32,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "clock.h"
 #include "connid.h"
 #include "crashloop.h"
@@ -78,6 +79,8 @@ struct master {
 	const struct master_opts *opts;
 	int *fds;			/* fds[slot * nlisteners + l] */
 	struct stats_seg seg;
+	/* the per-address table and buckets (a row per physical stats slot) */
+	struct admission adm;
 	struct wslot ws[STATS_MAX_WORKERS];
 	/*
 	 * Previous generations, draining.  Each holds a physical slot of its
@@ -299,6 +302,7 @@ child_let_go(struct master *m, int phys)
 	close(m->pid_fd);
 	close(m->seg.fd);
 	stats_confine(&m->seg, (uint32_t)phys);
+	admission_confine(&m->adm, (uint32_t)phys);
 }
 
 /* take in the ids the processes of physical slot phys reserved, before the slot is reused or wiped */
@@ -358,6 +362,7 @@ spawn(struct master *m, int slot)
 		spec.phys = w->phys;
 		spec.id_start = id_start;
 		spec.master_started = started;
+		spec.adm = &m->adm;
 		/* every slot's sockets: the other slots' are adopted while they are down */
 		spec.all_fds = m->fds;
 		spec.nslots = m->cfg->workers;
@@ -467,6 +472,8 @@ reap(struct master *m)
 			st = stats_slot_at(&m->seg, (uint32_t)w->phys);
 			log_exit(w->hung ? "hung worker" : "worker", s, pid, status);
 			stats_slot_retire(st);
+			/* its connections are gone: so are their counts (before any respawn) */
+			admission_row_gone(&m->adm, (uint32_t)w->phys);
 			__atomic_store_n(&st->state, WS_EXITED, __ATOMIC_RELAXED);
 			close(w->ctl);
 			w->pid = 0;
@@ -481,6 +488,7 @@ reap(struct master *m)
 				continue;
 			found = 1;
 			log_exit("old worker", m->old[i].slot, pid, status);
+			admission_row_gone(&m->adm, (uint32_t)m->old[i].phys);
 			close(m->old[i].ctl);
 			merge_into_heir(m, m->old[i].slot, m->old[i].phys);
 			m->old[i] = m->old[--m->nold];
@@ -733,6 +741,15 @@ reload(struct master *m)
 		snprintf(ncfg->pid_file, sizeof(ncfg->pid_file), "%s", m->cfg->pid_file);
 		snprintf(ncfg->stats_path, sizeof(ncfg->stats_path), "%s", m->cfg->stats_path);
 	}
+	/*
+	 * The table is shared with the draining workers and holds their
+	 * counts: resizing it would lose them.  Kept, like stats_path.
+	 */
+	if (ncfg->ip_table_size != m->cfg->ip_table_size) {
+		log_warnx("reload: limits.ip_table_size changes need a restart; keeping %u "
+		    "entries", m->cfg->ip_table_size);
+		ncfg->ip_table_size = m->cfg->ip_table_size;
+	}
 	nfds = open_sockets(ncfg, m->cfg, m->fds, err, sizeof(err));
 	if (nfds == NULL)
 		goto fail;
@@ -763,6 +780,8 @@ reload(struct master *m)
 	m->uid = uid;
 	m->gid = gid;
 	m->generation++;
+	/* listener indexes may mean other listeners now: every bucket starts full */
+	admission_reset_rates(&m->adm);
 	(void)!open_log(m, 0);	/* a refused file is logged; the old target stays */
 	warn_root_workers(m->cfg);
 	for (int s = 0; s < m->cfg->workers; s++) {
@@ -810,6 +829,26 @@ make_parent_dir(const char *path)
 	}
 }
 
+/*
+ * The per-address table and the buckets, beside the stats segment, for
+ * the master's whole life: a reload keeps them (and so the counts of the
+ * connections the old workers still hold).
+ */
+static int
+open_admission(struct master *m, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + sizeof(ADM_PATH_SUFFIX)];
+
+	if (admission_path(m->cfg->stats_path, path, sizeof(path)) == -1) {
+		/* cannot happen: path has room for the longest stats_path and the suffix */
+		snprintf(err, errlen, "stats_path too long for its admission table");
+		return -1;
+	}
+	m->adm.fd = -1;
+	return admission_create(&m->adm, path, m->cfg->ip_table_size, STATS_MAX_WORKERS, err,
+	    errlen);
+}
+
 static void
 cleanup(struct master *m)
 {
@@ -817,6 +856,12 @@ cleanup(struct master *m)
 	if (m->pid_fd != -1)
 		daemon_pidfile_remove(m->cfg->pid_file, m->pid_fd);
 	m->pid_fd = -1;
+	if (m->adm.hdr != NULL) {
+		char path[CONFIG_PATH_MAX + sizeof(ADM_PATH_SUFFIX)];
+
+		if (admission_path(m->cfg->stats_path, path, sizeof(path)) == 0)
+			admission_destroy(&m->adm, path);
+	}
 	if (m->seg.hdr != NULL)
 		stats_destroy(&m->seg, m->cfg->stats_path);
 	close_sockets(m->fds, (size_t)m->cfg->workers * m->cfg->nlisteners);
@@ -837,6 +882,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	m->generation = 1;
 	m->pid_fd = -1;
 	m->seg.fd = -1;
+	m->adm.fd = -1;
 	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1)
 		return 1;
 	/* the log first, so that the start-up warnings are in it too */
@@ -856,6 +902,10 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		return 1;
 	}
 	if (stats_create(&m->seg, cfg->stats_path, STATS_MAX_WORKERS, err, sizeof(err)) == -1) {
+		daemon_startup_error("%s", err);
+		goto fail;
+	}
+	if (open_admission(m, err, sizeof(err)) == -1) {
 		daemon_startup_error("%s", err);
 		goto fail;
 	}

@@ -16,6 +16,8 @@ static const char *const names[CLOSE_NREASONS] = {
 	[CLOSE_SHUTDOWN] = "shutdown",
 	[CLOSE_ERROR] = "error",
 	[CLOSE_BACKEND] = "backend",
+	[CLOSE_LIMIT_IP] = "limit_ip",
+	[CLOSE_LIMIT_RATE] = "limit_rate",
 };
 
 const char *

@@ -1,6 +1,6 @@
 /*
  * sockserv-stat: prints the server's shared-memory statistics.
- *   sockserv-stat [-c file | -s path] [--json | --prometheus] [-w seconds] [-h]
+ *   sockserv-stat [-c file | -s path] [--json | --prometheus] [--top-ips N] [-w seconds] [-h]
  * It maps the segment read-only and never signals the server, so it works
  * while the master is busy, stopped or hung.
  */
@@ -14,12 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "config.h"
 #include "render.h"
 #include "stats.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/sockserv/sockserv.cfg"
 #define MAX_INTERVAL_S 86400.0
+#define MAX_TOP_IPS 100000
 
 static volatile sig_atomic_t stop;
 
@@ -34,11 +36,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sockserv-stat [-c file | -s path] [--json | --prometheus] [-w seconds] [-h]\n"
+	    "usage: sockserv-stat [-c file | -s path] [--json | --prometheus] [--top-ips N]\n"
+	    "                     [-w seconds] [-h]\n"
 	    "  -c file          configuration naming stats_path (default %s)\n"
 	    "  -s path          read this stats segment instead\n"
 	    "  -j, --json       one JSON object per snapshot\n"
 	    "  -p, --prometheus Prometheus text exposition format\n"
+	    "  -t, --top-ips N  the N addresses (IPv6: /64) holding the most connections\n"
 	    "  -w seconds       repeat every so many seconds until interrupted\n"
 	    "  -h, --help       this help\n", DEFAULT_CONFIG);
 }
@@ -69,13 +73,76 @@ stats_path_from_config(const char *cfgpath, char *out, size_t outlen)
 	return 0;
 }
 
+/* the address table as a text table or one JSON object */
+static int
+print_top(FILE *f, enum render_format fmt, const struct adm_snapshot *t)
+{
+	char addr[64];
+
+	if (fmt == RENDER_JSON) {
+		fprintf(f, "{\"ip_table_size\":%u,\"addresses\":%u,\"connections\":%llu,"
+		    "\"overflow\":%llu,\"top_ips\":[", t->nentries, t->used,
+		    (unsigned long long)t->total, (unsigned long long)t->overflow);
+		for (size_t i = 0; i < t->ntop; i++)
+			/* an address string is digits, hex, '.', ':' and '/': nothing to escape */
+			fprintf(f, "%s{\"address\":\"%s\",\"connections\":%llu}", i ? "," : "",
+			    admission_key_str(t->top[i].key, t->top[i].fam, addr, sizeof(addr)),
+			    (unsigned long long)t->top[i].count);
+		fprintf(f, "]}\n");
+	} else {
+		fprintf(f, "%-42s %11s\n", "address", "connections");
+		for (size_t i = 0; i < t->ntop; i++)
+			fprintf(f, "%-42s %11llu\n",
+			    admission_key_str(t->top[i].key, t->top[i].fam, addr, sizeof(addr)),
+			    (unsigned long long)t->top[i].count);
+		fprintf(f, "%u addresses hold %llu connections; table of %u entries; %llu "
+		    "clients admitted uncounted (table full)\n", t->used,
+		    (unsigned long long)t->total, t->nentries, (unsigned long long)t->overflow);
+	}
+	return ferror(f) ? -1 : 0;
+}
+
+/* --top-ips: the table beside a live segment; -1 (message written) when there is none */
+static int
+show_top(const char *path, enum render_format fmt, size_t want)
+{
+	struct stats_seg seg;
+	struct adm_snapshot t;
+	char err[1200], apath[CONFIG_PATH_MAX + sizeof(ADM_PATH_SUFFIX)];
+	int32_t master;
+
+	/* the segment says whether a master is alive, and which */
+	if (stats_open(&seg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sockserv-stat: %s\n", err);
+		return -1;
+	}
+	master = seg.head.master_pid;
+	stats_close(&seg);
+	if (admission_path(path, apath, sizeof(apath)) == -1 ||
+	    admission_snapshot(apath, master, want, &t, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sockserv-stat: %s\n", err);
+		return -1;
+	}
+	if (print_top(stdout, fmt, &t) == -1 || fflush(stdout) == EOF) {
+		admission_snapshot_free(&t);
+		if (stop)
+			return 0;
+		fprintf(stderr, "sockserv-stat: writing the output: %s\n", strerror(errno));
+		return -1;
+	}
+	admission_snapshot_free(&t);
+	return 0;
+}
+
 /* one snapshot printed; -1 (message written) when there is nothing to read */
 static int
-show(const char *path, enum render_format fmt, struct render_snapshot *snap)
+show(const char *path, enum render_format fmt, struct render_snapshot *snap, size_t top)
 {
 	struct stats_seg seg;
 	char err[1200];
 
+	if (top != 0)
+		return show_top(path, fmt, top);
 	if (stats_open(&seg, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sockserv-stat: %s\n", err);
 		return -1;
@@ -140,6 +207,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "prometheus", no_argument, NULL, 'p' },
+		{ "top-ips", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -148,17 +216,32 @@ main(int argc, char **argv)
 	enum render_format fmt = RENDER_TABLE;
 	char path[CONFIG_PATH_MAX];
 	double interval = 0;
+	size_t top = 0;
 	struct timespec next;
 	sigset_t stopsigs, unblocked;
 	char *end;
 	int ch, nfmt = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:s:jpw:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:s:jpt:w:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': cfgpath = optarg; break;
 		case 's': segpath = optarg; break;
 		case 'j': fmt = RENDER_JSON; nfmt++; break;
 		case 'p': fmt = RENDER_PROMETHEUS; nfmt++; break;
+		case 't': {
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' ||
+			    v == 0 || v > MAX_TOP_IPS) {
+				fprintf(stderr, "sockserv-stat: --top-ips takes a count from 1 to "
+				    "%d, not '%s'\n", MAX_TOP_IPS, optarg);
+				return 1;
+			}
+			top = (size_t)v;
+			break;
+		}
 		case 'w':
 			errno = 0;
 			interval = strtod(optarg, &end);
@@ -189,6 +272,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "sockserv-stat: --json and --prometheus exclude each other\n");
 		return 1;
 	}
+	if (top != 0 && fmt == RENDER_PROMETHEUS) {
+		fprintf(stderr, "sockserv-stat: --top-ips is a table or --json, not Prometheus "
+		    "(an address per series would be unbounded cardinality)\n");
+		return 1;
+	}
 	if (segpath != NULL)
 		snprintf(path, sizeof(path), "%s", segpath);
 	else if (stats_path_from_config(cfgpath ? cfgpath : DEFAULT_CONFIG, path,
@@ -212,7 +300,7 @@ main(int argc, char **argv)
 		/* tables and Prometheus pages get a blank line between them; JSON is one per line */
 		if (round > 0 && fmt != RENDER_JSON)
 			putchar('\n');
-		if (show(path, fmt, &snap) == -1)
+		if (show(path, fmt, &snap, top) == -1)
 			return 1;
 		if (interval <= 0)
 			return 0;

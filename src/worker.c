@@ -409,6 +409,8 @@ worker_main(const struct worker_spec *ws)
 	ep.max_output = cfg->max_output;
 	ep.max_conns = ws->max_conns;
 	ep.max_buffer_memory = cfg->max_buffer_memory;
+	ws->adm->max_per_ip = cfg->max_conns_per_ip;
+	ep.adm = ws->adm;
 	if ((env = conn_env_create(&ep)) == NULL)
 		fatalx("worker %d: out of memory", ws->slot);
 	evloop_set_aftersleep(loop, refresh_now, env);
@@ -438,6 +440,7 @@ worker_main(const struct worker_spec *ws)
 		if (wl[i].cl == NULL)
 			fatalx("worker %d: out of memory", ws->slot);
 		conn_listener_set_ctx(wl[i].cl, backend_listener_ctx(links, lc));
+		conn_listener_set_index(wl[i].cl, (unsigned)i);
 		wl[i].conf = lc;
 		wl[i].loop = loop;
 		wl[i].env = env;
@@ -459,6 +462,7 @@ worker_main(const struct worker_spec *ws)
 		conn_env_set_now(env, now);
 		stats_set(&ws->stats->loop_ms, now);
 		conn_env_expire(env);
+		admission_log_flush(ws->adm, now);
 
 		if (want_stop)
 			break;

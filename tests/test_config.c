@@ -616,6 +616,42 @@ test_max_buffer_memory_default_range_and_value(void)
 	    ONE_LISTENER, 1, "max_buffer_memory");
 }
 
+/* limits.max_conns_per_ip (0 = off), limits.ip_table_size (16..1048576, 65536), accept_rate/burst */
+static void
+test_admission_keys_defaults_ranges_and_values(void)
+{
+	struct config cfg;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL_FATAL(load_text(ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.max_conns_per_ip, 0);
+	CU_ASSERT_EQUAL(cfg.ip_table_size, 65536);
+	CU_ASSERT_EQUAL(cfg.listeners[0].accept_rate, 0);
+	CU_ASSERT_EQUAL(cfg.listeners[0].accept_burst, 0);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(load_text(
+	    "limits = { max_conns_per_ip = 3; ip_table_size = 16; };\n"
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  accept_rate = 5; accept_burst = 1000000; } );\n", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.max_conns_per_ip, 3);
+	CU_ASSERT_EQUAL(cfg.ip_table_size, 16);
+	CU_ASSERT_EQUAL(cfg.listeners[0].accept_rate, 5);
+	CU_ASSERT_EQUAL(cfg.listeners[0].accept_burst, 1000000);
+	config_free(&cfg);
+	EXPECT_ERROR("limits = { ip_table_size = 15; };\n" ONE_LISTENER, 1,
+	    "'ip_table_size' must be between 16 and 1048576");
+	EXPECT_ERROR("limits = { ip_table_size = 1048577; };\n" ONE_LISTENER, 1,
+	    "'ip_table_size' must be between 16 and 1048576");
+	EXPECT_ERROR("limits = { max_conns_per_ip = -1; };\n" ONE_LISTENER, 1,
+	    "'max_conns_per_ip' must be between 0 and");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  accept_rate = 1000001; } );\n", 2, "'accept_rate' must be between 0 and 1000000");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  accept_burst = -1; } );\n", 2, "'accept_burst' must be between 0 and 1000000");
+}
+
 static void
 test_integer_wider_than_32_bits_needs_L(void)
 {
@@ -1318,6 +1354,7 @@ test_config_register(void)
 	T(test_out_of_range_values_name_the_range);
 	T(test_integer_wider_than_32_bits_needs_L);
 	T(test_max_buffer_memory_default_range_and_value);
+	T(test_admission_keys_defaults_ranges_and_values);
 	T(test_integers_in_included_files_are_checked);
 	T(test_hung_timeout_must_cover_two_ticks_and_a_margin);
 	T(test_unknown_enum_values_are_errors);

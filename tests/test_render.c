@@ -143,7 +143,7 @@ prom_value(char *text, const char *series)
 static const char *const reasons[CLOSE_NREASONS] = {
 	"peer", "heartbeat", "deadline", "frame_timeout", "write_timeout",
 	"first_message_timeout", "protocol_error", "too_large", "server_full", "shutdown", "error",
-	"backend",
+	"backend", "limit_ip", "limit_rate",
 };
 
 static uint64_t
@@ -268,7 +268,8 @@ test_json_exact_for_one_worker(void)
 	    "{\"slot\":0,\"pid\":8,\"state\":\"running\",\"connections\":1,\"accepted\":3,"
 	    "\"closed\":{\"peer\":1,\"heartbeat\":1,\"deadline\":0,\"frame_timeout\":0,"
 	    "\"write_timeout\":0,\"first_message_timeout\":0,\"protocol_error\":0,"
-	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0,\"backend\":0},"
+	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0,\"backend\":0,"
+	    "\"limit_ip\":0,\"limit_rate\":0},"
 	    "\"messages_in\":4,\"messages_out\":4,\"bytes_in\":48,\"bytes_out\":48,"
 	    "\"protocol_errors\":0,\"restarts\":0,\"loop_age_ms\":12,\"generation\":1,"
 	    "\"config_generation\":1,\"this_worker\":{\"accepted\":3,\"closed\":2,"
@@ -277,7 +278,8 @@ test_json_exact_for_one_worker(void)
 	    "\"totals\":{\"connections\":1,\"accepted\":3,"
 	    "\"closed\":{\"peer\":1,\"heartbeat\":1,\"deadline\":0,\"frame_timeout\":0,"
 	    "\"write_timeout\":0,\"first_message_timeout\":0,\"protocol_error\":0,"
-	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0,\"backend\":0},"
+	    "\"too_large\":0,\"server_full\":0,\"shutdown\":0,\"error\":0,\"backend\":0,"
+	    "\"limit_ip\":0,\"limit_rate\":0},"
 	    "\"messages_in\":4,\"messages_out\":4,\"bytes_in\":48,\"bytes_out\":48,"
 	    "\"protocol_errors\":0,\"restarts\":0}}\n";
 
