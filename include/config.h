@@ -12,12 +12,14 @@
 #include "evloop.h"
 #include "log.h"
 #include "proto.h"
+#include "proxyproto.h"
 
 #define CONFIG_NAME_MAX 64
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_MAGIC_MAX PROTO_MAGIC_MAX
 #define CONFIG_MAX_BACKENDS 16
 #define CONFIG_UNIX_PATH_MAX 108	/* sizeof(sun_path) */
+#define CONFIG_MAX_TRUSTED 64		/* proxy_trusted entries per listener */
 
 /* what a worker does with its clients while its link to the backend is down */
 enum backend_on_down {
@@ -71,6 +73,11 @@ struct listener_conf {
 	int rcvbuf;			/* SO_RCVBUF bytes, as written */
 	uint32_t accept_rate;		/* connections/s over the whole server, 0 = off */
 	uint32_t accept_burst;		/* 0 = accept_rate */
+	/* every connection starts with a PROXY protocol header (proxyproto.h) */
+	int proxy_protocol;
+	/* peers allowed to connect when proxy_protocol is on; none listed = any peer */
+	struct proxyproto_net proxy_trusted[CONFIG_MAX_TRUSTED];
+	size_t nproxy_trusted;
 };
 
 struct config {

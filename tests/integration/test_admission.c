@@ -519,12 +519,16 @@ test_ipv6_clients_are_counted_per_64(void)
 		IT_SKIP("no IPv6 here");
 	close(c[0]);
 	s = srv_start(&o);
+	/*
+	 * One at a time: connected together, two workers may accept them in
+	 * any order and any one of the three would be the refused one.
+	 */
 	for (int i = 0; i < 3; i++) {
 		c[i] = cli_connect("::1", srv_port(s, "f"));
 		IT_ASSERT(c[i] >= 0);
+		if (i < 2)
+			IT_ASSERT(admitted(c[i], "", 200) == 1);
 	}
-	IT_ASSERT(admitted(c[0], "", 200) == 1);
-	IT_ASSERT(admitted(c[1], "", 200) == 1);
 	IT_ASSERT(admitted(c[2], "too many connections from ::/64", 300) == 0);
 	IT_ASSERT_INT(closed_as(s, "limit_ip"), ==, 1);
 	for (int i = 0; i < 3; i++)
