@@ -12,12 +12,14 @@
 #include "evloop.h"
 #include "log.h"
 #include "proto.h"
+#include "proxyproto.h"
 
 #define CONFIG_NAME_MAX 64
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_MAGIC_MAX PROTO_MAGIC_MAX
 #define CONFIG_MAX_BACKENDS 16
 #define CONFIG_UNIX_PATH_MAX 108	/* sizeof(sun_path) */
+#define CONFIG_MAX_TRUSTED 64		/* proxy_trusted entries per listener */
 
 /* what a worker does with its clients while its link to the backend is down */
 enum backend_on_down {
@@ -58,6 +60,11 @@ struct listener_conf {
 	uint32_t write_timeout_ms;
 	uint32_t first_message_ms;
 	int backend;			/* index in config.backends (handler "backend"), else -1 */
+	/* every connection starts with a PROXY protocol header (proxyproto.h) */
+	int proxy_protocol;
+	/* peers allowed to connect when proxy_protocol is on; none listed = any peer */
+	struct proxyproto_net proxy_trusted[CONFIG_MAX_TRUSTED];
+	size_t nproxy_trusted;
 };
 
 struct config {

@@ -61,7 +61,9 @@ static const char *const timer_keys[] = { "tick_ms", "slots", NULL };
 static const char *const listener_keys[] = {
 	"name", "address", "port", "codec", "handler", "magic",
 	"heartbeat_timeout", "deadline", "frame_timeout", "write_timeout",
-	"first_message_timeout", "backend", NULL
+	"first_message_timeout", "backend",
+	"proxy_protocol", "proxy_trusted",
+	NULL
 };
 static const char *const backend_keys[] = {
 	"name", "address", "on_down", "max_pending", "reconnect_min", "reconnect_max",
@@ -830,6 +832,51 @@ parse_listener_backend(struct loader *ld, config_setting_t *g,
 	return fail(ld, s, "listener '%s' names unknown backend '%s'", l->name, str);
 }
 
+/*
+ * proxy_protocol (a bool) and proxy_trusted (a list of addresses and CIDR
+ * ranges, only with proxy_protocol on: without it the list would guard
+ * nothing, a mistake to report rather than ignore).
+ */
+static int
+parse_listener_proxy(struct loader *ld, config_setting_t *g, struct listener_conf *l)
+{
+	config_setting_t *pp = config_setting_get_member(g, "proxy_protocol");
+	config_setting_t *list = config_setting_get_member(g, "proxy_trusted");
+	int n;
+
+	if (pp != NULL) {
+		if (config_setting_type(pp) != CONFIG_TYPE_BOOL)
+			return fail(ld, pp, "'proxy_protocol' must be true or false");
+		l->proxy_protocol = config_setting_get_bool(pp) != 0;
+	}
+	if (list == NULL)
+		return 0;
+	if (!l->proxy_protocol)
+		return fail(ld, list, "'proxy_trusted' needs 'proxy_protocol = true;' "
+		    "(listener '%s')", l->name);
+	if (!config_setting_is_list(list) && !config_setting_is_array(list))
+		return fail(ld, list, "'proxy_trusted' must be a list of strings");
+	n = config_setting_length(list);
+	if (n < 1 || n > CONFIG_MAX_TRUSTED)
+		return fail(ld, list, "'proxy_trusted' must have between 1 and %d "
+		    "entries (got %d); leave it out to accept any peer",
+		    CONFIG_MAX_TRUSTED, n);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, (unsigned int)i);
+		const char *why = NULL;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "'proxy_trusted' entry %d must be a string", i + 1);
+		if (proxyproto_net_parse(config_setting_get_string(e),
+		    &l->proxy_trusted[i], &why) == -1)
+			return fail(ld, e, "'proxy_trusted' entry '%s': %s (expected an "
+			    "address such as \"10.0.0.1\" or a range such as \"10.0.0.0/8\")",
+			    config_setting_get_string(e), why);
+	}
+	l->nproxy_trusted = (size_t)n;
+	return 0;
+}
+
 static int
 parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
     struct addr_key *keys)
@@ -950,6 +997,8 @@ parse_listener(struct loader *ld, config_setting_t *g, size_t idx,
 	    DEF_FIRST_MESSAGE_MS;
 	if (get_seconds(ld, g, "first_message_timeout", 0, false, MAX_TIMEOUT_S,
 	    &l->first_message_ms) == -1)
+		return -1;
+	if (parse_listener_proxy(ld, g, l) == -1)
 		return -1;
 	return 0;
 }

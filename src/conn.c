@@ -30,6 +30,7 @@
 #include "listener.h"
 #include "log.h"
 #include "proto.h"
+#include "proxyproto.h"
 
 #define STAGE_FLUSH (64 * 1024)	/* write the staging buffer when it grows past this */
 #define IN_CHUNK (16 * 1024)	/* least room made in a connection's own input buffer */
@@ -73,6 +74,7 @@ enum conn_flags {
 	CONN_F_LINGER = 0x08,		/* after flushing, shut the write side and wait for EOF */
 	CONN_F_OPENED = 0x10,		/* the handler's open ran: its close must run too */
 	CONN_F_HELD = 0x20,		/* the handler stopped reading (conn_hold_input) */
+	CONN_F_PROXY_HDR = 0x40,	/* waiting for its PROXY protocol header: not established */
 };
 /* either pause: the client's bytes wait unread in the kernel */
 #define CONN_F_NO_READ (CONN_F_READ_PAUSED | CONN_F_HELD)
@@ -328,7 +330,9 @@ conn_due(const struct conn *c, enum close_reason *why)
 		if (lc->deadline_ms)
 			due_earliest(&due, why, abs_ms(env, c->accept_ms) + lc->deadline_ms,
 			    CLOSE_DEADLINE);
-		if (c->in != NULL && lc->frame_timeout_ms && !(c->flags & CONN_F_NO_READ))
+		/* a partial PROXY header is not a frame: first_message_timeout covers it */
+		if (c->in != NULL && lc->frame_timeout_ms &&
+		    !(c->flags & (CONN_F_NO_READ | CONN_F_PROXY_HDR)))
 			due_earliest(&due, why, abs_ms(env, c->frame_start_ms) + lc->frame_timeout_ms,
 			    CLOSE_FRAME_TIMEOUT);
 		if (c->out != NULL && lc->write_timeout_ms)
@@ -427,7 +431,8 @@ conn_mem_close(struct conn *c)
 	/* the partial frame is what the budget needs back: drop it now unless a handler reads it */
 	if (c != env->active)
 		conn_buf_free(env, &c->in);
-	if (c->l->conf->codec == CODEC_FRAME) {
+	/* before its PROXY header, the peer may be a balancer: no frame for it */
+	if (c->l->conf->codec == CODEC_FRAME && !(c->flags & CONN_F_PROXY_HDR)) {
 		plen = proto_error_payload(payload, sizeof(payload), PERR_TOO_LARGE,
 		    "server buffer memory exhausted");
 		conn_queue(c, FRAME_ERROR, payload, plen);
@@ -749,7 +754,8 @@ write_error_frame(struct stats_slot *st, int fd, uint16_t code, const char *text
 static void
 conn_write_error_now(struct conn *c, uint16_t code, const char *text)
 {
-	if (c->l->conf->codec != CODEC_FRAME)
+	/* before its PROXY header, the peer may be a balancer, not a client */
+	if (c->l->conf->codec != CODEC_FRAME || (c->flags & CONN_F_PROXY_HDR))
 		return;
 	if (c->out != NULL && conn_flush(c) == -1)
 		return;
@@ -1043,18 +1049,60 @@ conn_over_budget(struct conn *c, enum conn_grow g)
 		conn_mem_close(c);	/* nothing larger was left to close */
 }
 
+static void conn_established(struct conn *c);
+
+/*
+ * c waits for its PROXY protocol header and data[0..len) is every byte it
+ * sent.  Returns the header's length once it is complete: c then has its
+ * final address and is established.  0 while it is not: c waits for more
+ * (still CONN_F_PROXY_HDR) or was killed (a malformed header).
+ */
+static size_t
+conn_proxy_header(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct proxyproto_hdr h;
+	char peer[64];
+
+	switch (proxyproto_parse(data, len, &h)) {
+	case PROXYPROTO_NEED_MORE:
+		return 0;
+	case PROXYPROTO_ERROR:
+		stats_add(&env_of(c)->stats->cur.protocol_errors, 1);
+		log_debug("%s: %s: bad PROXY protocol header: %s", c->l->conf->name,
+		    conn_peer_str(c, peer, sizeof(peer)), h.err);
+		/* no ERROR frame and no linger: the peer may be a balancer, not a client */
+		conn_kill(c, CLOSE_PROTOCOL_ERROR);
+		return 0;
+	case PROXYPROTO_DONE:
+		break;
+	}
+	/* LOCAL (a balancer's health check) and UNKNOWN keep the socket's address */
+	if (!h.local) {
+		c->peer_v6 = h.family == AF_INET6;
+		memcpy(c->peer_addr, h.src_addr, sizeof(c->peer_addr));
+		c->peer_port = h.src_port;
+	}
+	c->flags &= (uint8_t)~CONN_F_PROXY_HDR;
+	conn_established(c);
+	return h.len;
+}
+
 static void
 conn_read_open(struct conn *c)
 {
 	struct conn_env *env = env_of(c);
 	enum conn_grow g;
 	uint8_t *dst;
-	size_t room, used;
+	size_t room, used, hdr = 0;
 	ssize_t n;
 	int own = c->in != NULL;
 
 	if (own) {
-		if ((g = conn_buf_reserve(c, &c->in, conn_in_room(c), 0)) != GROW_OK) {
+		/* a partial PROXY header: at most the rest of the longest one */
+		size_t want = (c->flags & CONN_F_PROXY_HDR) ?
+		    PROXYPROTO_MAX - buffer_len(c->in) : conn_in_room(c);
+
+		if ((g = conn_buf_reserve(c, &c->in, want, 0)) != GROW_OK) {
 			conn_over_budget(c, g);
 			return;
 		}
@@ -1073,6 +1121,12 @@ conn_read_open(struct conn *c)
 		return;
 	}
 	if (n == 0) {
+		if ((c->flags & CONN_F_PROXY_HDR) && c->in != NULL) {
+			/* a truncated PROXY header; with none at all it was only a connect */
+			stats_add(&env->stats->cur.protocol_errors, 1);
+			conn_kill(c, CLOSE_PROTOCOL_ERROR);
+			return;
+		}
 		/* the client is done sending; replies still queued are flushed first */
 		if (c->out != NULL)
 			conn_begin_close(c, CLOSE_PEER, 0);
@@ -1084,17 +1138,39 @@ conn_read_open(struct conn *c)
 	env->staged = c;
 	if (own) {
 		buffer_commit(c->in, (size_t)n);
+		if (c->flags & CONN_F_PROXY_HDR) {
+			/* the client's own bytes after the header stay for the codec */
+			if ((hdr = conn_proxy_header(c, buffer_head(c->in), buffer_len(c->in))) == 0)
+				goto out;
+			conn_buf_consume(env, &c->in, hdr);
+			if (c->in == NULL)
+				goto out;
+		}
 		used = conn_process(c, buffer_head(c->in), buffer_len(c->in));
 		if (c->in != NULL) {
 			conn_buf_consume(env, &c->in, used);
-			if (used > 0 && c->in != NULL) {
+			if ((used > 0 || hdr > 0) && c->in != NULL) {
 				/* a new message started in this read */
 				c->frame_start_ms = rel_now(env);
 				conn_timer_update(c);
 			}
 		}
 	} else {
-		used = conn_process(c, dst, (size_t)n);
+		if (c->flags & CONN_F_PROXY_HDR) {
+			hdr = conn_proxy_header(c, dst, (size_t)n);
+			if (hdr == 0 && (c->flags & CONN_F_PROXY_HDR) && !(c->flags & CONN_F_DEAD)) {
+				/* a partial header (under PROXYPROTO_MAX bytes): keep it */
+				if ((g = conn_buf_reserve(c, &c->in, (size_t)n, 0)) != GROW_OK) {
+					conn_over_budget(c, g);
+				} else {
+					memcpy(buffer_tail(c->in), dst, (size_t)n);
+					buffer_commit(c->in, (size_t)n);
+				}
+			}
+			if (hdr == 0)
+				goto out;
+		}
+		used = hdr + conn_process(c, dst + hdr, (size_t)n - hdr);
 		if (used < (size_t)n && c->state == CONN_OPEN && !(c->flags & CONN_F_DEAD)) {
 			if ((g = conn_buf_reserve(c, &c->in, (size_t)n - used, 0)) != GROW_OK) {
 				conn_over_budget(c, g);
@@ -1106,6 +1182,7 @@ conn_read_open(struct conn *c)
 			}
 		}
 	}
+out:
 	if (env->staged == c)
 		conn_flush_staged(c);
 }
@@ -1351,11 +1428,37 @@ conn_new(struct conn_listener *l, int fd, const struct sockaddr *peer)
 	}
 	env->nconns++;
 	stats_set(&env->stats->connections, env->nconns);
+	env->active = c;
+	if (l->conf->proxy_protocol) {
+		/* established once its header is read; first_message_timeout runs meanwhile */
+		c->flags |= CONN_F_PROXY_HDR;
+		conn_timer_update(c);
+	} else {
+		conn_established(c);
+	}
+	/* open() may have sent a greeting or closed at once */
+	conn_settle(c);
+	env->active = NULL;
+}
+
+/*
+ * The one place a connection becomes established with its final client
+ * address: at accept, or once its PROXY protocol header is read (the
+ * address it carried, or the socket's for LOCAL and UNKNOWN).  Logs the
+ * accept line and opens it for the handler, which from here on sees that
+ * address through conn_peer_str (the backend link's OPEN too).  A check
+ * that depends on the client's address (max_conns_per_ip) goes here,
+ * before open().  c is the active connection; the caller settles it.
+ */
+static void
+conn_established(struct conn *c)
+{
+	const struct conn_listener *l = c->l;
+
 	if (log_get_level() <= LOG_LVL_DEBUG) {
 		char buf[64];
 		log_debug("accept %s %s", l->conf->name, conn_peer_str(c, buf, sizeof(buf)));
 	}
-	env->active = c;
 	if (l->handler->open != NULL && l->handler->open(c) != 0) {
 		/* never opened, so no close() call: settling destroys it */
 		conn_kill(c, CLOSE_ERROR);
@@ -1363,9 +1466,46 @@ conn_new(struct conn_listener *l, int fd, const struct sockaddr *peer)
 		c->flags |= CONN_F_OPENED;
 		conn_timer_update(c);
 	}
-	/* open() may have sent a greeting or closed at once */
-	conn_settle(c);
-	env->active = NULL;
+}
+
+/* the accepted peer is one proxy_trusted lists */
+static int
+conn_peer_trusted(const struct listener_conf *lc, const struct sockaddr *peer)
+{
+	const uint8_t *addr;
+	int v6 = peer->sa_family == AF_INET6;
+
+	if (v6)
+		addr = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
+	else
+		addr = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
+	for (size_t i = 0; i < lc->nproxy_trusted; i++)
+		if (proxyproto_net_match(&lc->proxy_trusted[i], addr, v6))
+			return 1;
+	return 0;
+}
+
+/*
+ * A peer proxy_trusted does not list: closed before a byte is read (it
+ * could claim any client address), counted as a protocol error.
+ */
+static void
+conn_refuse_untrusted(struct conn_listener *l, int fd, const struct sockaddr *peer)
+{
+	struct conn_env *env = l->env;
+	static uint64_t last_warn;
+	char buf[64];
+
+	listener_addr_str(peer, buf, sizeof(buf));
+	conn_log_close(l->conf->name, buf, CLOSE_PROTOCOL_ERROR, 0.0);
+	close(fd);
+	stats_add(&env->stats->cur.protocol_errors, 1);
+	stats_add(&env->stats->cur.closed[CLOSE_PROTOCOL_ERROR], 1);
+	if (env->now_ms - last_warn >= 10000 || last_warn == 0) {
+		last_warn = env->now_ms;
+		log_warnx("%s: refused %s: not in proxy_trusted (logged at most every 10 s)",
+		    l->conf->name, buf);
+	}
 }
 
 void
@@ -1374,7 +1514,9 @@ conn_accept(struct conn_listener *cl, int fd, const struct sockaddr *peer)
 	struct conn_env *env = cl->env;
 
 	stats_add(&env->stats->cur.accepted, 1);
-	if (env->nconns >= env->max_conns)
+	if (cl->conf->nproxy_trusted > 0 && !conn_peer_trusted(cl->conf, peer))
+		conn_refuse_untrusted(cl, fd, peer);
+	else if (env->nconns >= env->max_conns)
 		conn_reject_full(cl, fd, peer);
 	else
 		conn_new(cl, fd, peer);
