@@ -154,3 +154,18 @@ sock_path(void)
 	free(dir);
 	return path;
 }
+
+int
+peer_hello_node(struct peer *p)
+{
+	struct pmsg m;
+	const char *line;
+	int node = -1;
+
+	IT_ASSERT_INT(peer_next(p, &m, 5000), ==, 0);
+	IT_ASSERT_INT(m.type, ==, LINK_HELLO);
+	line = strstr((const char *)m.data, "node=");
+	if (line == NULL || sscanf(line, "node=%d\n", &node) != 1)
+		IT_FAIL("a HELLO without node=: %s", (const char *)m.data);
+	return node;
+}

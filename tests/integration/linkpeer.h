@@ -45,6 +45,8 @@ int peer_next(struct peer *p, struct pmsg *m, int timeout_ms);
 void peer_wait(struct peer *p, uint8_t type, uint64_t id, struct pmsg *m);
 /* the OPEN of the client whose local port is port */
 void peer_wait_open(struct peer *p, int port, struct pmsg *m);
+/* the node_id in the HELLO a new link starts with (read from p) */
+int peer_hello_node(struct peer *p);
 /* DIR/app.sock in a fresh test directory (malloc'd) */
 char *sock_path(void);
 

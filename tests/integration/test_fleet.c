@@ -53,14 +53,10 @@ fleet_start(struct node nodes[NODES])
 		nodes[n - 1].s = node_start(n, path);
 	for (int i = 0; i < NODES; i++) {
 		struct peer p;
-		struct pmsg m;
-		int node = 0;
+		int node;
 
 		peer_accept(&p, lfd, 5000);
-		IT_ASSERT_INT(peer_next(&p, &m, 5000), ==, 0);
-		IT_ASSERT_INT(m.type, ==, LINK_HELLO);
-		const char *line = strstr((const char *)m.data, "node=");
-		IT_ASSERT(line != NULL && sscanf(line, "node=%d\n", &node) == 1);
+		node = peer_hello_node(&p);
 		IT_ASSERT(node >= 1 && node <= NODES);
 		IT_ASSERT(nodes[node - 1].link.fd == 0);
 		nodes[node - 1].link = p;

@@ -19,6 +19,8 @@
 
 #include "../minijson.h"
 #include "harness.h"
+#include "linkpeer.h"
+#include "linkproto.h"
 
 /* the client's own address: not haproxy's (127.0.0.1), so the nodes must learn it */
 #define CLIENT_ADDR "127.0.0.5"
@@ -101,10 +103,11 @@ subst(char *text, const char *from, const char *to, int want)
 /*
  * The example node config with this test's port, pid file, stats file,
  * event backend, one worker, the debug log (the harness's readiness wait
- * and the accept lines need it) and heartbeat_timeout hb.
+ * and the accept lines need it) and heartbeat_timeout hb; with app_sock,
+ * handler "backend" to the application listening there.
  */
 static struct srv *
-node_start(int n, int hb)
+node_start(int n, int hb, const char *app_sock)
 {
 	struct srv_opts o = { .workers = 1, .listeners = { { .name = "app" } } };
 	struct srv *s = srv_prepare(&o);
@@ -126,6 +129,16 @@ node_start(int n, int hb)
 	text = subst(text, name, buf, 1);
 	snprintf(buf, sizeof(buf), "heartbeat_timeout = %d;", hb);
 	text = subst(text, "heartbeat_timeout = 30;", buf, 1);
+	if (app_sock != NULL) {
+		/* the clients go to one application over the backend link */
+		snprintf(name, sizeof(name), "node_id = %d;", n);
+		snprintf(buf, sizeof(buf), "node_id = %d;\nbackends = ( { name = \"app\"; "
+		    "address = \"unix:%s\"; reconnect_min = 0.05; reconnect_max = 0.2; } );",
+		    n, app_sock);
+		text = subst(text, name, buf, 1);
+		text = subst(text, "handler = \"echo\";",
+		    "handler = \"backend\"; backend = \"app\";", 1);
+	}
 	IT_ASSERT(it_write_file(s->cfg_path, text) == 0);
 	free(text);
 	IT_ASSERT(srv_launch(s) == 0);
@@ -326,14 +339,20 @@ struct fleet {
 };
 
 static void
-fleet_start(struct fleet *f, int hb)
+fleet_start_app(struct fleet *f, int hb, const char *app_sock)
 {
 	need_haproxy();
-	f->node[0] = node_start(1, hb);
-	f->node[1] = node_start(2, hb);
+	f->node[0] = node_start(1, hb, app_sock);
+	f->node[1] = node_start(2, hb, app_sock);
 	hap_start(&f->hap, f->node[0], f->node[1]);
 	for (int i = 0; i < 2; i++)
 		srv_log_mark(f->node[i]);
+}
+
+static void
+fleet_start(struct fleet *f, int hb)
+{
+	fleet_start_app(f, hb, NULL);
 }
 
 /* a client from CLIENT_ADDR through haproxy whose echo came back; its fd */
@@ -554,6 +573,100 @@ test_heartbeat_closes_silent_clients_through_haproxy(void)
 	it_buf_free(&b);
 }
 
+
+/*
+ * The whole picture: clients -> haproxy -> two nodes -> one application
+ * linked to both.  The application sees each client's own address in the
+ * OPEN, answers by id over the node the id names, and one PUBLISH per node
+ * reaches everyone.
+ */
+static void
+test_application_behind_two_nodes_through_haproxy(void)
+{
+	enum { N = 4 };
+	struct fleet f;
+	struct peer link[2];
+	char *path;
+	int lfd, fd[N], on[N], cnt[2] = { 0, 0 };
+	uint64_t id[N];
+	uint8_t pub[16];
+
+	need_haproxy();
+	path = sock_path();
+	lfd = peer_listen(path);
+	fleet_start_app(&f, 30, path);
+	memset(link, 0, sizeof(link));
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		int node;
+
+		peer_accept(&p, lfd, 5000);
+		node = peer_hello_node(&p);
+		IT_ASSERT(node == 1 || node == 2);
+		IT_ASSERT(link[node - 1].fd == 0);
+		link[node - 1] = p;
+	}
+	for (int i = 0; i < N; i++) {
+		char want[64];
+		int64_t end = it_now_ms() + IT_IO_TIMEOUT_MS;
+
+		fd[i] = cli_connect_from(CLIENT_ADDR, "127.0.0.1", f.hap.port);
+		IT_ASSERT(fd[i] >= 0);
+		/* the OPEN carries the client's address and port, not haproxy's */
+		snprintf(want, sizeof(want), "%s:%d", CLIENT_ADDR, cli_local_port(fd[i]));
+		on[i] = -1;
+		while (on[i] < 0 && it_now_ms() < end) {
+			for (int k = 0; k < 2 && on[i] < 0; k++) {
+				struct pmsg m;
+
+				/* haproxy's checks come and go on the links too */
+				if (peer_next(&link[k], &m, 20) == -1 || m.type != LINK_OPEN)
+					continue;
+				const char *peer = (const char *)m.data + 1 +
+				    strlen((const char *)m.data + 1) + 1;
+				if (strcmp(peer, want) == 0) {
+					on[i] = k;
+					id[i] = m.id;
+				}
+			}
+		}
+		if (on[i] < 0)
+			IT_FAIL("no OPEN from %s on either node", want);
+		IT_ASSERT_INT(id[i] >> 48, ==, on[i] + 1);
+		cnt[on[i]]++;
+		peer_send(&link[on[i]], LINK_SUB, id[i], 0, "all", 3);
+	}
+	/* leastconn: both nodes have clients */
+	IT_ASSERT_INT(cnt[0], >=, 1);
+	IT_ASSERT_INT(cnt[1], >=, 1);
+	/* a SEND by id, over the link of the id's node, reaches that client only */
+	for (int i = 0; i < N; i++) {
+		char text[16];
+
+		snprintf(text, sizeof(text), "you are %d", i);
+		peer_send(&link[(id[i] >> 48) - 1], LINK_SEND, id[i], 1, text, strlen(text));
+	}
+	for (int i = 0; i < N; i++) {
+		char text[16];
+
+		snprintf(text, sizeof(text), "you are %d", i);
+		IT_EXPECT_FRAME(fd[i], FRAME_DATA, text, strlen(text));
+	}
+	pub[0] = 3;
+	memcpy(pub + 1, "all", 3);
+	memcpy(pub + 4, "news", 4);
+	for (int k = 0; k < 2; k++)
+		peer_send(&link[k], LINK_PUBLISH, 0, 0, pub, 8);
+	for (int i = 0; i < N; i++)
+		IT_EXPECT_FRAME(fd[i], FRAME_DATA, "news", 4);
+	for (int i = 0; i < N; i++)
+		IT_EXPECT_SILENCE(fd[i], i == 0 ? 300 : 0);
+	for (int i = 0; i < N; i++)
+		close(fd[i]);
+	close(lfd);
+	free(path);
+}
+
 static const struct it_test haproxy_tests[] = {
 	{ "test_example_configs_check_as_written", test_example_configs_check_as_written, 0 },
 	{ "test_echo_through_haproxy_with_the_clients_own_address",
@@ -564,6 +677,8 @@ static const struct it_test haproxy_tests[] = {
 	    test_stopped_node_is_marked_down_and_back_up, 0 },
 	{ "test_heartbeat_closes_silent_clients_through_haproxy",
 	    test_heartbeat_closes_silent_clients_through_haproxy, 0 },
+	{ "test_application_behind_two_nodes_through_haproxy",
+	    test_application_behind_two_nodes_through_haproxy, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(haproxy, haproxy_tests)
