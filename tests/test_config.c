@@ -1151,6 +1151,104 @@ test_backend_mistakes_are_errors_at_their_line(void)
 	    "'backend' is only allowed with handler \"backend\"");
 }
 
+static void
+test_proxy_protocol_keys_are_parsed(void)
+{
+	struct config cfg;
+	char err[512];
+	const struct listener_conf *l;
+	int rv = load_text(
+	    "listeners = (\n"
+	    "  { name = \"plain\"; address = \"127.0.0.1\"; port = 7000; },\n"
+	    "  { name = \"pp\"; address = \"127.0.0.1\"; port = 7001; proxy_protocol = true; },\n"
+	    "  { name = \"off\"; address = \"127.0.0.1\"; port = 7002; proxy_protocol = false; },\n"
+	    "  { name = \"tr\"; address = \"127.0.0.1\"; port = 7003; proxy_protocol = true;\n"
+	    "    proxy_trusted = (\"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"fd00::/8\"); },\n"
+	    "  { name = \"arr\"; address = \"127.0.0.1\"; port = 7004; proxy_protocol = true;\n"
+	    "    proxy_trusted = [\"192.168.0.0/16\"]; }\n"
+	    ");\n", &cfg, err, sizeof(err));
+
+	CU_ASSERT_EQUAL_FATAL(rv, 0);
+	if (rv != 0)
+		return;
+	/* off by default, and no trusted list (any peer) */
+	CU_ASSERT_EQUAL(cfg.listeners[0].proxy_protocol, 0);
+	CU_ASSERT_EQUAL(cfg.listeners[0].nproxy_trusted, 0);
+	CU_ASSERT_EQUAL(cfg.listeners[1].proxy_protocol, 1);
+	CU_ASSERT_EQUAL(cfg.listeners[1].nproxy_trusted, 0);
+	CU_ASSERT_EQUAL(cfg.listeners[2].proxy_protocol, 0);
+	l = &cfg.listeners[3];
+	CU_ASSERT_EQUAL(l->proxy_protocol, 1);
+	CU_ASSERT_EQUAL_FATAL(l->nproxy_trusted, 4);
+	CU_ASSERT_EQUAL(l->proxy_trusted[0].v6, 0);
+	CU_ASSERT_EQUAL(l->proxy_trusted[0].prefix, 32);
+	CU_ASSERT_EQUAL(l->proxy_trusted[0].addr[0], 127);
+	CU_ASSERT_EQUAL(l->proxy_trusted[1].prefix, 8);
+	CU_ASSERT_EQUAL(l->proxy_trusted[1].addr[0], 10);
+	CU_ASSERT_EQUAL(l->proxy_trusted[2].v6, 1);
+	CU_ASSERT_EQUAL(l->proxy_trusted[2].prefix, 128);
+	CU_ASSERT_EQUAL(l->proxy_trusted[3].v6, 1);
+	CU_ASSERT_EQUAL(l->proxy_trusted[3].prefix, 8);
+	CU_ASSERT_EQUAL(l->proxy_trusted[3].addr[0], 0xfd);
+	CU_ASSERT_EQUAL(cfg.listeners[4].nproxy_trusted, 1);
+	CU_ASSERT_EQUAL(cfg.listeners[4].proxy_trusted[0].prefix, 16);
+	config_free(&cfg);
+}
+
+static void
+test_proxy_protocol_mistakes_are_errors_at_their_line(void)
+{
+	/* a list that would guard nothing */
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_trusted = (\"127.0.0.1\"); } );\n", 2,
+	    "'proxy_trusted' needs 'proxy_protocol = true;'");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = false;\n"
+	    "  proxy_trusted = (\"127.0.0.1\"); } );\n", 3,
+	    "'proxy_trusted' needs 'proxy_protocol = true;'");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = 1; } );\n", 2, "'proxy_protocol' must be true or false");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = \"yes\"; } );\n", 2, "'proxy_protocol' must be true or false");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = \"127.0.0.1\"; } );\n", 2,
+	    "'proxy_trusted' must be a list of strings");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = (); } );\n", 2,
+	    "'proxy_trusted' must have between 1 and 64 entries (got 0)");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = (\"127.0.0.1\",\n"
+	    "  7); } );\n", 3, "'proxy_trusted' entry 2 must be a string");
+	/* each bad entry is named, at its own line */
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = (\"127.0.0.1\",\n"
+	    "  \"10.0.0.0/33\"); } );\n", 3, "'proxy_trusted' entry '10.0.0.0/33'");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = (\"10.1.0.0/8\"); } );\n", 2,
+	    "'proxy_trusted' entry '10.1.0.0/8': address bits set beyond the prefix length");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = (\"lb.example\"); } );\n", 2,
+	    "'proxy_trusted' entry 'lb.example': not an IPv4 or IPv6 address");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = (\"fd00::/129\"); } );\n", 2,
+	    "'proxy_trusted' entry 'fd00::/129'");
+	EXPECT_ERROR(
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; port = 7000;\n"
+	    "  proxy_protocol = true; proxy_trusted = (\"010.0.0.1\"); } );\n", 2,
+	    "'proxy_trusted' entry '010.0.0.1'");
+}
+
 void
 test_config_register(void)
 {
@@ -1188,5 +1286,7 @@ test_config_register(void)
 	T(test_peek_paths_fails_on_what_it_cannot_parse);
 	T(test_backends_are_parsed_with_defaults);
 	T(test_backend_mistakes_are_errors_at_their_line);
+	T(test_proxy_protocol_keys_are_parsed);
+	T(test_proxy_protocol_mistakes_are_errors_at_their_line);
 #undef T
 }
