@@ -104,10 +104,11 @@ subst(char *text, const char *from, const char *to, int want)
  * The example node config with this test's port, pid file, stats file,
  * event backend, one worker, the debug log (the harness's readiness wait
  * and the accept lines need it) and heartbeat_timeout hb; with app_sock,
- * handler "backend" to the application listening there.
+ * handler "backend" to the application listening there; with codec, that
+ * codec instead of the example's "frame".
  */
 static struct srv *
-node_start(int n, int hb, const char *app_sock)
+node_start(int n, int hb, const char *app_sock, const char *codec)
 {
 	struct srv_opts o = { .workers = 1, .listeners = { { .name = "app" } } };
 	struct srv *s = srv_prepare(&o);
@@ -129,6 +130,10 @@ node_start(int n, int hb, const char *app_sock)
 	text = subst(text, name, buf, 1);
 	snprintf(buf, sizeof(buf), "heartbeat_timeout = %d;", hb);
 	text = subst(text, "heartbeat_timeout = 30;", buf, 1);
+	if (codec != NULL) {
+		snprintf(buf, sizeof(buf), "codec = \"%s\";", codec);
+		text = subst(text, "codec = \"frame\";", buf, 1);
+	}
 	if (app_sock != NULL) {
 		/* the clients go to one application over the backend link */
 		snprintf(name, sizeof(name), "node_id = %d;", n);
@@ -224,7 +229,10 @@ hap_field(const struct hap *h, const char *sv, const char *field, char *out, siz
 	return -1;
 }
 
-/* wait until server sv's status is `status` ("UP", "DOWN") and, if check, its last check */
+/*
+ * wait until server sv's status is `status` ("UP", "DOWN") and, if check,
+ * its last check result contains check ("L7OK"; "* L7OK" while the next runs)
+ */
 static int
 hap_wait_state(const struct hap *h, const char *sv, const char *status, const char *check,
     int timeout_ms)
@@ -236,7 +244,7 @@ hap_wait_state(const struct hap *h, const char *sv, const char *status, const ch
 		if (hap_field(h, sv, "status", st, sizeof(st)) == 0 &&
 		    strcmp(st, status) == 0 && (check == NULL ||
 		    (hap_field(h, sv, "check_status", ck, sizeof(ck)) == 0 &&
-		    strcmp(ck, check) == 0)))
+		    strstr(ck, check) != NULL)))
 			return 0;
 		if (it_now_ms() > end) {
 			it_note("haproxy: server %s is \"%s\" (last check \"%s\"), not \"%s\" "
@@ -266,10 +274,11 @@ hap_dump_log(const struct hap *h)
 /*
  * haproxy -db on the example config, its frontend and stats socket on
  * ports picked now, its servers the two nodes, its checks CHECK_TIMING;
- * returns once both nodes passed a PING/PONG check (L7OK) and are UP.
+ * returns once node1 passed a PING/PONG check (L7OK) and is UP, and node2
+ * is in state st2 after a check with result ck2 ("UP", "L7OK" normally).
  */
 static void
-hap_start(struct hap *h, struct srv *n1, struct srv *n2)
+hap_start(struct hap *h, struct srv *n1, struct srv *n2, const char *st2, const char *ck2)
 {
 	char *dir = it_mkdtemp(), buf[128];
 
@@ -316,7 +325,7 @@ hap_start(struct hap *h, struct srv *n1, struct srv *n2)
 				break;
 			}
 			if (hap_wait_state(h, "node1", "UP", "L7OK", 0) == 0 &&
-			    hap_wait_state(h, "node2", "UP", "L7OK", 0) == 0)
+			    hap_wait_state(h, "node2", st2, ck2, 0) == 0)
 				return;
 			it_sleep_ms(20);
 		}
@@ -326,8 +335,8 @@ hap_start(struct hap *h, struct srv *n1, struct srv *n2)
 			continue;
 		}
 		hap_dump_log(h);
-		IT_FAIL("haproxy %s: both nodes not UP with a passed check (L7OK) within "
-		    "10 s", h->pid == -1 ? "exited" : "started but");
+		IT_FAIL("haproxy %s: node1 not UP with a passed check (L7OK) or node2 not "
+		    "%s (%s) within 10 s", h->pid == -1 ? "exited" : "started but", st2, ck2);
 	}
 }
 
@@ -342,9 +351,9 @@ static void
 fleet_start_app(struct fleet *f, int hb, const char *app_sock)
 {
 	need_haproxy();
-	f->node[0] = node_start(1, hb, app_sock);
-	f->node[1] = node_start(2, hb, app_sock);
-	hap_start(&f->hap, f->node[0], f->node[1]);
+	f->node[0] = node_start(1, hb, app_sock, NULL);
+	f->node[1] = node_start(2, hb, app_sock, NULL);
+	hap_start(&f->hap, f->node[0], f->node[1], "UP", "L7OK");
 	for (int i = 0; i < 2; i++)
 		srv_log_mark(f->node[i]);
 }
@@ -668,6 +677,37 @@ test_application_behind_two_nodes_through_haproxy(void)
 	free(path);
 }
 
+/*
+ * The check wants a PONG, not an open port: a node whose listener echoes
+ * raw bytes accepts the check and answers it, but with the PING itself;
+ * haproxy waits for the PONG until `timeout check` (L7TOUT), marks the node
+ * DOWN and serves every client from the frame node.
+ */
+static void
+test_check_wants_a_pong_not_an_open_port(void)
+{
+	struct fleet f;
+	char ck[64];
+	int fd[4];
+
+	need_haproxy();
+	f.node[0] = node_start(1, 30, NULL, NULL);
+	f.node[1] = node_start(2, 30, NULL, "raw");
+	hap_start(&f.hap, f.node[0], f.node[1], "DOWN", "L7TOUT");
+	srv_log_mark(f.node[0]);
+	srv_log_mark(f.node[1]);
+	/* the raw node accepted the checks (Layer 7, not a refused connect) */
+	IT_ASSERT(hap_field(&f.hap, "node2", "check_status", ck, sizeof(ck)) == 0);
+	IT_ASSERT_STR_HAS(ck, "L7TOUT");
+	for (int i = 0; i < 4; i++) {
+		fd[i] = client_echo(&f, "frames only");
+		IT_ASSERT_INT(node_of(&f, fd[i], 5000), ==, 0);
+	}
+	IT_ASSERT_INT(hap_int(&f.hap, "node2", "stot"), ==, 0);
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+}
+
 static const struct it_test haproxy_tests[] = {
 	{ "test_example_configs_check_as_written", test_example_configs_check_as_written, 0 },
 	{ "test_echo_through_haproxy_with_the_clients_own_address",
@@ -678,6 +718,8 @@ static const struct it_test haproxy_tests[] = {
 	    test_stopped_node_is_marked_down_and_back_up, 0 },
 	{ "test_heartbeat_closes_silent_clients_through_haproxy",
 	    test_heartbeat_closes_silent_clients_through_haproxy, 0 },
+	{ "test_check_wants_a_pong_not_an_open_port",
+	    test_check_wants_a_pong_not_an_open_port, 0 },
 	{ "test_application_behind_two_nodes_through_haproxy",
 	    test_application_behind_two_nodes_through_haproxy, 0 },
 	{ NULL, NULL, 0 }
