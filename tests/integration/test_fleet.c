@@ -173,7 +173,7 @@ test_publish_reaches_subscribers_on_both_nodes(void)
 		peer_send(&nodes[(id[i] >> 48) - 1].link, LINK_SUB, id[i], 0, "room", 4);
 	/* SUB has no reply: a round trip on each link proves it was applied */
 	for (int i = 0; i < 3; i++) {
-		char text[16];
+		char text[32];
 
 		snprintf(text, sizeof(text), "hi %d", i);
 		app_send(nodes, id[i], 1, text);

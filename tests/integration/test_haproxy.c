@@ -651,13 +651,13 @@ test_application_behind_two_nodes_through_haproxy(void)
 	IT_ASSERT_INT(cnt[1], >=, 1);
 	/* a SEND by id, over the link of the id's node, reaches that client only */
 	for (int i = 0; i < N; i++) {
-		char text[16];
+		char text[32];
 
 		snprintf(text, sizeof(text), "you are %d", i);
 		peer_send(&link[(id[i] >> 48) - 1], LINK_SEND, id[i], 1, text, strlen(text));
 	}
 	for (int i = 0; i < N; i++) {
-		char text[16];
+		char text[32];
 
 		snprintf(text, sizeof(text), "you are %d", i);
 		IT_EXPECT_FRAME(fd[i], FRAME_DATA, text, strlen(text));
