@@ -278,7 +278,7 @@ uninstall: $(BUILD)/sockserv.cfg.install
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= proto config conn link
+FUZZ_TARGETS ?= proto config conn link proxy
 FUZZ_BUILD   := build/fuzz
 # the library and the targets are built with coverage (fuzzer-no-link) and both
 # sanitizers; UB aborts, so libFuzzer sees it as a crash and keeps the input

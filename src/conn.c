@@ -1060,6 +1060,8 @@ static void conn_established(struct conn *c);
 static size_t
 conn_proxy_header(struct conn *c, const uint8_t *data, size_t len)
 {
+	struct conn_env *env = env_of(c);
+	static uint64_t last_warn;
 	struct proxyproto_hdr h;
 	char peer[64];
 
@@ -1067,9 +1069,17 @@ conn_proxy_header(struct conn *c, const uint8_t *data, size_t len)
 	case PROXYPROTO_NEED_MORE:
 		return 0;
 	case PROXYPROTO_ERROR:
-		stats_add(&env_of(c)->stats->cur.protocol_errors, 1);
-		log_debug("%s: %s: bad PROXY protocol header: %s", c->l->conf->name,
-		    conn_peer_str(c, peer, sizeof(peer)), h.err);
+		stats_add(&env->stats->cur.protocol_errors, 1);
+		conn_peer_str(c, peer, sizeof(peer));
+		/* a balancer without send-proxy says so on every connection: once in 10 s */
+		if (last_warn == 0 || env->now_ms - last_warn >= 10000) {
+			last_warn = env->now_ms;
+			log_warnx("%s: %s: bad PROXY protocol header: %s (logged at most every 10 s)",
+			    c->l->conf->name, peer, h.err);
+		} else {
+			log_debug("%s: %s: bad PROXY protocol header: %s", c->l->conf->name,
+			    peer, h.err);
+		}
 		/* no ERROR frame and no linger: the peer may be a balancer, not a client */
 		conn_kill(c, CLOSE_PROTOCOL_ERROR);
 		return 0;

@@ -155,12 +155,10 @@ v1_line(const char *line, size_t n, struct proxyproto_hdr *h)
 static enum proxyproto_status
 parse_v1(const uint8_t *buf, size_t len, struct proxyproto_hdr *h)
 {
-	/* the CR of a line of at most PROXYPROTO_V1_MAX bytes */
-	size_t lim = len < PROXYPROTO_V1_MAX - 1 ? len : PROXYPROTO_V1_MAX - 1;
-
 	if (memcmp(buf, v1_sig, len < V1_SIG_LEN ? len : V1_SIG_LEN) != 0)
 		return fail(h, "v1: line does not start with \"PROXY \"");
-	for (size_t i = V1_SIG_LEN; i < lim; i++) {
+	/* the CR of a line of at most PROXYPROTO_V1_MAX bytes is before its last byte */
+	for (size_t i = V1_SIG_LEN; i < len && i < PROXYPROTO_V1_MAX - 1; i++) {
 		if (buf[i] == '\n')
 			return fail(h, "v1: LF without CR");
 		if (buf[i] != '\r')
@@ -299,9 +297,9 @@ proxyproto_net_parse(const char *s, struct proxyproto_net *n, const char **why)
 		*why = "not an IPv4 or IPv6 address";
 		return -1;
 	}
-	prefix = bits;
-	if (slash != NULL && ((prefix = decimal(slash + 1, strlen(slash + 1), 3)) < 0 ||
-	    prefix > (long)bits)) {
+	if (slash == NULL)
+		prefix = bits;
+	else if ((prefix = decimal(slash + 1, strlen(slash + 1), 3)) < 0 || prefix > (long)bits) {
 		*why = n->v6 ? "the prefix length must be a decimal 0..128" :
 		    "the prefix length must be a decimal 0..32";
 		return -1;

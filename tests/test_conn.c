@@ -1035,6 +1035,171 @@ test_close_with_sends_error_or_close_then_eof(void)
 	teardown(&f);
 }
 
+/* ---- proxy_protocol ---- */
+
+static void
+setup_proxy(struct fixture *f, enum codec codec)
+{
+	setup(f, codec);
+	f->lc.proxy_protocol = 1;
+	f->lc.first_message_ms = 1000;
+	f->lc.frame_timeout_ms = 100;
+}
+
+static void
+test_proxy_header_opens_with_the_address_it_carries(void)
+{
+	static const char hdr[] = "PROXY TCP4 203.0.113.9 10.0.0.1 4242 7000\r\n";
+	struct fixture f;
+	uint8_t buf[128];
+	char peer[64];
+	size_t n;
+	int fd, eof, one = 1;
+
+	mode = M_ECHO;
+	setup_proxy(&f, CODEC_FRAME);
+	fd = client(&f);
+	/* most of the header: nothing is open yet */
+	CU_ASSERT_EQUAL(write_all(&f, fd, hdr, 20), 20);
+	for (int i = 0; i < 5; i++)
+		round_once(&f);
+	CU_ASSERT_EQUAL(nopened, 0);
+	/* the rest, and a frame behind it in the same write */
+	memcpy(buf, hdr + 20, sizeof(hdr) - 1 - 20);
+	n = sizeof(hdr) - 1 - 20;
+	n += frame(buf + n, FRAME_DATA, "abc", 3);
+	CU_ASSERT_EQUAL(write_all(&f, fd, buf, n), n);
+	CU_ASSERT_FATAL(drive(&f, n_opened, &one));
+	CU_ASSERT_STRING_EQUAL(conn_peer_str(opened[0], peer, sizeof(peer)), "203.0.113.9:4242");
+	CU_ASSERT_EQUAL(read_upto(&f, fd, buf, FRAME_HDR_LEN + 3, &eof), FRAME_HDR_LEN + 3);
+	CU_ASSERT(buf[3] == FRAME_DATA && memcmp(buf + FRAME_HDR_LEN, "abc", 3) == 0);
+	close(fd);
+	CU_ASSERT(wait_closed(&f, CLOSE_PEER));
+	teardown(&f);
+}
+
+static void
+test_proxy_local_header_keeps_the_socket_address(void)
+{
+	static const uint8_t local[16] = {
+		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0, 0
+	};
+	struct fixture f;
+	char peer[64];
+	int fd, one = 1;
+
+	mode = M_NONE;
+	setup_proxy(&f, CODEC_RAW);
+	fd = client(&f);
+	CU_ASSERT_EQUAL(write_all(&f, fd, local, sizeof(local)), sizeof(local));
+	CU_ASSERT_FATAL(drive(&f, n_opened, &one));
+	/* client() accepts it as 127.0.0.1:40000 */
+	CU_ASSERT_STRING_EQUAL(conn_peer_str(opened[0], peer, sizeof(peer)), "127.0.0.1:40000");
+	close(fd);
+	teardown(&f);
+}
+
+static void
+test_proxy_bad_header_is_closed_without_error_frame(void)
+{
+	struct fixture f;
+	uint8_t buf[64];
+	size_t n;
+	int fd;
+
+	mode = M_ECHO;
+	setup_proxy(&f, CODEC_FRAME);
+	fd = client(&f);
+	/* a client talking to the port directly */
+	n = frame(buf, FRAME_DATA, "hi", 2);
+	CU_ASSERT_EQUAL(write_all(&f, fd, buf, n), n);
+	CU_ASSERT_EQUAL(read_to_eof(&f, fd, buf, sizeof(buf)), 0);
+	CU_ASSERT(wait_closed(&f, CLOSE_PROTOCOL_ERROR));
+	CU_ASSERT_EQUAL(slot.cur.protocol_errors, 1);
+	CU_ASSERT_EQUAL(slot.cur.messages_out, 0);
+	/* never opened, so never closed for the handler */
+	CU_ASSERT_EQUAL(nopened, 0);
+	CU_ASSERT_EQUAL(nclosed, 0);
+	close(fd);
+	teardown(&f);
+}
+
+static void
+test_proxy_cut_header_waits_for_first_message_timeout_only(void)
+{
+	struct fixture f;
+	uint8_t buf[64];
+	int fd;
+
+	mode = M_ECHO;
+	setup_proxy(&f, CODEC_FRAME);
+	fd = client(&f);
+	CU_ASSERT_EQUAL(write_all(&f, fd, "PROXY TCP4 1.2.3.4 ", 19), 19);
+	for (int i = 0; i < 5; i++)
+		round_once(&f);
+	/* the partial header is no frame: frame_timeout (100 ms) does not apply */
+	advance(&f, 500);
+	advance(&f, 480);
+	CU_ASSERT_EQUAL(conn_env_count(f.env), 1);
+	/* first_message_timeout, 1000 ms from accept, with no ERROR frame */
+	advance(&f, 20 + TICK_MS);
+	CU_ASSERT(wait_closed(&f, CLOSE_FIRST_MESSAGE_TIMEOUT));
+	CU_ASSERT_EQUAL(read_to_eof(&f, fd, buf, sizeof(buf)), 0);
+	CU_ASSERT_EQUAL(conn_env_count(f.env), 0);
+	close(fd);
+	teardown(&f);
+}
+
+static void
+test_proxy_shutdown_before_the_header_sends_no_error_frame(void)
+{
+	struct fixture f;
+	uint8_t buf[64];
+	int fd;
+
+	mode = M_ECHO;
+	setup_proxy(&f, CODEC_FRAME);
+	fd = client(&f);
+	CU_ASSERT_EQUAL(write_all(&f, fd, "PROXY ", 6), 6);
+	for (int i = 0; i < 5; i++)
+		round_once(&f);
+	conn_env_shutdown(f.env);
+	CU_ASSERT_EQUAL(slot.cur.closed[CLOSE_SHUTDOWN], 1);
+	CU_ASSERT_EQUAL(read_to_eof(&f, fd, buf, sizeof(buf)), 0);
+	close(fd);
+	teardown(&f);
+}
+
+static void
+test_proxy_trusted_refuses_other_peers_at_accept(void)
+{
+	struct fixture f;
+	const char *why = NULL;
+	uint8_t buf[16];
+	int fd, one = 1;
+
+	mode = M_ECHO;
+	setup_proxy(&f, CODEC_FRAME);
+	CU_ASSERT_FATAL(proxyproto_net_parse("10.0.0.0/8", &f.lc.proxy_trusted[0], &why) == 0);
+	f.lc.nproxy_trusted = 1;
+	/* client() connects as 127.0.0.1: refused before anything is read */
+	fd = client(&f);
+	CU_ASSERT_EQUAL(conn_env_count(f.env), 0);
+	CU_ASSERT_EQUAL(slot.cur.accepted, 1);
+	CU_ASSERT_EQUAL(slot.cur.closed[CLOSE_PROTOCOL_ERROR], 1);
+	CU_ASSERT_EQUAL(read_to_eof(&f, fd, buf, sizeof(buf)), 0);
+	close(fd);
+	/* with 127.0.0.0/8 listed too, it is served */
+	CU_ASSERT_FATAL(proxyproto_net_parse("127.0.0.0/8", &f.lc.proxy_trusted[1], &why) == 0);
+	f.lc.nproxy_trusted = 2;
+	fd = client(&f);
+	CU_ASSERT_EQUAL(conn_env_count(f.env), 1);
+	CU_ASSERT_EQUAL(write_all(&f, fd, "PROXY UNKNOWN\r\n", 15), 15);
+	CU_ASSERT(drive(&f, n_opened, &one));
+	close(fd);
+	teardown(&f);
+}
+
 void
 test_conn_register(void)
 {
@@ -1064,5 +1229,11 @@ test_conn_register(void)
 	ADD(test_env_and_listener_creation_fail_cleanly);
 	ADD(test_held_connection_is_not_read_and_its_heartbeat_pauses);
 	ADD(test_close_with_sends_error_or_close_then_eof);
+	ADD(test_proxy_header_opens_with_the_address_it_carries);
+	ADD(test_proxy_local_header_keeps_the_socket_address);
+	ADD(test_proxy_bad_header_is_closed_without_error_frame);
+	ADD(test_proxy_cut_header_waits_for_first_message_timeout_only);
+	ADD(test_proxy_shutdown_before_the_header_sends_no_error_frame);
+	ADD(test_proxy_trusted_refuses_other_peers_at_accept);
 #undef ADD
 }

@@ -17,6 +17,9 @@
  *     ERROR with a known code, and nothing after ERROR or CLOSE;
  *   - once the client has closed and the clock has passed every timeout,
  *     no connection is left, and every accept is counted as one close;
+ *   - with F_PROXY, the codec's checks apply to the bytes after a complete
+ *     PROXY header, and a connection whose header never completed got no
+ *     byte at all (no ERROR frame: its peer may be a balancer);
  *   - memory follows the bytes that arrived, never a length the client
  *     declared (STYLE.md, issue 11 hole 7): from at most 8 KiB of input no
  *     single allocation may exceed ALLOC_MAX, whatever max_frame allows.
@@ -49,6 +52,7 @@
 #include "handler.h"
 #include "log.h"
 #include "proto.h"
+#include "proxyproto.h"
 #include "stats.h"
 #include "twheel.h"
 
@@ -71,6 +75,7 @@ enum {
 	F_SHORT_TIMEOUTS = 0x10,	/* timeouts of a few hundred ms */
 	F_HALF_CLOSE = 0x20,	/* the client shuts its write side first, then reads */
 	F_FULL = 0x40,		/* the worker is full: the client is refused */
+	F_PROXY = 0x80,		/* proxy_protocol: the stream starts with a PROXY header */
 };
 
 #define TICK_MS 10
@@ -144,6 +149,7 @@ fenv_setup(struct fenv *f, enum codec codec, uint64_t max_frame, unsigned flags)
 	snprintf(f->lc.handler, sizeof(f->lc.handler), "%s", (flags & F_LOG) ? "log" : "echo");
 	f->lc.port = 7000;
 	f->lc.codec = codec;
+	f->lc.proxy_protocol = (flags & F_PROXY) != 0;
 	memcpy(f->lc.magic, "Headers", 7);
 	f->lc.magic_len = 7;
 	if (flags & F_SHORT_TIMEOUTS) {
@@ -375,6 +381,19 @@ check_output(const struct fenv *f, const uint8_t *in, size_t nin, const struct c
 	size_t nwant = 0, ngot, used, i, j;
 	int echo = !(flags & F_LOG);
 
+	if (flags & F_PROXY) {
+		struct proxyproto_hdr h;
+
+		if (proxyproto_parse(in, nin, &h) == PROXYPROTO_DONE) {
+			/* the codec sees what follows the header, nothing of it */
+			in += h.len;
+			nin -= h.len;
+		} else {
+			/* never established: not a byte to a balancer (a full worker's ERROR 6 aside) */
+			CHECK(cl->nout == 0 || (flags & F_FULL));
+			nin = 0;
+		}
+	}
 	if (f->lc.codec == CODEC_RAW) {
 		/* echo: the bytes come back in order, maybe not all; log: none */
 		CHECK(cl->nout <= nin);

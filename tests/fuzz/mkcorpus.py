@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the seed corpora for the fuzz targets that take a binary layout
-(fuzz_proto, fuzz_conn and fuzz_link: see the layout comments at the top
-of each target).  The config seeds are plain files copied from etc/ and tests, so
+(fuzz_proto, fuzz_conn, fuzz_link and fuzz_proxy: see the layout comments
+at the top of each target).  The config seeds are plain files copied from etc/ and tests, so
 they are committed as they are.  Run from the source tree:
     tests/fuzz/mkcorpus.py
 It rewrites tests/fuzz/corpus/proto/ and tests/fuzz/corpus/conn/ seeds it
@@ -113,6 +113,43 @@ LINK_SEEDS = {
 }
 
 
+# PROXY protocol headers (fuzz_proxy, and fuzz_conn with F_PROXY)
+V2_SIG = b"\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a"
+F_PROXY = 0x80
+
+
+def v2(ver_cmd, fam, block):
+    return V2_SIG + bytes([ver_cmd, fam]) + struct.pack(">H", len(block)) + block
+
+
+V2_INET = v2(0x21, 0x11, bytes([203, 0, 113, 7, 10, 0, 0, 1]) + struct.pack(">HH", 40000, 7000))
+V2_INET6 = v2(0x21, 0x21, bytes.fromhex("20010db8" + "0" * 23 + "1") + bytes(15) + b"\x01" +
+              struct.pack(">HH", 5555, 80))
+# NOOP, UNIQUE_ID, AUTHORITY after the addresses
+V2_TLVS = v2(0x21, 0x11, bytes([1, 2, 3, 4, 5, 6, 7, 8]) + struct.pack(">HH", 1, 2) +
+             b"\x04\x00\x02\x00\x00" + b"\x05\x00\x04uniq" + b"\x02\x00\x03a.b")
+PROXY_HEADERS = {
+    "v1-tcp4": b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n",
+    "v1-tcp6": b"PROXY TCP6 2001:db8::1 ::1 65535 0\r\n",
+    "v1-unknown": b"PROXY UNKNOWN\r\n",
+    "v1-unknown-long": b"PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+                       b"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
+    "v1-bad-port": b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 1\r\n",
+    "v1-no-crlf": b"PROXY UNKNOWN " + b"x" * 100,
+    "v2-inet": V2_INET,
+    "v2-inet6": V2_INET6,
+    "v2-tlvs": V2_TLVS,
+    "v2-local": v2(0x20, 0x00, b""),
+    "v2-local-junk": v2(0x20, 0xff, b"junk\x00\r\n"),
+    "v2-unspec": v2(0x21, 0x00, b"abc"),
+    "v2-unix": v2(0x21, 0x31, bytes(216)),
+    "v2-too-long": V2_SIG + b"\x21\x11\x04\x00",
+    "v2-tlv-overrun": v2(0x21, 0x11, bytes(12) + b"\x04\x00\x09"),
+}
+TRUSTED = ["127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8", "0.0.0.0/0", "::/0",
+           "::ffff:10.0.0.0/104", "2001:db8::/33", "10.16.0.0/12", "10.0.0.1/8"]
+
+
 def write(target, name, data):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -148,6 +185,19 @@ def main():
         write("link", name, seed)
     write("conn", "headers-heartbeat",
           conn_seed(2, headers(MSG) * 3, chunks=[40, 40], advance=[10, 30], flags=0x10))
+    # fuzz_proxy: [0] even = a header stream, odd = a proxy_trusted entry
+    for name, hdr in PROXY_HEADERS.items():
+        write("proxy", name, b"\x00" + hdr + frame(1, MSG))
+    for i, entry in enumerate(TRUSTED):
+        write("proxy", "trusted-%d" % i, b"\x01" + entry.encode())
+    # fuzz_conn with a PROXY header: whole, cut with a timeout between, broken
+    write("conn", "proxy-v1-frame", conn_seed(0, PROXY_HEADERS["v1-tcp4"] + frame(1, MSG), flags=F_PROXY))
+    write("conn", "proxy-v2-cut", conn_seed(0, V2_INET6 + frame(1, MSG), chunks=[5, 20, 30],
+                                            advance=[1, 0, 0], flags=F_PROXY))
+    write("conn", "proxy-v2-raw", conn_seed(1, V2_TLVS + b"hello", flags=F_PROXY))
+    write("conn", "proxy-cut-timeout", conn_seed(0, PROXY_HEADERS["v1-tcp6"][:20], chunks=[20],
+                                                 advance=[200], flags=F_PROXY | 0x10))
+    write("conn", "proxy-bad", conn_seed(0, PROXY_HEADERS["v1-bad-port"] + frame(1, MSG), flags=F_PROXY))
 
 
 if __name__ == "__main__":

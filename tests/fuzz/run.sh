@@ -27,12 +27,14 @@ mkdir -p "$TMPDIR"
 export TMPDIR
 
 # longest input per target: a few messages and cuts for proto, a config file,
-# a few kilobytes of client traffic for conn (longer inputs only slow it down)
+# a few kilobytes of client traffic for conn (longer inputs only slow it down),
+# a PROXY header (at most 1024 bytes) and what follows it for proxy
 max_len() {
 	case $1 in
 	proto) echo 4096 ;;
 	config) echo 8192 ;;
 	conn) echo 8192 ;;
+	proxy) echo 2048 ;;
 	*) echo 4096 ;;
 	esac
 }

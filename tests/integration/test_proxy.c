@@ -439,6 +439,48 @@ test_untrusted_peer_is_refused_before_a_byte_is_read(void)
 	it_buf_free(&b);
 }
 
+/* "*" is dual-stack: an IPv4 balancer shows as ::ffff:a.b.c.d and matches the IPv4 entries */
+static void
+test_trusted_ranges_on_dual_stack_and_ipv6_listeners(void)
+{
+	struct srv_opts o = {
+		.listeners = {
+			{ .name = "any", .address = "*",
+			    .extra = "proxy_protocol = true; proxy_trusted = (\"127.0.0.1\");" },
+			{ .name = "six", .address = "::1",
+			    .extra = "proxy_protocol = true; proxy_trusted = (\"::1/128\");" },
+		},
+	};
+	struct srv *s = srv_start(&o);
+	struct it_buf b = { 0 };
+	int fd;
+
+	str_append(&b, "PROXY TCP4 192.0.2.8 192.0.2.9 8000 9000\r\n");
+	frame_append(&b, FRAME_DATA, "ok", 2);
+	fd = cli_connect("127.0.0.1", srv_port(s, "any"));
+	IT_ASSERT(fd >= 0);
+	IT_ASSERT_STATUS(cli_send_all(fd, b.data, b.len, IT_IO_TIMEOUT_MS), CLI_OK);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "ok", 2);
+	IT_ASSERT(srv_log_wait(s, IT_IO_TIMEOUT_MS, NULL, 0, "accept any 192\\.0\\.2\\.8:8000$") == 0);
+	close(fd);
+	/* over IPv6 to the same listener: ::1 is not listed */
+	fd = cli_connect("::1", srv_port(s, "any"));
+	IT_ASSERT(fd >= 0);
+	(void)cli_send_all(fd, b.data, b.len, 1000);
+	IT_EXPECT_EOF(fd);
+	IT_ASSERT(srv_log_wait(s, IT_IO_TIMEOUT_MS, NULL, 0,
+	    "close any \\[::1\\]:%d reason protocol_error ", cli_local_port(fd)) == 0);
+	close(fd);
+	fd = cli_connect("::1", srv_port(s, "six"));
+	IT_ASSERT(fd >= 0);
+	IT_ASSERT_STATUS(cli_send_all(fd, b.data, b.len, IT_IO_TIMEOUT_MS), CLI_OK);
+	IT_EXPECT_FRAME(fd, FRAME_DATA, "ok", 2);
+	IT_ASSERT(srv_log_wait(s, IT_IO_TIMEOUT_MS, NULL, 0, "accept six 192\\.0\\.2\\.8:8000$") == 0);
+	close(fd);
+	check_accounting(s);
+	it_buf_free(&b);
+}
+
 static void
 test_proxy_trusted_without_proxy_protocol_is_a_config_error(void)
 {
@@ -490,6 +532,8 @@ static const struct it_test proxy_tests[] = {
 	    test_cut_header_then_silence_is_closed_by_first_message_timeout, 0 },
 	{ "test_untrusted_peer_is_refused_before_a_byte_is_read",
 	    test_untrusted_peer_is_refused_before_a_byte_is_read, 0 },
+	{ "test_trusted_ranges_on_dual_stack_and_ipv6_listeners",
+	    test_trusted_ranges_on_dual_stack_and_ipv6_listeners, 0 },
 	{ "test_proxy_trusted_without_proxy_protocol_is_a_config_error",
 	    test_proxy_trusted_without_proxy_protocol_is_a_config_error, 0 },
 	{ NULL, NULL, 0 }
