@@ -2,8 +2,9 @@
  * More than one machine (issue 13): one application linked to two sockserv
  * nodes (node_id 1 and 2) over the backend link, as README "Running more
  * than one machine" and sockserv-backend(7) describe.  The test plays the
- * application with linkpeer: it routes a SEND by the node in the top 16
- * bits of the connection id and publishes once per node.
+ * application with linkpeer: each node runs one worker, so one link per
+ * node; a SEND goes over the link of the node in the top 16 bits of the
+ * connection id (the link its OPEN came on), a PUBLISH over every link.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +92,7 @@ app_send(struct node nodes[NODES], uint64_t id, uint32_t seq, const char *text)
 	peer_send(&nodes[n - 1].link, LINK_SEND, id, seq, text, strlen(text));
 }
 
-/* PUBLISH topic text on every node: one command per link */
+/* PUBLISH topic text on every link (one per node: one worker each) */
 static void
 app_publish(struct node nodes[NODES], const char *topic, const char *text)
 {
