@@ -98,6 +98,21 @@ test: deps
 	@$(MAKE) --no-print-directory WERROR=-Werror all tests
 	@$(MAKE) --no-print-directory WERROR=-Werror unit integration install-check test-python
 
+# The integration suite `haproxy` (examples/haproxy/, a real balancer in
+# front of two nodes) needs haproxy: Debian's package, installed with
+# apt-get only when missing; after deps, so the two never run apt-get at once.
+# Without it the suite's tests are skipped with the reason printed.
+.PHONY: haproxy-deps
+haproxy-deps: deps
+	@if [ ! -x /usr/sbin/haproxy ] && ! command -v haproxy >/dev/null 2>&1; then \
+		echo "installing the integration tests' haproxy"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			haproxy >/dev/null || exit 1; \
+	fi
+test: haproxy-deps
+
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 

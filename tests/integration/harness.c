@@ -2108,3 +2108,57 @@ it_need_root_and_nobody(uid_t *uid, gid_t *gid)
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 }
+
+/* ---- issue 13: helpers for suites that run other programs' configs ---- */
+
+char *
+it_read_file(const char *path, size_t *lenp)
+{
+	size_t len = 0;
+	char *data = slurp(path, 0, &len);
+
+	if (lenp != NULL)
+		*lenp = len;
+	return data;
+}
+
+int
+it_pick_port(const char *addr)
+{
+	int port = 0, fd = reserve_port(addr, &port);
+
+	if (fd == -1)
+		return -1;
+	close(fd);
+	return port;
+}
+
+const char *
+it_src_dir(void)
+{
+	static char dir[4096];
+	char cand[4096], probe[4200], *slash;
+
+	if (dir[0] != '\0')
+		return dir;
+	/* the tests run from the top of the tree, or the build directory is inside it */
+	snprintf(cand, sizeof(cand), "%s", it_build_dir());
+	for (int up = 0; up < 4; up++) {
+		const char *c = up == 0 ? "." : cand;
+
+		snprintf(probe, sizeof(probe), "%s/src/sockserv.c", c);
+		if (access(probe, R_OK) == 0) {
+			char *abs = realpath(c, NULL);
+
+			if (abs == NULL)
+				break;
+			snprintf(dir, sizeof(dir), "%s", abs);
+			free(abs);
+			return dir;
+		}
+		if (up > 0 && (slash = strrchr(cand, '/')) != NULL)
+			*slash = '\0';
+	}
+	IT_FAIL("the source tree (src/sockserv.c) is neither under . nor above %s",
+	    it_build_dir());
+}

@@ -217,6 +217,13 @@ const char *it_stat_prog(void);
 /* it_run of sockserv-stat with the NULL-terminated arguments after it */
 int it_stat_run(char *out, size_t outlen, ...);
 
+/* the whole file (NUL terminated; *len bytes, if len) malloc'd, NULL if it cannot be read */
+char *it_read_file(const char *path, size_t *len);
+/* a port free on addr right now (bound, then released), or -1 with a note */
+int it_pick_port(const char *addr);
+/* the source tree (where src/sockserv.c is: ".", or above $SOCKSERV_BUILD), absolute */
+const char *it_src_dir(void);
+
 /* ------------------------------------------------------------------ */
 /* servers                                                             */
 

@@ -27,9 +27,7 @@ static void
 need_python(void)
 {
 	const char *path = getenv("PATH");
-	char build[1024], *slash;
-	const char *cands[4];
-	int nc = 0;
+	char probe[4200];
 
 	python[0] = '\0';
 	while (path != NULL && *path != '\0' && python[0] == '\0') {
@@ -42,32 +40,11 @@ need_python(void)
 	}
 	if (python[0] == '\0')
 		IT_SKIP("python3 is not on PATH: the Python backend library is not tested");
-	/* tests run from the top of the tree; else the build directory is inside it */
-	snprintf(build, sizeof(build), "%s", it_build_dir());
-	cands[nc++] = ".";
-	if ((slash = strrchr(build, '/')) != NULL) {
-		*slash = '\0';
-		cands[nc++] = strdup(build);
-		if ((slash = strrchr(build, '/')) != NULL) {
-			*slash = '\0';
-			cands[nc++] = strdup(build);
-		}
-	}
-	for (int i = 0; i < nc; i++) {
-		char probe[1200];
-
-		snprintf(probe, sizeof(probe), "%s/clients/python/sockserv_backend.py", cands[i]);
-		if (cands[i] != NULL && access(probe, R_OK) == 0) {
-			char *abs = realpath(cands[i], NULL);
-
-			IT_ASSERT(abs != NULL);
-			snprintf(srcdir, sizeof(srcdir), "%s", abs);
-			free(abs);
-			return;
-		}
-	}
-	IT_FAIL("clients/python/sockserv_backend.py is neither under . nor beside %s",
-	    it_build_dir());
+	/* the library beside the build: the source tree's */
+	snprintf(srcdir, sizeof(srcdir), "%s", it_src_dir());
+	snprintf(probe, sizeof(probe), "%s/clients/python/sockserv_backend.py", srcdir);
+	if (access(probe, R_OK) != 0)
+		IT_FAIL("%s is missing", probe);
 }
 
 /*
