@@ -189,17 +189,30 @@ INST_SED    = sed -e 's|/usr/local/sbin/sockserv|$(SBINDIR)/sockserv|g' \
 # The installed configuration: etc/sockserv.cfg with a daemon's paths and
 # user.  Every substitution is checked, so a reworded etc/sockserv.cfg breaks
 # the build here instead of installing a config that runs from the source tree.
-$(BUILD)/sockserv.cfg.install: etc/sockserv.cfg
+# INST_USER is the workers' user (the Debian package: its own "sockserv");
+# INST_LOGFILE, when set, is shown as a commented file-log alternative to
+# syslog (the package: a file in /var/log/sockserv, rotated by logrotate).
+# The stamp rebuilds the file when either changes.
+INST_USER    ?= nobody
+INST_LOGFILE ?=
+INST_CFG_STAMP := $(BUILD)/install-cfg.stamp
+INST_LOGFILE_SED = -e 's|^\([[:space:]]*\)target = "syslog";$$|&\n\1\# or a file, reopened by "sockserv -s reopen" after logrotate moved it:\n\1\# target = "$(INST_LOGFILE)";|'
+$(INST_CFG_STAMP): sysconfdir-check
 	@mkdir -p $(dir $@)
-	sed -e 's|^# It runs unprivileged from the source tree: relative paths are resolved$$|# Installed variant (make install): started by root, it keeps its pid\n# file and statistics in /run/sockserv, logs to syslog and runs the\n# workers as nobody.  Relative paths are resolved|' \
+	@echo '$(INST_USER) $(INST_LOGFILE)' | cmp -s - $@ || echo '$(INST_USER) $(INST_LOGFILE)' > $@
+$(BUILD)/sockserv.cfg.install: etc/sockserv.cfg $(INST_CFG_STAMP)
+	@mkdir -p $(dir $@)
+	sed -e 's|^# It runs unprivileged from the source tree: relative paths are resolved$$|# Installed variant (make install): started by root, it keeps its pid\n# file and statistics in /run/sockserv, logs to syslog and runs the\n# workers as $(INST_USER).  Relative paths are resolved|' \
 	    -e 's|^pid_file = "run/sockserv.pid";$$|pid_file = "/run/sockserv/sockserv.pid";|' \
 	    -e 's|^stats_path = "run/sockserv.shm";$$|stats_path = "/run/sockserv/sockserv.shm";|' \
-	    -e 's|^# user = "nobody";$$|user = "nobody";|' \
+	    -e 's|^# user = "nobody";$$|user = "$(INST_USER)";|' \
 	    -e 's|^\([[:space:]]*\)target = "stderr";$$|\1target = "syslog";|' \
+	    $(if $(INST_LOGFILE),$(INST_LOGFILE_SED)) \
 	    $< > $@.tmp
 	@for want in '^# Installed variant' '^pid_file = "/run/sockserv/sockserv.pid";' \
-	    '^stats_path = "/run/sockserv/sockserv.shm";' '^user = "nobody";' \
-	    '^[[:space:]]*target = "syslog";'; do \
+	    '^stats_path = "/run/sockserv/sockserv.shm";' '^user = "$(INST_USER)";' \
+	    '^[[:space:]]*target = "syslog";' \
+	    $(if $(INST_LOGFILE),'^[[:space:]]*# target = "$(INST_LOGFILE)";'); do \
 		grep -q "$$want" $@.tmp || { echo "$@: no line matching $$want:" \
 		    "update the sed in the Makefile to etc/sockserv.cfg" >&2; rm -f $@.tmp; exit 1; }; \
 	done
@@ -232,7 +245,8 @@ install: $(BUILD)/sockserv $(INST_BINS) $(BUILD)/sockserv.cfg.install
 	$(INSTALL) -m 0755 $(BUILD)/sockserv $(DESTDIR)$(SBINDIR)/sockserv
 	$(INSTALL) -m 0755 $(INST_BINS) $(DESTDIR)$(BINDIR)/
 	@$(call INST_KEEP,$(BUILD)/sockserv.cfg.install,$(INST_CFGDIR)/sockserv.cfg)
-	@$(call INST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
+	$(INST_SED) init/sockserv.default > $(INST_TMP)/sockserv.default
+	@$(call INST_KEEP,$(INST_TMP)/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
 	$(INST_SED) init/sockserv > $(INST_TMP)/sockserv.init
 	$(INSTALL) -m 0755 $(INST_TMP)/sockserv.init $(DESTDIR)$(INITDIR)/sockserv
 	$(INST_SED) init/sockserv.service > $(INST_TMP)/sockserv.service
@@ -251,7 +265,9 @@ uninstall: $(BUILD)/sockserv.cfg.install
 		$(DESTDIR)$(INITDIR)/sockserv $(DESTDIR)$(SYSTEMDDIR)/sockserv.service
 	rm -f $(foreach p,$(INST_MAN),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
 	@$(call UNINST_KEEP,$(BUILD)/sockserv.cfg.install,$(INST_CFGDIR)/sockserv.cfg)
-	@$(call UNINST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
+	@mkdir -p $(INST_TMP)
+	@$(INST_SED) init/sockserv.default > $(INST_TMP)/sockserv.default
+	@$(call UNINST_KEEP,$(INST_TMP)/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
 	@rmdir $(INST_CFGDIR) 2>/dev/null || true
 
 # ---- fuzzing, static analysis, valgrind -------------------------------------
