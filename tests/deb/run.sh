@@ -87,7 +87,7 @@ sockserv_procs() {
 }
 
 cleanup() {
-	local rc=$? i
+	local rc=$?
 	trap - EXIT
 	set +e
 	# the master we started, by its pid: TERM (fast stop), then KILL;
@@ -95,7 +95,7 @@ cleanup() {
 	if [ -n "$master_pid" ] && kill -0 "$master_pid" 2>/dev/null; then
 		echo "test-deb: cleanup: stopping master $master_pid"
 		kill -TERM "$master_pid"
-		for i in $(seq 50); do kill -0 "$master_pid" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 50); do kill -0 "$master_pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$master_pid" 2>/dev/null
 	fi
 	if dpkg-query -W -f='${db:Status-Status}' sockserv 2>/dev/null | grep -qv '^not-installed$'; then
@@ -113,6 +113,9 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+# interrupted or killed: exit, so that the EXIT trap cleans up
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 step "build: make deb-build"
 "$MAKE" --no-print-directory deb-build > "$tmp/build.log" 2>&1 ||
@@ -153,8 +156,8 @@ uid=$(id -u sockserv)
 [ "$uid" -lt 1000 ] || fail "sockserv is not a system user (uid $uid)"
 shell=$(getent passwd sockserv | cut -d: -f7)
 case "$shell" in */nologin|/bin/false) ;; *) fail "sockserv has a login shell: $shell" ;; esac
-[ "$(stat -c '%U:%G %a' /var/log/sockserv)" = "sockserv:adm 750" ] ||
-	fail "/var/log/sockserv is $(stat -c '%U:%G %a' /var/log/sockserv), want sockserv:adm 750"
+[ "$(stat -c '%U:%G %a' /var/log/sockserv)" = "root:sockserv 750" ] ||
+	fail "/var/log/sockserv is $(stat -c '%U:%G %a' /var/log/sockserv), want root:sockserv 750"
 cfg=/etc/sockserv/sockserv.cfg
 grep -qx 'user = "sockserv";' "$cfg" || fail "$cfg does not run the workers as sockserv"
 grep -qE '^[[:space:]]*target = "syslog";' "$cfg" || fail "$cfg does not log to syslog"
@@ -254,10 +257,26 @@ else
 	cat "$tmp/postrotate.sh"
 	sh -e "$tmp/postrotate.sh" || fail "the postrotate script failed"
 fi
-for i in $(seq 50); do grep -qs 'log reopened' "$log" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -qs 'log reopened' "$log" && break; sleep 0.1; done
 [ -f "$log" ] || fail "no new $log after the rotation"
 grep -q 'log reopened' "$log" || fail "the server did not reopen $log after the rotation"
 grep -q 'log reopened' "$log.1" && fail "the reopen was written to the rotated file"
+# the workers reopen after the master, by the path, as sockserv: none may
+# keep writing to the rotated file
+holders() {	# FILE: pids of the server's processes with FILE open
+	local pid fd
+	for pid in "$master_pid" $(ps -o pid= --ppid "$master_pid"); do
+		for fd in /proc/"$pid"/fd/*; do
+			[ "$(readlink "$fd" 2>/dev/null)" = "$1" ] && { echo "$pid"; break; }
+		done
+	done
+	return 0
+}
+for _ in $(seq 50); do [ -z "$(holders "$log.1")" ] && break; sleep 0.1; done
+[ -z "$(holders "$log.1")" ] || fail "still writing to $log.1: pids $(holders "$log.1" | xargs)"
+echo "processes with $log open: $(holders "$log" | xargs) (master $master_pid and its workers)"
+[ "$(holders "$log" | wc -l)" -eq $((1 + $(ps -o pid= --ppid "$master_pid" | wc -l))) ] ||
+	fail "not every process of the server has the new $log open"
 echo "after the rotation: $(cd /var/log/sockserv && echo *); $log:"; cat "$log"
 sockserv-client -p "$echo_port" -n 1 -q | grep -q '^closed by client' ||
 	fail "no echo after the reopen"
@@ -266,6 +285,7 @@ step "stop"
 /etc/init.d/sockserv stop || fail "stop failed"
 for _ in $(seq 50); do kill -0 "$master_pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$master_pid" 2>/dev/null && fail "master $master_pid still runs after stop"
+echo "(status must now say not running)"
 rc=0; /etc/init.d/sockserv status || rc=$?
 [ "$rc" = 3 ] || fail "status after stop is $rc, want 3 (not running)"
 
