@@ -176,11 +176,17 @@ used_ports() {
 	awk 'FNR > 1 { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
 		sort -u | while read -r hex; do echo $((16#$hex)); done
 }
-free_ports() {	# N: N distinct ports in 20000..39999, not in use
-	local n=$1 p got=" "
+# Drawn outside the kernel's ephemeral range, where outgoing connections
+# (other tests' clients) take their local ports between probe and bind.
+free_ports() {	# N: N distinct ports not in use
+	local n=$1 p got=" " lo hi base span
 	local used; used=" $(used_ports | xargs) "
+	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
+	if [ "$lo" -gt 12000 ]; then base=10000; span=$((lo - 10000))
+	elif [ "$hi" -lt 63000 ]; then base=$((hi + 1)); span=$((65535 - hi))
+	else base=20000; span=20000; fi
 	while [ "$n" -gt 0 ]; do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 20000))
+		p=$((base + (RANDOM * 32768 + RANDOM) % span))
 		case "$used$got" in *" $p "*) continue ;; esac
 		got="$got$p "; n=$((n - 1))
 	done
