@@ -192,18 +192,21 @@ INST_SED    = sed -e 's|/usr/local/sbin/sockserv|$(SBINDIR)/sockserv|g' \
 # the build here instead of installing a config that runs from the source tree.
 # INST_USER is the workers' user (the Debian package: its own "sockserv");
 # INST_LOGFILE, when set, is shown as a commented file-log alternative to
-# syslog (the package: a file in /var/log/sockserv, rotated by logrotate).
+# syslog (the package: a file in /var/log/sockserv, rotated by logrotate);
+# INST_ORIGIN names what installed the file, in its first comment.
 # The stamp rebuilds the file when either changes.
 INST_USER    ?= nobody
 INST_LOGFILE ?=
+INST_ORIGIN  ?= make install
 INST_CFG_STAMP := $(BUILD)/install-cfg.stamp
 INST_LOGFILE_SED = -e 's|^\([[:space:]]*\)target = "syslog";$$|&\n\1\# or a file, reopened by "sockserv -s reopen" after logrotate moved it:\n\1\# target = "$(INST_LOGFILE)";|'
 $(INST_CFG_STAMP): sysconfdir-check
 	@mkdir -p $(dir $@)
-	@echo '$(INST_USER) $(INST_LOGFILE)' | cmp -s - $@ || echo '$(INST_USER) $(INST_LOGFILE)' > $@
+	@echo '$(INST_USER) $(INST_LOGFILE) $(INST_ORIGIN)' | cmp -s - $@ || \
+		echo '$(INST_USER) $(INST_LOGFILE) $(INST_ORIGIN)' > $@
 $(BUILD)/sockserv.cfg.install: etc/sockserv.cfg $(INST_CFG_STAMP)
 	@mkdir -p $(dir $@)
-	sed -e 's|^# It runs unprivileged from the source tree: relative paths are resolved$$|# Installed variant (make install): started by root, it keeps its pid\n# file and statistics in /run/sockserv, logs to syslog and runs the\n# workers as $(INST_USER).  Relative paths are resolved|' \
+	sed -e 's|^# It runs unprivileged from the source tree: relative paths are resolved$$|# Installed variant ($(INST_ORIGIN)): started by root, it keeps its pid\n# file and statistics in /run/sockserv, logs to syslog and runs the\n# workers as $(INST_USER).  Relative paths are resolved|' \
 	    -e 's|^pid_file = "run/sockserv.pid";$$|pid_file = "/run/sockserv/sockserv.pid";|' \
 	    -e 's|^stats_path = "run/sockserv.shm";$$|stats_path = "/run/sockserv/sockserv.shm";|' \
 	    -e 's|^# user = "nobody";$$|user = "$(INST_USER)";|' \
