@@ -265,6 +265,8 @@ else
 fi
 for _ in $(seq 50); do grep -qs 'log reopened' "$log" && break; sleep 0.1; done
 [ -f "$log" ] || fail "no new $log after the rotation"
+[ "$(stat -c '%U:%G %a' "$log")" = "sockserv:sockserv 640" ] ||
+	fail "the new $log is $(stat -c '%U:%G %a' "$log"), want sockserv:sockserv 640"
 grep -q 'log reopened' "$log" || fail "the server did not reopen $log after the rotation"
 grep -q 'log reopened' "$log.1" && fail "the reopen was written to the rotated file"
 # the workers reopen after the master, by the path, as sockserv: none may
