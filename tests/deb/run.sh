@@ -241,8 +241,20 @@ accepted=$(grep -o '"connections":[0-9]*,"accepted":[0-9]*' "$tmp/stat.json" |
 echo "accepted, all workers: $accepted"
 [ "$accepted" -ge 1 ] || fail "sockserv-stat counts no accepted connection"
 
+step "dpkg -i again (a reinstall) keeps the edited conffile and the server"
+cp "$cfg" "$tmp/edited.cfg"
+dpkg -i "$deb"
+cmp -s "$cfg" "$tmp/edited.cfg" || fail "the reinstall replaced the edited $cfg"
+ls /etc/sockserv/*.dpkg-* 2>/dev/null && fail "the reinstall left dpkg copies of $cfg"
+/etc/init.d/sockserv status || fail "not running after the reinstall"
+# a postinst allowed to restart it (no policy-rc.d) started a new master
+master_pid=$(cat /run/sockserv/sockserv.pid)
+sockserv-client -p "$echo_port" -n 1 -q | grep -q '^closed by client' ||
+	fail "no echo after the reinstall"
+
 step "the file-log alternative and /etc/logrotate.d/sockserv"
 sed -i -e 's|^\([[:space:]]*\)target = "syslog";$|\1target = "/var/log/sockserv/sockserv.log";|' "$cfg"
+cp "$cfg" "$tmp/edited.cfg"
 /etc/init.d/sockserv restart || fail "restart with the file log failed"
 master_pid=$(cat /run/sockserv/sockserv.pid)
 log=/var/log/sockserv/sockserv.log
@@ -296,6 +308,16 @@ kill -0 "$master_pid" 2>/dev/null && fail "master $master_pid still runs after s
 echo "(status must now say not running)"
 rc=0; /etc/init.d/sockserv status || rc=$?
 [ "$rc" = 3 ] || fail "status after stop is $rc, want 3 (not running)"
+
+step "dpkg --remove sockserv: the programs go, the configuration stays"
+dpkg --remove sockserv
+[ "$(dpkg-query -W -f='${db:Status-Abbrev}' sockserv)" = "rc " ] || fail "not in state rc"
+for p in /usr/sbin/sockserv /usr/bin/sockserv-stat /usr/bin/sockserv-client; do
+	[ ! -e "$p" ] || fail "$p is still there after --remove"
+done
+cmp -s "$cfg" "$tmp/edited.cfg" || fail "$cfg is gone or changed after --remove"
+[ ! -x /etc/init.d/sockserv ] || fail "/etc/init.d/sockserv is still executable after --remove"
+echo "kept: $(dpkg-query -W -f='${Conffiles}' sockserv | awk 'NF { print $1 }' | xargs)"
 
 step "dpkg --purge sockserv"
 dpkg --purge sockserv
