@@ -3,9 +3,10 @@
 # machine.  Builds it (make deb-build), shows its contents, installs it with
 # dpkg -i, starts it with the init script, checks `status`, an echo through
 # the packaged listener with sockserv-client, sockserv-stat run as the
-# sockserv user, the commented file-log alternative and its logrotate
-# postrotate (sockserv -s reopen), stops it, purges the package and checks
-# that nothing is left: files, directories, init links, processes.
+# sockserv user, a reinstall (the edited conffile is kept), the commented
+# file-log alternative and its logrotate postrotate (sockserv -s reopen),
+# stops it, removes the package (conffiles kept), purges it and checks that
+# nothing is left: files, directories, init links, processes.
 #
 # It runs as root only (dpkg -i), with the build tools present (make deb
 # installs them; this test does not), and on a machine where nothing of
