@@ -194,7 +194,7 @@ INST_SED    = sed -e 's|/usr/local/sbin/sockserv|$(SBINDIR)/sockserv|g' \
 # INST_LOGFILE, when set, is shown as a commented file-log alternative to
 # syslog (the package: a file in /var/log/sockserv, rotated by logrotate);
 # INST_ORIGIN names what installed the file, in its first comment.
-# The stamp rebuilds the file when either changes.
+# The stamp rebuilds the file when any of the three changes.
 INST_USER    ?= nobody
 INST_LOGFILE ?=
 INST_ORIGIN  ?= make install
