@@ -7,6 +7,7 @@
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each), make lint, make valgrind
 #   make bench      benchmark suite (fills BENCHMARKS.md), not part of test
 #   make install    PREFIX, DESTDIR, SYSCONFDIR
+#   make deb        Debian package in build/pkg/ (make test-deb installs and tests it)
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= $(PREFIX)/etc
@@ -204,17 +205,33 @@ INST_SED    = sed -e 's|/usr/local/sbin/sockserv|$(SBINDIR)/sockserv|g' \
 # The installed configuration: etc/sockserv.cfg with a daemon's paths and
 # user.  Every substitution is checked, so a reworded etc/sockserv.cfg breaks
 # the build here instead of installing a config that runs from the source tree.
-$(BUILD)/sockserv.cfg.install: etc/sockserv.cfg
+# INST_USER is the workers' user (the Debian package: its own "sockserv");
+# INST_LOGFILE, when set, is shown as a commented file-log alternative to
+# syslog (the package: a file in /var/log/sockserv, rotated by logrotate);
+# INST_ORIGIN names what installed the file, in its first comment.
+# The stamp rebuilds the file when any of the three changes.
+INST_USER    ?= nobody
+INST_LOGFILE ?=
+INST_ORIGIN  ?= make install
+INST_CFG_STAMP := $(BUILD)/install-cfg.stamp
+INST_LOGFILE_SED = -e 's|^\([[:space:]]*\)target = "syslog";$$|&\n\1\# or a file, reopened by "sockserv -s reopen" after logrotate moved it:\n\1\# target = "$(INST_LOGFILE)";|'
+$(INST_CFG_STAMP): sysconfdir-check
 	@mkdir -p $(dir $@)
-	sed -e 's|^# It runs unprivileged from the source tree: relative paths are resolved$$|# Installed variant (make install): started by root, it keeps its pid\n# file and statistics in /run/sockserv, logs to syslog and runs the\n# workers as nobody.  Relative paths are resolved|' \
+	@echo '$(INST_USER) $(INST_LOGFILE) $(INST_ORIGIN)' | cmp -s - $@ || \
+		echo '$(INST_USER) $(INST_LOGFILE) $(INST_ORIGIN)' > $@
+$(BUILD)/sockserv.cfg.install: etc/sockserv.cfg $(INST_CFG_STAMP)
+	@mkdir -p $(dir $@)
+	sed -e 's|^# It runs unprivileged from the source tree: relative paths are resolved$$|# Installed variant ($(INST_ORIGIN)): started by root, it keeps its pid\n# file and statistics in /run/sockserv, logs to syslog and runs the\n# workers as $(INST_USER).  Relative paths are resolved|' \
 	    -e 's|^pid_file = "run/sockserv.pid";$$|pid_file = "/run/sockserv/sockserv.pid";|' \
 	    -e 's|^stats_path = "run/sockserv.shm";$$|stats_path = "/run/sockserv/sockserv.shm";|' \
-	    -e 's|^# user = "nobody";$$|user = "nobody";|' \
+	    -e 's|^# user = "nobody";$$|user = "$(INST_USER)";|' \
 	    -e 's|^\([[:space:]]*\)target = "stderr";$$|\1target = "syslog";|' \
+	    $(if $(INST_LOGFILE),$(INST_LOGFILE_SED)) \
 	    $< > $@.tmp
 	@for want in '^# Installed variant' '^pid_file = "/run/sockserv/sockserv.pid";' \
-	    '^stats_path = "/run/sockserv/sockserv.shm";' '^user = "nobody";' \
-	    '^[[:space:]]*target = "syslog";'; do \
+	    '^stats_path = "/run/sockserv/sockserv.shm";' '^user = "$(INST_USER)";' \
+	    '^[[:space:]]*target = "syslog";' \
+	    $(if $(INST_LOGFILE),'^[[:space:]]*# target = "$(INST_LOGFILE)";'); do \
 		grep -q "$$want" $@.tmp || { echo "$@: no line matching $$want:" \
 		    "update the sed in the Makefile to etc/sockserv.cfg" >&2; rm -f $@.tmp; exit 1; }; \
 	done
@@ -247,7 +264,8 @@ install: $(BUILD)/sockserv $(INST_BINS) $(BUILD)/sockserv.cfg.install
 	$(INSTALL) -m 0755 $(BUILD)/sockserv $(DESTDIR)$(SBINDIR)/sockserv
 	$(INSTALL) -m 0755 $(INST_BINS) $(DESTDIR)$(BINDIR)/
 	@$(call INST_KEEP,$(BUILD)/sockserv.cfg.install,$(INST_CFGDIR)/sockserv.cfg)
-	@$(call INST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
+	$(INST_SED) init/sockserv.default > $(INST_TMP)/sockserv.default
+	@$(call INST_KEEP,$(INST_TMP)/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
 	$(INST_SED) init/sockserv > $(INST_TMP)/sockserv.init
 	$(INSTALL) -m 0755 $(INST_TMP)/sockserv.init $(DESTDIR)$(INITDIR)/sockserv
 	$(INST_SED) init/sockserv.service > $(INST_TMP)/sockserv.service
@@ -266,8 +284,57 @@ uninstall: $(BUILD)/sockserv.cfg.install
 		$(DESTDIR)$(INITDIR)/sockserv $(DESTDIR)$(SYSTEMDDIR)/sockserv.service
 	rm -f $(foreach p,$(INST_MAN),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
 	@$(call UNINST_KEEP,$(BUILD)/sockserv.cfg.install,$(INST_CFGDIR)/sockserv.cfg)
-	@$(call UNINST_KEEP,init/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
+	@mkdir -p $(INST_TMP)
+	@$(INST_SED) init/sockserv.default > $(INST_TMP)/sockserv.default
+	@$(call UNINST_KEEP,$(INST_TMP)/sockserv.default,$(DESTDIR)$(DEFAULTDIR)/sockserv)
 	@rmdir $(INST_CFGDIR) 2>/dev/null || true
+
+# ---- Debian package ---------------------------------------------------------
+# make deb        build sockserv_VERSION_ARCH.deb into build/pkg/ (debian/rules
+#                 runs `make install` with the Debian layout)
+# make test-deb   build it, install it on this machine, run it, purge it
+#                 (tests/deb/run.sh; root only, skipped with the reason otherwise)
+# dpkg-buildpackage writes its results to the parent of the tree it builds,
+# so make deb builds in a copy, build/pkg/src: the .deb, .buildinfo and
+# .changes land in build/pkg/, and neither this tree's debian/ nor its
+# parent directory is touched.  `dpkg-buildpackage -us -uc -b` run here
+# directly works as well and leaves them in ..; debian/rules keeps its
+# objects in build/deb either way.
+.PHONY: deb deb-deps deb-build test-deb
+
+DEB_DIR     := build/pkg
+DEB_VERSION  = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+DEB_ARCH     = $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
+
+# The package's build tools and Build-Depends, installed with apt-get only
+# when missing.  No fakeroot: debian/control says Rules-Requires-Root: no, so
+# dpkg-deb writes root-owned files without it.
+deb-deps:
+	@if ! command -v dpkg-buildpackage >/dev/null 2>&1 || ! command -v dh >/dev/null 2>&1 || \
+	    ! pkg-config --exists libconfig 2>/dev/null; then \
+		echo "installing package build tools (dpkg-dev debhelper libconfig-dev pkg-config)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			dpkg-dev debhelper libconfig-dev pkg-config >/dev/null || exit 1; \
+	fi
+
+deb: deb-deps
+	@$(MAKE) --no-print-directory deb-build
+
+# the copy: the tree as it is (uncommitted changes included), without
+# build output and git metadata; MAKEFLAGS is not passed down to debian/rules
+deb-build:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar -cf - --exclude=./build --exclude=./.git --exclude=./run . | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_DIR)/src
+	@test -f $(DEB_DIR)/sockserv_$(DEB_VERSION)_$(DEB_ARCH).deb
+	@echo "built $(DEB_DIR)/sockserv_$(DEB_VERSION)_$(DEB_ARCH).deb"
+
+test-deb:
+	tests/deb/run.sh
 
 # ---- fuzzing, static analysis, valgrind -------------------------------------
 # make fuzz         every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
