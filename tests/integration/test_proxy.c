@@ -91,7 +91,7 @@ check_accounting(struct srv *s)
 	static const char *const reasons[] = {
 		"peer", "heartbeat", "deadline", "frame_timeout", "write_timeout",
 		"first_message_timeout", "protocol_error", "too_large", "server_full",
-		"shutdown", "error", "backend",
+		"shutdown", "error", "backend", "limit_ip", "limit_rate",
 	};
 	uint64_t closed = 0;
 
@@ -512,6 +512,52 @@ test_proxy_trusted_without_proxy_protocol_is_a_config_error(void)
 	free(dir);
 }
 
+/*
+ * limits.max_conns_per_ip counts the address the header carried, not the
+ * balancer's: every connection here comes from 127.0.0.1, and only the
+ * second one claiming 203.0.113.7 is refused (ERROR 6 naming it).
+ */
+static void
+test_max_conns_per_ip_counts_the_carried_address(void)
+{
+	struct srv_opts o = {
+		.workers = 1, .limits = "max_conns_per_ip = 1;",
+		.listeners = { PP_LISTENER("p", "heartbeat_timeout = 60;") },
+	};
+	struct srv *s = srv_start(&o);
+	const char *src[3] = { "203.0.113.7", "203.0.113.8", "203.0.113.7" };
+	static const char want[] = "too many connections from 203.0.113.7";
+	struct it_frame f;
+	int fd[3];
+
+	for (int i = 0; i < 3; i++) {
+		struct it_buf b = { 0 };
+
+		fd[i] = cli_connect(srv_addr(s, "p"), srv_port(s, "p"));
+		IT_ASSERT(fd[i] >= 0);
+		v2_proxy_append(&b, src[i], (uint16_t)(4000 + i), "127.0.0.1", 7000, NULL, 0);
+		frame_append(&b, FRAME_DATA, "hi", 2);
+		IT_ASSERT_STATUS(cli_send_all(fd[i], b.data, b.len, IT_IO_TIMEOUT_MS), CLI_OK);
+		it_buf_free(&b);
+		if (i < 2)
+			IT_EXPECT_FRAME(fd[i], FRAME_DATA, "hi", 2);
+	}
+	IT_ASSERT_STATUS(cli_read_frame(fd[2], &f, IT_IO_TIMEOUT_MS), CLI_OK);
+	IT_ASSERT_INT(f.type, ==, FRAME_ERROR);
+	IT_ASSERT_INT(f.len, ==, 2 + strlen(want));
+	IT_ASSERT(memcmp(f.payload + 2, want, strlen(want)) == 0);
+	it_frame_free(&f);
+	IT_ASSERT(cli_wait_eof(fd[2], IT_IO_TIMEOUT_MS) != CLI_DATA);
+	IT_ASSERT_INT(total(s, "closed", "limit_ip"), ==, 1);
+	/* the first two are still served */
+	for (int i = 0; i < 2; i++) {
+		IT_ASSERT_STATUS(cli_send_frame(fd[i], FRAME_DATA, "again", 5), CLI_OK);
+		IT_EXPECT_FRAME(fd[i], FRAME_DATA, "again", 5);
+		close(fd[i]);
+	}
+	close(fd[2]);
+}
+
 static const struct it_test proxy_tests[] = {
 	{ "test_v1_header_then_frame_echoes_and_logs_the_client_address",
 	    test_v1_header_then_frame_echoes_and_logs_the_client_address, 0 },
@@ -536,6 +582,8 @@ static const struct it_test proxy_tests[] = {
 	    test_trusted_ranges_on_dual_stack_and_ipv6_listeners, 0 },
 	{ "test_proxy_trusted_without_proxy_protocol_is_a_config_error",
 	    test_proxy_trusted_without_proxy_protocol_is_a_config_error, 0 },
+	{ "test_max_conns_per_ip_counts_the_carried_address",
+	    test_max_conns_per_ip_counts_the_carried_address, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(proxy, proxy_tests)
