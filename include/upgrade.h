@@ -4,7 +4,8 @@
  * The old master runs the binary found at the path it was started from
  * (made absolute at start, so the file installed there since is what
  * runs), with the same arguments (-c made absolute at start: the daemon
- * has chdir'd to /), as its own child.  It hands over every listening
+ * has chdir'd to /), in the directory it was started in (relative paths
+ * in the configuration keep their meaning), as its own child.  It hands over every listening
  * socket it holds and a pipe, named in the environment:
  *
  *   SOCKSERV_LISTEN_FDS=3,4,5,6   the listening sockets, any order

@@ -1181,6 +1181,11 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		daemon_startup_error("cannot become a daemon: %s", strerror(errno));
 		goto fail;
 	}
+	/* the old master ran us in its start directory (upgrade.h); a daemon lives in / */
+	if (!opts->foreground && upgrade_inherited() && chdir("/") == -1) {
+		daemon_startup_error("chdir /: %s", strerror(errno));
+		goto fail;
+	}
 	/* handlers before the pid is in the file: a signal sent by its pid must not kill us */
 	if (master_signals() == -1)
 		goto fail;

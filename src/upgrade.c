@@ -37,6 +37,8 @@ static uint64_t id_floor;
 
 static char self_path[PATH_MAX];
 static char **self_argv;
+/* the cwd we were started in: relative paths in the configuration are resolved against it */
+static char self_cwd[PATH_MAX];
 
 /* a decimal number in [lo, hi] that is all of s, else -1 */
 static long long
@@ -258,8 +260,11 @@ resolve_self(const char *argv0, char *out, size_t len)
 		memcpy(out, argv0, strlen(argv0) + 1);
 		return 0;
 	}
-	if (strchr(argv0, '/') != NULL)
+	if (strchr(argv0, '/') != NULL) {
+		while (argv0[0] == '.' && argv0[1] == '/')
+			argv0 += 2;
 		return join_abs("", argv0, out, len);
+	}
 	/* found through PATH, as execvp found it */
 	path = getenv("PATH");
 	for (const char *p = path; p != NULL && *p != '\0';) {
@@ -292,6 +297,11 @@ upgrade_set_command(int argc, char *const argv[], int c_index, size_t c_off,
 	if (argc < 1 || resolve_self(argv[0], self_path, sizeof(self_path)) == -1) {
 		snprintf(err, errlen, "cannot tell the path of the sockserv binary (%s)",
 		    argc < 1 ? "no argv[0]" : argv[0]);
+		self_path[0] = '\0';
+		return -1;
+	}
+	if (getcwd(self_cwd, sizeof(self_cwd)) == NULL) {
+		snprintf(err, errlen, "getcwd: %s", strerror(errno));
 		self_path[0] = '\0';
 		return -1;
 	}
@@ -368,6 +378,11 @@ upgrade_spawn(const int *fds, size_t n, uint64_t floor, int *ready_rd, char *err
 		/* what a shell would give it: the master runs with its signals blocked */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* the daemon is in /: the configuration's relative paths must mean what they did */
+		if (chdir(self_cwd) == -1) {
+			log_warn("upgrade: chdir %s", self_cwd);
+			_exit(126);
+		}
 		execv(self_path, self_argv);
 		log_warn("upgrade: exec %s", self_path);
 		_exit(127);
