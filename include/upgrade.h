@@ -55,6 +55,11 @@ int upgrade_take_listener(const struct listener_conf *lc);
 void upgrade_drop_unused(void);
 /* where connection id counters start: above any the old master handed out */
 uint64_t upgrade_id_floor(void);
+/*
+ * At start: the ready pipe is kept only if our parent
+ * is the master holding PID_FILE.oldbin (else logged and closed).
+ */
+void upgrade_check_parent(const char *pid_file);
 /* 1 while an old master waits for our ready byte */
 int upgrade_ready_pending(void);
 /* tell the old master our workers run (once) */

@@ -1170,7 +1170,7 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		goto fail;
 	}
 	if (upgrade_inherited())
-		log_info("upgrade: started by the master with pid %ld", (long)getppid());
+		upgrade_check_parent(cfg->pid_file);
 	warn_root_workers(cfg);
 	/*
 	 * An upgrade's new master stays the old one's child (nginx's way): the

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "connid.h"
+#include "daemon.h"
 #include "listener.h"
 #include "lockfile.h"
 #include "log.h"
@@ -191,6 +192,28 @@ uint64_t
 upgrade_id_floor(void)
 {
 	return id_floor;
+}
+
+void
+upgrade_check_parent(const char *pid_file)
+{
+	char oldbin[CONFIG_PATH_MAX + sizeof(UPGRADE_SUFFIX)];
+	pid_t parent = getppid(), holder;
+
+	if (ready_fd == -1) {
+		log_info("upgrade: started with inherited sockets, no old master to tell");
+		return;
+	}
+	/* our byte goes only to the parent that holds the renamed pid file: an old master */
+	holder = upgrade_oldbin_name(pid_file, oldbin, sizeof(oldbin)) == 0 ?
+	    daemon_pidfile_read(oldbin) : 0;
+	if (holder != parent) {
+		log_warnx("%s: our parent (pid %ld) is not the master holding %s: ignored",
+		    ENV_READY, (long)parent, oldbin);
+		upgrade_forget();
+		return;
+	}
+	log_info("upgrade: started by the master with pid %ld", (long)parent);
 }
 
 int
