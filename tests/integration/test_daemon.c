@@ -1701,6 +1701,56 @@ init_run(const struct init_env *ie, const char *action, char *out, size_t outlen
 	return WEXITSTATUS(st);
 }
 
+/*
+ * The init script's upgrade: the installed binary takes over (new pid in
+ * the pid file, the old master gone, no .oldbin left), then one that
+ * passes -t but fails at start leaves the running server and its pid
+ * file alone, with exit 1.
+ */
+static void
+init_script_upgrade(const struct init_env *ie, struct srv *s)
+{
+	char out[8192], bin[PATH_MAX + 64], tmp[PATH_MAX + 128], oldbin[700], cmd[5 * PATH_MAX];
+	pid_t first = s->pid;
+	int fd, rc;
+
+	snprintf(oldbin, sizeof(oldbin), "%s.oldbin", s->pid_path);
+	srv_log_mark(s);
+	rc = init_run(ie, "upgrade", out, sizeof(out));
+	if (rc != 0)
+		IT_FAIL("init script upgrade: exit %d, output:\n%s", rc, out);
+	IT_ASSERT(wait_gone(first, GONE_TIMEOUT_MS) == 0);
+	s->pid = read_pidfile(s->pid_path);
+	watch_pid(s->pid);
+	IT_ASSERT(s->pid != first && proc_is_sockserv(s->pid));
+	IT_ASSERT(access(oldbin, F_OK) == -1);
+	fd = connect_to(s, "long");
+	echo_once(fd, "after the upgrade");
+	close(fd);
+
+	/* a binary that says the config is fine but cannot start */
+	snprintf(bin, sizeof(bin), "%s/usr/local/sbin/sockserv", ie->dest);
+	snprintf(tmp, sizeof(tmp), "%s.broken", bin);
+	IT_ASSERT(it_write_file(tmp, "#!/bin/sh\ncase \" $* \" in *\" -t \"*) exit 0 ;; esac\n"
+	    "exit 1\n") == 0);
+	IT_ASSERT(chmod(tmp, 0755) == 0);
+	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s.good' && mv '%s' '%s'", bin, bin, tmp, bin);
+	IT_ASSERT(system(cmd) == 0);
+	first = s->pid;
+	rc = init_run(ie, "upgrade", out, sizeof(out));
+	IT_ASSERT_INT(rc, ==, 1);
+	IT_ASSERT_STR_HAS(out, "the upgrade failed");
+	IT_ASSERT_INT(read_pidfile(s->pid_path), ==, first);
+	IT_ASSERT(access(oldbin, F_OK) == -1);
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "upgrade failed: the new master \\(pid [0-9]+\\) "
+	    "exited with status 1 before it was ready; still serving") == 0);
+	fd = connect_to(s, "long");
+	echo_once(fd, "after the failed upgrade");
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "mv '%s.good' '%s'", bin, bin);
+	IT_ASSERT(system(cmd) == 0);
+}
+
 static void
 init_script_cycle(const char *lsb)
 {
@@ -1772,6 +1822,7 @@ init_script_cycle(const char *lsb)
 	fd = connect_to(s, "long");
 	echo_once(fd, "after the reloads");
 	close(fd);
+	init_script_upgrade(&ie, s);
 
 	/* restart: a new master, serving */
 	first = s->pid;
