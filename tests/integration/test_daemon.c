@@ -794,7 +794,7 @@ test_signal_option_without_a_server_exits_1_with_a_message(void)
 	waitpid(other, NULL, 0);
 	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "restart", (char *)NULL);
 	IT_ASSERT(exited_with(st, 1));
-	IT_ASSERT_STR_HAS(out, "stop, quit, reload or reopen");
+	IT_ASSERT_STR_HAS(out, "stop, quit, reload, reopen or upgrade");
 	check_sanitizer_logs(s->dir);
 }
 
