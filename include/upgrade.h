@@ -79,6 +79,8 @@ int upgrade_set_command(int argc, char *const argv[], int c_index, size_t c_off,
     const char *abs_config, char *err, size_t errlen);
 /* the binary an upgrade runs ("" before upgrade_set_command) */
 const char *upgrade_binary(void);
+/* its argv, NULL-terminated (NULL before upgrade_set_command) */
+char *const *upgrade_command(void);
 
 /* ---- in the old master ---- */
 

@@ -64,6 +64,9 @@ upgrade_take_env(char *err, size_t errlen)
 	int rc = -1;
 
 	ninherited = 0;
+	from_upgrade = 0;
+	ready_fd = -1;
+	id_floor = 0;
 	if (fds != NULL) {
 		const char *p = fds;
 
@@ -356,6 +359,12 @@ const char *
 upgrade_binary(void)
 {
 	return self_path;
+}
+
+char *const *
+upgrade_command(void)
+{
+	return self_argv;
 }
 
 /* ---- the old master ---- */
