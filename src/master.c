@@ -484,6 +484,7 @@ merge_into_heir(struct master *m, int slot, int phys)
 
 static void upgrade_failed(struct master *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void upgrade_resume(struct master *m);
 
 /* the new master of an upgrade died */
 static void
@@ -496,10 +497,12 @@ reap_new_master(struct master *m, int status)
 	else
 		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
 	if (m->up_state == UP_HANDED) {
-		/* it served already: our workers drain as they were told; its own leave with it */
+		/* its workers die with it: we still hold every listening socket, so we serve again */
 		log_error("upgrade: the new master (pid %ld) %s after taking over", (long)m->up_pid,
 		    how);
 		m->up_pid = 0;
+		if (!m->stopping)
+			upgrade_resume(m);
 		return;
 	}
 	if (m->up_state == UP_ABORTING)
@@ -913,6 +916,35 @@ upgrade_failed(struct master *m, const char *fmt, ...)
 	upgrade_restore_names(m);
 	log_error("upgrade failed: %s; still serving (pid %ld, %s)", why, (long)getpid(),
 	    m->pid_name);
+}
+
+/*
+ * The new master died after taking over: new workers on the sockets we kept
+ * (ours drain on), and our file names back.  Like a reload, they need free
+ * stats slots; without them we only drain, and say so.
+ */
+static void
+upgrade_resume(struct master *m)
+{
+	if (free_slots(m) < m->cfg->workers) {
+		log_error("upgrade: cannot serve again: %d workers need %d free stats slots and "
+		    "%d are free; the old workers drain and this master exits", m->cfg->workers,
+		    m->cfg->workers, free_slots(m));
+		return;
+	}
+	m->up_state = UP_NONE;
+	upgrade_restore_names(m);
+	for (int s = 0; s < m->cfg->workers; s++) {
+		memset(&m->ws[s], 0, sizeof(m->ws[s]));
+		m->ws[s].phys = take_phys(m);	/* there are enough: checked above */
+		(void)ids_collect(m, m->ws[s].phys);
+		memset(stats_slot_at(&m->seg, (uint32_t)m->ws[s].phys), 0,
+		    sizeof(struct stats_slot));
+	}
+	for (int s = 0; s < m->cfg->workers; s++)
+		spawn(m, s);
+	log_warnx("upgrade: serving again (pid %ld, %s) with %d new workers, draining %zu old",
+	    (long)getpid(), m->pid_name, m->cfg->workers, m->nold);
 }
 
 /* where the new master's connection ids start: above every id we reserved, with room */

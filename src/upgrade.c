@@ -31,7 +31,7 @@
 #define READY_BYTE 'R'
 
 static int inherited[MAX_INHERITED];	/* -1 once taken or closed */
-static size_t ninherited;
+static size_t ninherited, ntaken;
 static int from_upgrade;
 static int ready_fd = -1;
 static uint64_t id_floor;
@@ -156,6 +156,7 @@ upgrade_take_listener(const struct listener_conf *lc)
 
 		if (fd != -1 && listener_matches(fd, lc)) {
 			inherited[i] = -1;
+			ntaken++;
 			/* ours now: not to be passed on by accident (an upgrade re-clears it) */
 			if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 				log_warn("%s: descriptor %d", ENV_FDS, fd);
@@ -169,16 +170,21 @@ void
 upgrade_drop_unused(void)
 {
 	struct stat st;
+	size_t dropped = 0;
 	int fl;
 
 	for (size_t i = 0; i < ninherited; i++) {
 		if (inherited[i] == -1)
 			continue;
+		dropped++;
 		log_warnx("%s: descriptor %d is no listening socket of this configuration: "
 		    "closed", ENV_FDS, inherited[i]);
 		close(inherited[i]);
 		inherited[i] = -1;
 	}
+	if (from_upgrade)
+		log_info("upgrade: %zu inherited listening sockets taken over, %zu closed", ntaken,
+		    dropped);
 	ninherited = 0;
 	/* the ready pipe must be the write end of a pipe: nothing else gets our byte */
 	if (ready_fd != -1 && (fstat(ready_fd, &st) == -1 || !S_ISFIFO(st.st_mode) ||

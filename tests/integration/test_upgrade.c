@@ -588,6 +588,64 @@ test_inherited_descriptors_are_checked(void)
 	close(p[0]);
 }
 
+/*
+ * The new master dies after it took over: the old one still holds every
+ * listening socket, so it starts workers again, takes its pid file back
+ * and serves; its draining connection is untouched.
+ */
+static void
+test_new_master_killed_after_taking_over_old_master_serves_again(void)
+{
+	struct srv_opts o = {
+		.workers = 2,
+		.listeners = { { .name = "f", .codec = "frame" } },
+	};
+	struct srv *s;
+	char oldbin[700];
+	int a, fd;
+	pid_t m0, m1;
+	int64_t deadline;
+
+	IT_ASSERT(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	s = srv_start(&o);
+	m0 = s->pid;
+	snprintf(oldbin, sizeof(oldbin), "%s.oldbin", s->pid_path);
+	a = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+	IT_ASSERT(a >= 0);
+	echo_ok(a, "held by the old master");
+	send_upgrade(s);
+	m1 = wait_handover(s, 15000);
+	IT_ASSERT_INT(pid_in_file(s->pid_path), ==, m1);
+	srv_log_mark(s);
+	IT_ASSERT(kill(m1, SIGKILL) == 0);
+	/* m0 reaps it (its child) */
+	deadline = it_now_ms() + 5000;
+	while (kill(m1, 0) == 0 && it_now_ms() < deadline)
+		it_sleep_ms(10);
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "upgrade: serving again \\(pid %ld, [^)]*\\) "
+	    "with 2 new workers, draining [0-9]+ old", (long)m0) == 0);
+	IT_ASSERT_INT(pid_in_file(s->pid_path), ==, m0);
+	IT_ASSERT(!exists(oldbin));
+	IT_ASSERT(srv_log_wait_count(s, 2, 5000, "worker [01] running") == 2);
+	for (int i = 0; i < 20; i++) {
+		fd = cli_connect(srv_addr(s, "f"), srv_port(s, "f"));
+		IT_ASSERT(fd >= 0);
+		echo_ok(fd, "served again");
+		close(fd);
+	}
+	echo_ok(a, "still held");
+	close(a);
+	/* a later upgrade works */
+	srv_log_mark(s);
+	send_upgrade(s);
+	m1 = wait_handover(s, 15000);
+	IT_ASSERT(wait_exit(m0, 10000) == 0);
+	s->pid = -1;
+	IT_ASSERT_INT(pid_in_file(s->pid_path), ==, m1);
+	kill(m1, SIGTERM);
+	IT_ASSERT(wait_exit(m1, 10000) == 0);
+}
+
 static const struct it_test upgrade_tests[] = {
 	{ "test_reload_drain_timeout_cuts_old_connections_with_error_7",
 	    test_reload_drain_timeout_cuts_old_connections_with_error_7, 0 },
@@ -602,6 +660,8 @@ static const struct it_test upgrade_tests[] = {
 	{ "test_upgrade_to_a_binary_never_ready_is_stopped_after_10_s",
 	    test_upgrade_to_a_binary_never_ready_is_stopped_after_10_s, 0 },
 	{ "test_inherited_descriptors_are_checked", test_inherited_descriptors_are_checked, 0 },
+	{ "test_new_master_killed_after_taking_over_old_master_serves_again",
+	    test_new_master_killed_after_taking_over_old_master_serves_again, 0 },
 	{ NULL, NULL, 0 }
 };
 IT_SUITE(upgrade, upgrade_tests)
