@@ -354,6 +354,12 @@ test_upgrade_twice_under_churn_refuses_nothing_and_keeps_connections(void)
 	it_sleep_ms(300);
 	/* the old master lives as long as its clients: they end it, not the upgrade */
 	IT_ASSERT(kill(m0, 0) == 0);
+	/* one upgrade at a time: m1 refuses while m0 holds PIDFILE.oldbin */
+	send_upgrade(s);
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "upgrade refused: the previous master still "
+	    "runs \\(it holds .*\\.oldbin\\)") == 0);
+	IT_ASSERT_INT(pid_in_file(s->pid_path), ==, m1);
+	IT_ASSERT_INT(pid_in_file(oldbin), ==, m0);
 	for (int i = 0; i < 4; i++)
 		close(a[i]);
 	IT_ASSERT(wait_exit(m0, 10000) == 0);
