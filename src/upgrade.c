@@ -41,13 +41,14 @@ static char **self_argv;
 /* the cwd we were started in: relative paths in the configuration are resolved against it */
 static char self_cwd[PATH_MAX];
 
-/* a decimal number in [lo, hi] that is all of s, else -1 */
+/* a decimal number in [lo, hi] (hi below 10^18) that is all of s, else -1 */
 static long long
 parse_num(const char *s, size_t len, long long lo, long long hi)
 {
 	long long v = 0;
 
-	if (len == 0 || len > 19)
+	/* 18 digits cannot overflow: no need to trust the length */
+	if (len == 0 || len > 18)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
@@ -336,6 +337,12 @@ upgrade_set_command(int argc, char *const argv[], int c_index, size_t c_off,
 		snprintf(err, errlen, "getcwd: %s", strerror(errno));
 		self_path[0] = '\0';
 		return -1;
+	}
+	if (self_argv != NULL) {
+		/* set again (tests): the old copy goes */
+		for (int i = 1; self_argv[i] != NULL; i++)
+			free(self_argv[i]);
+		free(self_argv);
 	}
 	self_argv = calloc((size_t)argc + 1, sizeof(*self_argv));
 	if (self_argv == NULL) {
