@@ -112,6 +112,11 @@ struct config {
 	uint32_t hung_timeout_ms;	/* default 10 s */
 	uint32_t stats_interval_s;	/* default 60, 0 = off */
 	uint32_t shutdown_timeout_ms;	/* default 30 s */
+	/*
+	 * After a reload or an upgrade, old workers still holding connections
+	 * this long are told to cut them (ERROR 7, reason shutdown); 0 = never.
+	 */
+	uint32_t drain_timeout_ms;
 	struct listener_conf *listeners;
 	size_t nlisteners;
 	uint32_t node_id;		/* 0..65535: top 16 bits of every connection id */

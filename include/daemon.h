@@ -5,6 +5,7 @@
 #ifndef SOCKSERV_DAEMON_H
 #define SOCKSERV_DAEMON_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -76,5 +77,11 @@ int daemon_check_runtime(const struct config *cfg, char *err, size_t errlen);
  * first thing, before anything of our own is open.
  */
 void daemon_close_inherited(void);
+/*
+ * The same but for keep[] (a binary upgrade's sockets and ready pipe,
+ * upgrade.h).  Needs close_range (Linux 5.9): without it nothing is
+ * closed but the hand-over keeps working.
+ */
+void daemon_close_inherited_except(const int *keep, size_t n);
 
 #endif

@@ -33,5 +33,11 @@ const char *listener_hostport_str(const char *host, int port, char *buf, size_t 
 const char *listener_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* same address and port (so the socket can be handed over on reload) */
 int listener_same_endpoint(const struct listener_conf *a, const struct listener_conf *b);
+/*
+ * 1 when fd is a listening TCP socket with SO_REUSEPORT bound to exactly
+ * lc's address and port (a binary upgrade hands its sockets over this way,
+ * and a descriptor named in the environment is not trusted), else 0.
+ */
+int listener_matches(int fd, const struct listener_conf *lc);
 
 #endif

@@ -54,7 +54,9 @@ struct addr_key {
 static const char *const root_keys[] = {
 	"workers", "event_backend", "pid_file", "stats_path", "user", "group",
 	"hung_timeout", "stats_interval", "shutdown_timeout", "log", "limits",
-	"timer", "listeners", "node_id", "backends", NULL
+	"timer", "listeners", "node_id", "backends",
+	"drain_timeout",
+	NULL
 };
 static const char *const log_keys[] = { "target", "level", "facility", NULL };
 static const char *const limits_keys[] = {
@@ -618,6 +620,10 @@ parse_top(struct loader *ld, const config_setting_t *root)
 		cfg->stats_interval_s = (uint32_t)v;
 	if (get_seconds(ld, root, "shutdown_timeout", 0, false, MAX_DAEMON_S,
 	    &cfg->shutdown_timeout_ms) == -1)
+		return -1;
+	/* 0 (the default) keeps a reload's drain unbounded */
+	if (get_seconds(ld, root, "drain_timeout", 0, false, MAX_DAEMON_S,
+	    &cfg->drain_timeout_ms) == -1)
 		return -1;
 	return 0;
 }

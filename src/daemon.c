@@ -378,3 +378,37 @@ daemon_drop_privileges(const struct config *cfg)
 	}
 	return 0;
 }
+
+static int
+int_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+void
+daemon_close_inherited_except(const int *keep, size_t n)
+{
+	unsigned int from = 3;
+	int *sorted;
+
+	if (n == 0) {
+		daemon_close_inherited();
+		return;
+	}
+	if ((sorted = malloc(n * sizeof(*sorted))) == NULL)
+		return;	/* only a start-up leak: better than closing the hand-over */
+	memcpy(sorted, keep, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), int_cmp);
+	/* the gaps between the kept ones */
+	for (size_t i = 0; i < n; i++) {
+		if (sorted[i] < 3)
+			continue;
+		if ((unsigned int)sorted[i] > from)
+			close_range(from, (unsigned int)sorted[i] - 1, 0);
+		from = (unsigned int)sorted[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+	free(sorted);
+}

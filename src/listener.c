@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -230,4 +231,49 @@ int
 listener_same_endpoint(const struct listener_conf *a, const struct listener_conf *b)
 {
 	return a->port == b->port && strcmp(a->address, b->address) == 0;
+}
+
+/* an int socket option, -1 if it cannot be read */
+static int
+sockopt_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, level, name, &v, &len) == -1 || len != sizeof(v))
+		return -1;
+	return v;
+}
+
+int
+listener_matches(int fd, const struct listener_conf *lc)
+{
+	struct sockaddr_storage want, got;
+	socklen_t wl, gl = sizeof(got);
+	struct stat st;
+
+	/* a descriptor handed to us by whoever started us: every property checked */
+	if (fd < 0 || fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return 0;
+	if (sockopt_int(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
+	    sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) != 1 ||
+	    sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) != 1)
+		return 0;
+	if (resolve(lc, &want, &wl) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&got, &gl) == -1 || gl != wl ||
+	    got.ss_family != want.ss_family)
+		return 0;
+	if (want.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&want;
+		const struct sockaddr_in *b = (const struct sockaddr_in *)&got;
+		return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&want;
+	const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&got;
+	if (a->sin6_port != b->sin6_port ||
+	    memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) != 0)
+		return 0;
+	/* "*" is dual-stack: a v6-only socket would leave IPv4 clients out */
+	return strcmp(lc->address, "*") != 0 ||
+	    sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) == 0;
 }

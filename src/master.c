@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,11 @@
 #include "daemon.h"
 #include "handler.h"
 #include "listener.h"
+#include "lockfile.h"
 #include "log.h"
 #include "slotctl.h"
 #include "stats.h"
+#include "upgrade.h"
 #include "worker.h"
 
 #define TICK_MS 100
@@ -53,6 +56,21 @@
  * nothing (the loser gets EAGAIN).
  */
 #define ADOPT_OVERLAP_MS TICK_MS
+/*
+ * An upgrade's new master starts its connection id counters this far above
+ * the highest the old master had reserved: room for what the old workers
+ * still reserve before they drain (2^28 connections per worker in the
+ * ready wait), and for 4096 upgrades in the 2^40 counters.
+ */
+#define UPGRADE_ID_MARGIN (1ULL << 28)
+
+/* the binary upgrade as the old master sees it (upgrade.h) */
+enum up_state {
+	UP_NONE,	/* no upgrade under way */
+	UP_STARTING,	/* new master started, not ready yet: we serve as before */
+	UP_ABORTING,	/* it was not ready in time: stopped, waiting for its death */
+	UP_HANDED,	/* it serves; our workers drain and we exit after them */
+};
 
 struct wslot {
 	pid_t pid;			/* 0 while no process */
@@ -72,6 +90,8 @@ struct old_worker {
 	int slot;
 	int hung;			/* killed by us for hanging while draining */
 	int ctl;			/* write end of its control pipe: closed when it is reaped */
+	uint64_t cut_at;		/* drain_timeout: its connections are cut then (0 = never) */
+	int cut;			/* told to cut them */
 };
 
 struct master {
@@ -104,9 +124,18 @@ struct master {
 	uint64_t stop_deadline;
 	struct slotctl_msg down;	/* the down slots the workers were last told of */
 	int pid_fd;			/* the pid file's lock, -1 before we hold it */
+	/* where our pid file and segment are: the configured names, or .oldbin during an upgrade */
+	char pid_name[CONFIG_PATH_MAX + sizeof(UPGRADE_SUFFIX)];
+	char stats_name[CONFIG_PATH_MAX + sizeof(UPGRADE_SUFFIX)];
+	/* and the admission table's file beside the segment, renamed with it */
+	char adm_name[CONFIG_PATH_MAX + sizeof(ADM_PATH_SUFFIX) + sizeof(UPGRADE_SUFFIX)];
+	enum up_state up_state;
+	pid_t up_pid;			/* the new master while up_state != UP_NONE */
+	int up_rd;			/* its ready pipe, -1 once read or closed */
+	uint64_t up_deadline;
 };
 
-static volatile sig_atomic_t sig_chld, sig_term, sig_quit, sig_hup, sig_usr1, sig_alrm;
+static volatile sig_atomic_t sig_chld, sig_term, sig_quit, sig_hup, sig_usr1, sig_usr2, sig_alrm;
 
 static void
 on_signal(int sig)
@@ -118,14 +147,15 @@ on_signal(int sig)
 	case SIGQUIT: sig_quit = 1; break;
 	case SIGHUP: sig_hup = 1; break;
 	case SIGUSR1: sig_usr1 = 1; break;
+	case SIGUSR2: sig_usr2 = 1; break;
 	case SIGALRM: sig_alrm = 1; break;
 	}
 }
 
 /*
- * SIGUSR2 is the workers' "drain" signal: the master ignores it but keeps it
- * blocked like the others, so a child forked an instant before a reload
- * holds it until its own handler is in place instead of dying of it.
+ * SIGUSR2 is the master's "upgrade" and the workers' "drain" signal: a child
+ * forked an instant before a reload holds it blocked until its own handler
+ * is in place instead of acting on the master's.
  */
 static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2,
     SIGALRM };
@@ -226,6 +256,13 @@ open_sockets(const struct config *cfg, const struct config *oldcfg, const int *o
 					break;
 				}
 			}
+			/* a binary upgrade hands over the old master's very sockets (upgrade.h) */
+			if (fd == -1 && err[0] == '\0' && oldcfg == NULL &&
+			    (fd = upgrade_take_listener(lc)) != -1 && listener_tune(fd, lc) == -1) {
+				snprintf(err, errlen, "%s: %s", lc->name, strerror(errno));
+				close(fd);
+				fd = -1;
+			}
 			if (fd == -1 && err[0] == '\0')
 				fd = listener_open(lc, cfg->backlog, err, errlen);
 			if (fd == -1) {
@@ -301,6 +338,9 @@ child_let_go(struct master *m, int phys)
 {
 	close(m->pid_fd);
 	close(m->seg.fd);
+	if (m->up_rd != -1)
+		close(m->up_rd);
+	upgrade_forget();	/* a worker must not tell an old master we are ready */
 	stats_confine(&m->seg, (uint32_t)phys);
 	admission_confine(&m->adm, (uint32_t)phys);
 }
@@ -455,6 +495,37 @@ merge_into_heir(struct master *m, int slot, int phys)
 	m->phys_busy[phys] = 0;
 }
 
+static void upgrade_failed(struct master *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void upgrade_resume(struct master *m);
+
+/* the new master of an upgrade died */
+static void
+reap_new_master(struct master *m, int status)
+{
+	char how[64];
+
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+	if (m->up_state == UP_HANDED) {
+		/* its workers die with it: we still hold every listening socket, so we serve again */
+		log_error("upgrade: the new master (pid %ld) %s after taking over", (long)m->up_pid,
+		    how);
+		m->up_pid = 0;
+		if (!m->stopping)
+			upgrade_resume(m);
+		return;
+	}
+	if (m->up_state == UP_ABORTING)
+		upgrade_failed(m, "the new master (pid %ld) was not ready within %d s (it %s)",
+		    (long)m->up_pid, UPGRADE_READY_MS / 1000, how);
+	else
+		upgrade_failed(m, "the new master (pid %ld) %s before it was ready",
+		    (long)m->up_pid, how);
+}
+
 static void
 reap(struct master *m)
 {
@@ -463,6 +534,11 @@ reap(struct master *m)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		int found = 0;
+
+		if (m->up_state != UP_NONE && m->up_pid == pid) {
+			reap_new_master(m, status);
+			continue;
+		}
 		for (int s = 0; s < m->cfg->workers && !found; s++) {
 			struct wslot *w = &m->ws[s];
 			struct stats_slot *st;
@@ -478,7 +554,7 @@ reap(struct master *m)
 			close(w->ctl);
 			w->pid = 0;
 			w->replaces_dead = 1;
-			if (!m->stopping) {
+			if (!m->stopping && m->up_state != UP_HANDED) {
 				stats_set(&st->restarts, stats_get(&st->restarts) + 1);
 				schedule_respawn(m, s);
 			}
@@ -490,7 +566,11 @@ reap(struct master *m)
 			log_exit("old worker", m->old[i].slot, pid, status);
 			admission_row_gone(&m->adm, (uint32_t)m->old[i].phys);
 			close(m->old[i].ctl);
-			merge_into_heir(m, m->old[i].slot, m->old[i].phys);
+			if (m->up_state == UP_HANDED)
+				/* no heir: the segment goes with us, renamed .oldbin */
+				m->phys_busy[m->old[i].phys] = 0;
+			else
+				merge_into_heir(m, m->old[i].slot, m->old[i].phys);
 			m->old[i] = m->old[--m->nold];
 		}
 	}
@@ -522,6 +602,15 @@ supervise(struct master *m)
 			    (unsigned long long)quiet);
 			o->hung = 1;
 			kill(o->pid, SIGKILL);
+		}
+		/* quit (SIGQUIT) has its own bound, shutdown_timeout, in the workers */
+		if (!m->stopping && o->cut_at != 0 && !o->cut && now >= o->cut_at) {
+			/* the count is the worker's own (data): for the log only */
+			log_warnx("old worker %d (pid %ld) still holds %llu connections at the end of "
+			    "drain_timeout: cutting them", o->slot, (long)o->pid,
+			    (unsigned long long)stats_get(&st->connections));
+			o->cut = 1;
+			kill(o->pid, SIGTERM);
 		}
 	}
 
@@ -711,6 +800,12 @@ reload(struct master *m)
 
 	for (int s = 0; s < oldworkers; s++)
 		orphan[s] = -1;
+	if (m->up_state != UP_NONE) {
+		log_error("reload refused: a binary upgrade is under way (new master pid %ld)",
+		    (long)m->up_pid);
+		free(ncfg);
+		return;
+	}
 	log_info("reloading %s", m->cfg->display_path);
 	if (ncfg == NULL)
 		return;
@@ -760,8 +855,10 @@ reload(struct master *m)
 	for (int s = 0; s < m->cfg->workers; s++) {
 		struct wslot *w = &m->ws[s];
 		if (w->pid != 0) {
+			/* the bound the operator just set: the new file's */
 			m->old[m->nold++] = (struct old_worker){ .pid = w->pid, .phys = w->phys,
-			    .slot = s, .ctl = w->ctl };
+			    .slot = s, .ctl = w->ctl, .cut_at = ncfg->drain_timeout_ms == 0 ? 0 :
+			    clock_now_ms() + ncfg->drain_timeout_ms };
 			__atomic_store_n(&stats_slot_at(&m->seg, (uint32_t)w->phys)->state,
 			    WS_DRAINING, __ATOMIC_RELAXED);
 			kill(w->pid, SIGUSR2);
@@ -807,6 +904,251 @@ fail:
 	free(ncfg);
 }
 
+/* ---- binary upgrade (SIGUSR2), the old master's side; upgrade.h has the protocol ---- */
+
+/* our pid file and segment get back the configured names they gave to the new master */
+static void
+upgrade_restore_names(struct master *m)
+{
+	char path[sizeof(m->adm_name)];
+
+	if (strcmp(m->pid_name, m->cfg->pid_file) != 0) {
+		if (upgrade_rename(m->pid_fd, m->pid_name, m->cfg->pid_file) == 0)
+			snprintf(m->pid_name, sizeof(m->pid_name), "%s", m->cfg->pid_file);
+		else
+			log_warn("upgrade: cannot give %s its name %s back", m->pid_name,
+			    m->cfg->pid_file);
+	}
+	if (strcmp(m->stats_name, m->cfg->stats_path) != 0) {
+		if (upgrade_rename(m->seg.fd, m->stats_name, m->cfg->stats_path) == 0)
+			snprintf(m->stats_name, sizeof(m->stats_name), "%s", m->cfg->stats_path);
+		else
+			log_warn("upgrade: cannot give %s its name %s back", m->stats_name,
+			    m->cfg->stats_path);
+	}
+	if (m->adm.fd != -1 && admission_path(m->cfg->stats_path, path, sizeof(path)) == 0 &&
+	    strcmp(m->adm_name, path) != 0) {
+		if (upgrade_rename(m->adm.fd, m->adm_name, path) == 0)
+			snprintf(m->adm_name, sizeof(m->adm_name), "%s", path);
+		else
+			log_warn("upgrade: cannot give %s its name %s back", m->adm_name, path);
+	}
+}
+
+static void
+upgrade_failed(struct master *m, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (m->up_rd != -1)
+		close(m->up_rd);
+	m->up_rd = -1;
+	m->up_pid = 0;
+	m->up_state = UP_NONE;
+	upgrade_restore_names(m);
+	log_error("upgrade failed: %s; still serving (pid %ld, %s)", why, (long)getpid(),
+	    m->pid_name);
+}
+
+/*
+ * The new master died after taking over: new workers on the sockets we kept
+ * (ours drain on), and our file names back.  Like a reload, they need free
+ * stats slots; without them we only drain, and say so.
+ */
+static void
+upgrade_resume(struct master *m)
+{
+	if (free_slots(m) < m->cfg->workers) {
+		log_error("upgrade: cannot serve again: %d workers need %d free stats slots and "
+		    "%d are free; the old workers drain and this master exits", m->cfg->workers,
+		    m->cfg->workers, free_slots(m));
+		return;
+	}
+	m->up_state = UP_NONE;
+	upgrade_restore_names(m);
+	for (int s = 0; s < m->cfg->workers; s++) {
+		memset(&m->ws[s], 0, sizeof(m->ws[s]));
+		m->ws[s].phys = take_phys(m);	/* there are enough: checked above */
+		(void)ids_collect(m, m->ws[s].phys);
+		memset(stats_slot_at(&m->seg, (uint32_t)m->ws[s].phys), 0,
+		    sizeof(struct stats_slot));
+	}
+	for (int s = 0; s < m->cfg->workers; s++)
+		spawn(m, s);
+	log_warnx("upgrade: serving again (pid %ld, %s) with %d new workers, draining %zu old",
+	    (long)getpid(), m->pid_name, m->cfg->workers, m->nold);
+}
+
+/* where the new master's connection ids start: above every id we reserved, with room */
+static uint64_t
+upgrade_ids(struct master *m)
+{
+	uint64_t top = CONNID_FIRST;
+
+	for (uint32_t p = 0; p < m->seg.nslots; p++) {
+		if (!m->phys_busy[p])
+			continue;
+		if (ids_collect(m, (int)p) > top)
+			top = m->id_next[p];
+	}
+	top += UPGRADE_ID_MARGIN;
+	return top < CONNID_COUNTER_END / 2 ? top : CONNID_COUNTER_END / 2;
+}
+
+static void
+upgrade_begin(struct master *m)
+{
+	char pid_old[sizeof(m->pid_name)], stats_old[sizeof(m->stats_name)], err[256] = "";
+	char adm_old[sizeof(m->adm_name)];
+	size_t n = (size_t)m->cfg->workers * m->cfg->nlisteners;
+	pid_t pid;
+	int rd = -1;
+
+	if (m->up_state != UP_NONE) {
+		log_warnx("upgrade: ignored, %s (new master pid %ld)", m->up_state == UP_HANDED ?
+		    "this master has handed over and drains" : "an upgrade is under way",
+		    (long)m->up_pid);
+		return;
+	}
+	log_info("upgrade: starting %s", upgrade_binary()[0] != '\0' ? upgrade_binary() : "?");
+	if (upgrade_binary()[0] == '\0') {
+		log_error("upgrade refused: the path of the binary was not known at start");
+		return;
+	}
+	if (upgrade_oldbin_name(m->cfg->pid_file, pid_old, sizeof(pid_old)) == -1 ||
+	    upgrade_oldbin_name(m->cfg->stats_path, stats_old, sizeof(stats_old)) == -1) {
+		log_error("upgrade refused: %s or %s is too long a name", m->cfg->pid_file,
+		    m->cfg->stats_path);
+		return;
+	}
+	/* one at a time, as nginx: the names are taken while the previous master lives */
+	if (lockfile_held(pid_old, NULL) == 1) {
+		log_error("upgrade refused: the previous master still runs (it holds %s); it "
+		    "exits once its workers have drained (drain_timeout bounds that)", pid_old);
+		return;
+	}
+	if (upgrade_rename(m->pid_fd, m->cfg->pid_file, pid_old) == -1) {
+		log_warn("upgrade refused: rename %s to %s", m->cfg->pid_file, pid_old);
+		return;
+	}
+	snprintf(m->pid_name, sizeof(m->pid_name), "%s", pid_old);
+	if (upgrade_rename(m->seg.fd, m->cfg->stats_path, stats_old) == -1) {
+		log_warn("upgrade refused: rename %s to %s", m->cfg->stats_path, stats_old);
+		upgrade_restore_names(m);
+		return;
+	}
+	snprintf(m->stats_name, sizeof(m->stats_name), "%s", stats_old);
+	/* the new master creates its own admission table at the configured name */
+	if (upgrade_oldbin_name(m->adm_name, adm_old, sizeof(adm_old)) == -1 ||
+	    upgrade_rename(m->adm.fd, m->adm_name, adm_old) == -1) {
+		log_warn("upgrade refused: rename %s to %s.oldbin", m->adm_name, m->adm_name);
+		upgrade_restore_names(m);
+		return;
+	}
+	snprintf(m->adm_name, sizeof(m->adm_name), "%s", adm_old);
+	pid = upgrade_spawn(m->fds, n, upgrade_ids(m), &rd, err, sizeof(err));
+	if (pid == -1) {
+		upgrade_failed(m, "%s", err);
+		return;
+	}
+	m->up_pid = pid;
+	m->up_rd = rd;
+	m->up_state = UP_STARTING;
+	m->up_deadline = clock_now_ms() + UPGRADE_READY_MS;
+	log_info("upgrade: new master started (pid %ld) with %zu listening sockets; we serve "
+	    "until its workers run (at most %d s); pid file now %s", (long)pid, n,
+	    UPGRADE_READY_MS / 1000, m->pid_name);
+}
+
+/* the new master serves: our workers stop accepting and drain, then we exit */
+static void
+upgrade_handover(struct master *m)
+{
+	uint64_t now = clock_now_ms();
+	int n = 0;
+
+	close(m->up_rd);
+	m->up_rd = -1;
+	m->up_state = UP_HANDED;
+	for (int s = 0; s < m->cfg->workers; s++) {
+		struct wslot *w = &m->ws[s];
+
+		w->respawn_at = 0;
+		if (w->pid == 0)
+			continue;
+		/* old[] has room: each entry holds one of the physical slots */
+		m->old[m->nold++] = (struct old_worker){ .pid = w->pid, .phys = w->phys,
+		    .slot = s, .ctl = w->ctl, .cut_at = m->cfg->drain_timeout_ms == 0 ? 0 :
+		    now + m->cfg->drain_timeout_ms };
+		__atomic_store_n(&stats_slot_at(&m->seg, (uint32_t)w->phys)->state,
+		    WS_DRAINING, __ATOMIC_RELAXED);
+		kill(w->pid, SIGUSR2);
+		w->pid = 0;
+		n++;
+	}
+	if (m->cfg->drain_timeout_ms != 0)
+		log_info("upgrade: the new master (pid %ld) serves; %d workers stop accepting and "
+		    "drain (at most %u ms, drain_timeout), then this master exits", (long)m->up_pid,
+		    n, m->cfg->drain_timeout_ms);
+	else
+		log_info("upgrade: the new master (pid %ld) serves; %d workers stop accepting and "
+		    "drain, then this master exits", (long)m->up_pid, n);
+}
+
+/* at each wake-up while an upgrade is under way */
+static void
+upgrade_poll(struct master *m)
+{
+	uint64_t now = clock_now_ms();
+	int r;
+
+	if (m->up_state == UP_STARTING) {
+		r = m->up_rd == -1 ? 0 : upgrade_read_ready(m->up_rd);
+		if (r == 1) {
+			upgrade_handover(m);
+			return;
+		}
+		if (r == -1) {
+			/* closed without a word: it is dying (reap says how) or is no sockserv of ours */
+			close(m->up_rd);
+			m->up_rd = -1;
+		}
+		if (now >= m->up_deadline) {
+			log_warnx("upgrade: the new master (pid %ld) is not ready after %d s: "
+			    "stopping it", (long)m->up_pid, UPGRADE_READY_MS / 1000);
+			kill(m->up_pid, SIGTERM);
+			m->up_state = UP_ABORTING;
+			m->up_deadline = now + STOP_GRACE_MS + 1000;
+		}
+	} else if (m->up_state == UP_ABORTING && now >= m->up_deadline) {
+		log_warnx("upgrade: the new master (pid %ld) did not stop: killing it",
+		    (long)m->up_pid);
+		kill(m->up_pid, SIGKILL);
+		m->up_deadline = UINT64_MAX;
+	}
+}
+
+/* the new master's side: every worker of ours is in its loop */
+static int
+workers_all_running(const struct master *m)
+{
+	for (int s = 0; s < m->cfg->workers; s++) {
+		const struct stats_slot *st;
+
+		if (m->ws[s].pid == 0)
+			return 0;
+		st = stats_slot_at(&m->seg, (uint32_t)m->ws[s].phys);
+		/* only a worker's own claim, but a false one costs nothing: the sockets are ours too */
+		if (__atomic_load_n(&st->state, __ATOMIC_RELAXED) != WS_RUNNING)
+			return 0;
+	}
+	return 1;
+}
+
 static void
 make_parent_dir(const char *path)
 {
@@ -845,6 +1187,7 @@ open_admission(struct master *m, char *err, size_t errlen)
 		return -1;
 	}
 	m->adm.fd = -1;
+	snprintf(m->adm_name, sizeof(m->adm_name), "%s", path);
 	return admission_create(&m->adm, path, m->cfg->ip_table_size, STATS_MAX_WORKERS, err,
 	    errlen);
 }
@@ -854,16 +1197,13 @@ cleanup(struct master *m)
 {
 	/* each file only if we hold its lock: a failed start leaves a running server's alone */
 	if (m->pid_fd != -1)
-		daemon_pidfile_remove(m->cfg->pid_file, m->pid_fd);
+		daemon_pidfile_remove(m->pid_name, m->pid_fd);
 	m->pid_fd = -1;
-	if (m->adm.hdr != NULL) {
-		char path[CONFIG_PATH_MAX + sizeof(ADM_PATH_SUFFIX)];
-
-		if (admission_path(m->cfg->stats_path, path, sizeof(path)) == 0)
-			admission_destroy(&m->adm, path);
-	}
+	/* by the name it has now: the configured one, or .oldbin after handing over */
+	if (m->adm.hdr != NULL)
+		admission_destroy(&m->adm, m->adm_name);
 	if (m->seg.hdr != NULL)
-		stats_destroy(&m->seg, m->cfg->stats_path);
+		stats_destroy(&m->seg, m->stats_name);
 	close_sockets(m->fds, (size_t)m->cfg->workers * m->cfg->nlisteners);
 	m->fds = NULL;
 }
@@ -883,6 +1223,12 @@ master_run(struct config *cfg, const struct master_opts *opts)
 	m->pid_fd = -1;
 	m->seg.fd = -1;
 	m->adm.fd = -1;
+	m->up_rd = -1;
+	snprintf(m->pid_name, sizeof(m->pid_name), "%s", cfg->pid_file);
+	snprintf(m->stats_name, sizeof(m->stats_name), "%s", cfg->stats_path);
+	/* an upgrade's new master: ids above the old master's (upgrade.h) */
+	for (int p = 0; p < STATS_MAX_WORKERS; p++)
+		m->id_next[p] = upgrade_id_floor();
 	if (daemon_lookup_user(cfg, &m->uid, &m->gid) == -1)
 		return 1;
 	/* the log first, so that the start-up warnings are in it too */
@@ -924,13 +1270,26 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		    "them refuse every client", (unsigned long long)cfg->max_connections,
 		    cfg->workers, (unsigned long long)cfg->workers - cfg->max_connections);
 	m->fds = open_sockets(cfg, NULL, NULL, err, sizeof(err));
+	upgrade_drop_unused();
 	if (m->fds == NULL) {
 		daemon_startup_error("cannot listen: %s", err);
 		goto fail;
 	}
+	if (upgrade_inherited())
+		upgrade_check_parent(cfg->pid_file);
 	warn_root_workers(cfg);
-	if (!opts->foreground && daemon_detach() == -1) {
+	/*
+	 * An upgrade's new master stays the old one's child (nginx's way): the
+	 * old master is a daemon already, and a detach would hide our death
+	 * from it before we are ready.
+	 */
+	if (!opts->foreground && !upgrade_inherited() && daemon_detach() == -1) {
 		daemon_startup_error("cannot become a daemon: %s", strerror(errno));
+		goto fail;
+	}
+	/* the old master ran us in its start directory (upgrade.h); a daemon lives in / */
+	if (!opts->foreground && upgrade_inherited() && chdir("/") == -1) {
+		daemon_startup_error("chdir /: %s", strerror(errno));
 		goto fail;
 	}
 	/* handlers before the pid is in the file: a signal sent by its pid must not kill us */
@@ -968,6 +1327,8 @@ master_run(struct config *cfg, const struct master_opts *opts)
 		if (sig_term && m->stopping != 1) {
 			sig_term = 0;
 			log_info("stopping (fast)");
+			if (m->up_state == UP_STARTING || m->up_state == UP_ABORTING)
+				kill(m->up_pid, SIGTERM);
 			m->stopping = 1;
 			m->stop_deadline = clock_now_ms() + STOP_GRACE_MS;
 			signal_all(m, SIGTERM);
@@ -976,6 +1337,8 @@ master_run(struct config *cfg, const struct master_opts *opts)
 			sig_quit = 0;
 			log_info("stopping gracefully (at most %u s)",
 			    m->cfg->shutdown_timeout_ms / 1000);
+			if (m->up_state == UP_STARTING || m->up_state == UP_ABORTING)
+				kill(m->up_pid, SIGTERM);
 			m->stopping = 2;
 			m->stop_deadline = clock_now_ms() + m->cfg->shutdown_timeout_ms + STOP_GRACE_MS;
 			signal_all(m, SIGQUIT);
@@ -994,6 +1357,15 @@ master_run(struct config *cfg, const struct master_opts *opts)
 			if (!m->stopping)
 				reload(m);
 		}
+		if (sig_usr2) {
+			sig_usr2 = 0;
+			if (!m->stopping)
+				upgrade_begin(m);
+		}
+		if (m->up_state != UP_NONE && !m->stopping)
+			upgrade_poll(m);
+		if (upgrade_ready_pending() && !m->stopping && workers_all_running(m))
+			upgrade_send_ready();
 		if (sig_usr1) {
 			sig_usr1 = 0;
 			if (open_log(m, 1) == 0)
@@ -1004,8 +1376,12 @@ master_run(struct config *cfg, const struct master_opts *opts)
 			sig_alrm = 0;
 			supervise(m);
 		}
-		if (!m->stopping)
+		if (!m->stopping && m->up_state != UP_HANDED)
 			tell_down_slots(m);
+		if (m->up_state == UP_HANDED && !m->stopping && live_workers(m) == 0) {
+			log_info("upgrade: every old worker has drained");
+			break;
+		}
 		if (m->stopping) {
 			if (live_workers(m) == 0)
 				break;

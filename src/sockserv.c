@@ -1,6 +1,6 @@
 /*
  * sockserv: the server's command line.
- *   sockserv [-c file] [-f] [-t] [-s stop|quit|reload|reopen] [-V] [-h]
+ *   sockserv [-c file] [-f] [-t] [-s stop|quit|reload|reopen|upgrade] [-V] [-h]
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include "handler.h"
 #include "log.h"
 #include "master.h"
+#include "upgrade.h"
 #include "version.h"
 #define DEFAULT_CONFIG SYSCONFDIR "/sockserv/sockserv.cfg"
 
@@ -22,18 +23,20 @@ static const struct {
 	int sig;
 } sigs[] = {
 	{ "stop", SIGTERM }, { "quit", SIGQUIT }, { "reload", SIGHUP }, { "reopen", SIGUSR1 },
+	{ "upgrade", SIGUSR2 },
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sockserv [-c file] [-f] [-t] [-s stop|quit|reload|reopen] [-V] [-h]\n"
+	    "usage: sockserv [-c file] [-f] [-t] [-s stop|quit|reload|reopen|upgrade] [-V] [-h]\n"
 	    "  -c file   configuration file (default %s)\n"
 	    "  -f        stay in the foreground (logs go to log.target; stderr by default)\n"
 	    "  -t        check the configuration and exit\n"
 	    "  -s sig    signal the running server: stop (TERM), quit (graceful, QUIT),\n"
-	    "            reload (HUP), reopen (log files, USR1)\n"
+	    "            reload (HUP), reopen (log files, USR1),\n"
+	    "            upgrade (run the binary installed at the same path, USR2)\n"
 	    "  -V        print the version\n"
 	    "  -h        this help\n", DEFAULT_CONFIG);
 }
@@ -45,7 +48,8 @@ signal_number(const char *name)
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (strcmp(sigs[i].name, name) == 0)
 			return sigs[i].sig;
-	fprintf(stderr, "sockserv: -s takes stop, quit, reload or reopen, not '%s'\n", name);
+	fprintf(stderr, "sockserv: -s takes stop, quit, reload, reopen or upgrade, not '%s'\n",
+	    name);
 	return 0;
 }
 
@@ -139,11 +143,17 @@ main(int argc, char **argv)
 	struct master_opts opts = { 0 };
 	struct config *cfg;
 	char err[1024];
-	int ch, test = 0;
+	int ch, test = 0, c_index = -1;
+	size_t c_off = 0;
 
 	while ((ch = getopt(argc, argv, "c:fts:Vh")) != -1) {
 		switch (ch) {
-		case 'c': path = optarg; break;
+		case 'c':
+			path = optarg;
+			/* where the value is, to hand an upgrade the same words with it made absolute */
+			c_index = optind - 1;
+			c_off = (size_t)(optarg - argv[c_index]);
+			break;
 		case 'f': opts.foreground = 1; break;
 		case 't': test = 1; break;
 		case 's': sig = optarg; break;
@@ -168,8 +178,18 @@ main(int argc, char **argv)
 	 * descriptors would otherwise live on in every worker, which runs as
 	 * the less trusted user.
 	 */
-	if (!test && sig == NULL)
-		daemon_close_inherited();
+	if (!test && sig == NULL) {
+		int keep[4096];
+		size_t nkeep;
+
+		/* a binary upgrade's sockets and ready pipe stay (checked in master_run) */
+		if (upgrade_take_env(err, sizeof(err)) == -1) {
+			fprintf(stderr, "sockserv: %s\n", err);
+			return 1;
+		}
+		nkeep = upgrade_inherited_fds(keep, sizeof(keep) / sizeof(keep[0]));
+		daemon_close_inherited_except(keep, nkeep);
+	}
 	opts.config_path = path;
 	log_init("stderr", LOG_LVL_INFO, 0);
 	handler_register_builtins();
@@ -199,5 +219,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(cfg->log_level);
+	/* now, in the cwd we were started from: the daemon chdirs to / */
+	if (upgrade_set_command(argc, argv, c_index, c_off, cfg->path, err, sizeof(err)) == -1)
+		log_warnx("binary upgrade unavailable: %s", err);
 	return master_run(cfg, &opts);
 }

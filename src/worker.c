@@ -508,6 +508,11 @@ worker_main(const struct worker_spec *ws)
 
 	stop_accepting(loop, wl, cfg->nlisteners);
 	adopt_stop(&ad, loop);
+	if (conn_env_count(env) != 0)
+		/* a drain cut off (drain_timeout, shutdown_timeout) or a fast stop: how many */
+		log_info("worker %d cutting %llu connections (%s)", ws->slot,
+		    (unsigned long long)conn_env_count(env), want_quit ? "shutdown_timeout" :
+		    draining ? "drain cut off" : "stop");
 	conn_env_shutdown(env);
 	backend_links_free(links);
 	log_info("worker %d exiting", ws->slot);

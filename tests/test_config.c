@@ -1430,6 +1430,35 @@ test_proxy_protocol_mistakes_are_errors_at_their_line(void)
 	    "'proxy_trusted' entry '010.0.0.1'");
 }
 
+/* drain_timeout: off (0) unless set, seconds with ms precision, 0..86400 */
+static void
+test_drain_timeout_default_off_value_and_range(void)
+{
+	struct config cfg;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL_FATAL(load_text(ONE_LISTENER, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.drain_timeout_ms, 0);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(config_load("etc/sockserv.cfg", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.drain_timeout_ms, 0);	/* the shipped file keeps today's drain */
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(load_text("drain_timeout = 1.5;\n" ONE_LISTENER, &cfg, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(cfg.drain_timeout_ms, 1500);
+	CU_ASSERT_EQUAL(cfg.shutdown_timeout_ms, 30000);	/* quit's bound is its own */
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(load_text("drain_timeout = 86400;\n" ONE_LISTENER, &cfg, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.drain_timeout_ms, 86400000u);
+	config_free(&cfg);
+	EXPECT_ERROR("drain_timeout = -1;\n" ONE_LISTENER, 1, "'drain_timeout' must be between 0 and 86400");
+	EXPECT_ERROR("drain_timeout = 86401;\n" ONE_LISTENER, 1, "between 0 and 86400");
+	EXPECT_ERROR("drain_timeout = \"5\";\n" ONE_LISTENER, 1, "'drain_timeout' must be a number");
+	EXPECT_ERROR("drain_timeout = 0.0001;\n" ONE_LISTENER, 1, "at least 0.001");
+}
+
 void
 test_config_register(void)
 {
@@ -1453,6 +1482,7 @@ test_config_register(void)
 	T(test_integer_wider_than_32_bits_needs_L);
 	T(test_max_buffer_memory_default_range_and_value);
 	T(test_admission_keys_defaults_ranges_and_values);
+	T(test_drain_timeout_default_off_value_and_range);
 	T(test_integers_in_included_files_are_checked);
 	T(test_hung_timeout_must_cover_two_ticks_and_a_margin);
 	T(test_unknown_enum_values_are_errors);

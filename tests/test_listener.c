@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -188,6 +191,74 @@ test_failing_tcp_option_does_not_stop_the_connection(void)
 	close(sv[1]);
 }
 
+/*
+ * listener_matches: what a new master accepts as a socket handed over by
+ * an upgrade (SOCKSERV_LISTEN_FDS is hostile input): only a listening,
+ * SO_REUSEPORT TCP socket on exactly the configured address and port.
+ */
+static void
+test_listener_matches_only_its_own_listening_socket(void)
+{
+	struct listener_conf lc, other;
+	char err[256];
+	int fd, plain, conn_fd, file_fd, pfd[2];
+	struct sockaddr_in sa;
+
+	memset(&lc, 0, sizeof(lc));
+	snprintf(lc.address, sizeof(lc.address), "127.0.0.1");
+	/* a free port: bind 0, read it, let it go, then open the listener there */
+	plain = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(plain != -1);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(plain, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	lc.port = listener_port(plain);
+	close(plain);
+	fd = listener_open(&lc, 16, err, sizeof(err));
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL(listener_matches(fd, &lc), 1);
+
+	other = lc;
+	other.port = lc.port == 65535 ? 65534 : lc.port + 1;
+	CU_ASSERT_EQUAL(listener_matches(fd, &other), 0);	/* another port */
+	other = lc;
+	snprintf(other.address, sizeof(other.address), "127.0.0.2");
+	CU_ASSERT_EQUAL(listener_matches(fd, &other), 0);	/* another address */
+	other = lc;
+	snprintf(other.address, sizeof(other.address), "*");
+	CU_ASSERT_EQUAL(listener_matches(fd, &other), 0);	/* another family */
+
+	/* bound but not listening, and without SO_REUSEPORT */
+	plain = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(plain != -1);
+	CU_ASSERT_EQUAL(listener_matches(plain, &lc), 0);
+	sa.sin_port = 0;
+	CU_ASSERT_FATAL(bind(plain, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CU_ASSERT_FATAL(listen(plain, 1) == 0);
+	other = lc;
+	other.port = listener_port(plain);
+	CU_ASSERT_EQUAL(listener_matches(plain, &other), 0);	/* no SO_REUSEPORT */
+
+	/* a connected socket to the listener, a pipe, a file, a closed descriptor */
+	conn_fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_port = htons((uint16_t)lc.port);
+	CU_ASSERT_FATAL(connect(conn_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CU_ASSERT_EQUAL(listener_matches(conn_fd, &lc), 0);
+	CU_ASSERT_FATAL(pipe(pfd) == 0);
+	CU_ASSERT_EQUAL(listener_matches(pfd[0], &lc), 0);
+	file_fd = open("/dev/null", O_RDONLY);
+	CU_ASSERT_EQUAL(listener_matches(file_fd, &lc), 0);
+	close(pfd[0]);
+	CU_ASSERT_EQUAL(listener_matches(pfd[0], &lc), 0);
+	CU_ASSERT_EQUAL(listener_matches(-1, &lc), 0);
+	close(pfd[1]);
+	close(file_fd);
+	close(conn_fd);
+	close(plain);
+	close(fd);
+}
+
 void test_listener_register(void);
 
 void
@@ -207,4 +278,6 @@ test_listener_register(void)
 	    test_unset_tcp_options_leave_the_kernel_defaults);
 	CU_add_test(s, "test_failing_tcp_option_does_not_stop_the_connection",
 	    test_failing_tcp_option_does_not_stop_the_connection);
+	CU_add_test(s, "test_listener_matches_only_its_own_listening_socket",
+	    test_listener_matches_only_its_own_listening_socket);
 }

@@ -15,7 +15,8 @@
 #define SUITES(X) X(log) X(config) X(proto) X(buffer) X(handler) X(evloop) \
 	X(twheel) X(conn) X(stats) X(render) X(daemon) X(bench) \
 	X(crashloop) X(fdio) X(escape) X(listener) X(slotctl) X(lockfile) X(linkproto) X(connid) X(backend) \
-	X(admission) X(proxyproto)
+	X(admission) X(proxyproto) \
+	X(upgrade)
 
 #define DECL(m) void test_##m##_register(void) __attribute__((weak));
 SUITES(DECL)

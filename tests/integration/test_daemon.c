@@ -794,7 +794,7 @@ test_signal_option_without_a_server_exits_1_with_a_message(void)
 	waitpid(other, NULL, 0);
 	st = run_sockserv(out, sizeof(out), "-c", s->cfg_path, "-s", "restart", (char *)NULL);
 	IT_ASSERT(exited_with(st, 1));
-	IT_ASSERT_STR_HAS(out, "stop, quit, reload or reopen");
+	IT_ASSERT_STR_HAS(out, "stop, quit, reload, reopen or upgrade");
 	check_sanitizer_logs(s->dir);
 }
 
@@ -1701,6 +1701,56 @@ init_run(const struct init_env *ie, const char *action, char *out, size_t outlen
 	return WEXITSTATUS(st);
 }
 
+/*
+ * The init script's upgrade: the installed binary takes over (new pid in
+ * the pid file, the old master gone, no .oldbin left), then one that
+ * passes -t but fails at start leaves the running server and its pid
+ * file alone, with exit 1.
+ */
+static void
+init_script_upgrade(const struct init_env *ie, struct srv *s)
+{
+	char out[8192], bin[PATH_MAX + 64], tmp[PATH_MAX + 128], oldbin[700], cmd[5 * PATH_MAX];
+	pid_t first = s->pid;
+	int fd, rc;
+
+	snprintf(oldbin, sizeof(oldbin), "%s.oldbin", s->pid_path);
+	srv_log_mark(s);
+	rc = init_run(ie, "upgrade", out, sizeof(out));
+	if (rc != 0)
+		IT_FAIL("init script upgrade: exit %d, output:\n%s", rc, out);
+	IT_ASSERT(wait_gone(first, GONE_TIMEOUT_MS) == 0);
+	s->pid = read_pidfile(s->pid_path);
+	watch_pid(s->pid);
+	IT_ASSERT(s->pid != first && proc_is_sockserv(s->pid));
+	IT_ASSERT(access(oldbin, F_OK) == -1);
+	fd = connect_to(s, "long");
+	echo_once(fd, "after the upgrade");
+	close(fd);
+
+	/* a binary that says the config is fine but cannot start */
+	snprintf(bin, sizeof(bin), "%s/usr/local/sbin/sockserv", ie->dest);
+	snprintf(tmp, sizeof(tmp), "%s.broken", bin);
+	IT_ASSERT(it_write_file(tmp, "#!/bin/sh\ncase \" $* \" in *\" -t \"*) exit 0 ;; esac\n"
+	    "exit 1\n") == 0);
+	IT_ASSERT(chmod(tmp, 0755) == 0);
+	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s.good' && mv '%s' '%s'", bin, bin, tmp, bin);
+	IT_ASSERT(system(cmd) == 0);
+	first = s->pid;
+	rc = init_run(ie, "upgrade", out, sizeof(out));
+	IT_ASSERT_INT(rc, ==, 1);
+	IT_ASSERT_STR_HAS(out, "the upgrade failed");
+	IT_ASSERT_INT(read_pidfile(s->pid_path), ==, first);
+	IT_ASSERT(access(oldbin, F_OK) == -1);
+	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "upgrade failed: the new master \\(pid [0-9]+\\) "
+	    "exited with status 1 before it was ready; still serving") == 0);
+	fd = connect_to(s, "long");
+	echo_once(fd, "after the failed upgrade");
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "mv '%s.good' '%s'", bin, bin);
+	IT_ASSERT(system(cmd) == 0);
+}
+
 static void
 init_script_cycle(const char *lsb)
 {
@@ -1772,6 +1822,7 @@ init_script_cycle(const char *lsb)
 	fd = connect_to(s, "long");
 	echo_once(fd, "after the reloads");
 	close(fd);
+	init_script_upgrade(&ie, s);
 
 	/* restart: a new master, serving */
 	first = s->pid;
@@ -1824,6 +1875,70 @@ test_init_script_works_without_lsb_functions(void)
 	init_script_cycle("/nonexistent/init-functions");
 }
 
+/*
+ * A binary upgrade of a daemon started with a relative -c whose pid file,
+ * segment and log are relative too: the daemon has chdir'd to /, so the
+ * new master must get -c made absolute and run in the start directory,
+ * or it would create (and serve from) /sockserv.pid.  It ends in /, not
+ * detached again (the old master's child until that exits).
+ */
+static void
+test_upgrade_of_a_daemon_started_with_relative_paths(void)
+{
+	struct dcfg c = { .workers = 1 };
+	struct srv *s = daemon_prepare(&c);
+	char text[1024], out[4096], cwd[PATH_MAX], link[64], where[PATH_MAX];
+	char *argv[] = { (char *)it_sockserv_path(), (char *)"-c", (char *)"sockserv.cfg", NULL };
+	pid_t first, second;
+	ssize_t n;
+	int fd, st;
+
+	snprintf(text, sizeof(text), "workers = 1;\nevent_backend = \"%s\";\n"
+	    "pid_file = \"sockserv.pid\";\nstats_path = \"sockserv.shm\";\n"
+	    "log = { target = \"server.log\"; level = \"debug\"; };\n"
+	    "limits = { max_connections = 10000; };\n"
+	    "listeners = ( { name = \"long\"; address = \"%s\"; port = %d; codec = \"frame\"; } );\n",
+	    it_backend(), srv_addr(s, "long"), srv_port(s, "long"));
+	IT_ASSERT(it_write_file(s->cfg_path, text) == 0);
+	reap_daemons();
+	IT_ASSERT(getcwd(cwd, sizeof(cwd)) != NULL);
+	IT_ASSERT(chdir(s->dir) == 0);
+	st = it_run(argv, out, sizeof(out), RUN_TIMEOUT_MS);
+	IT_ASSERT(chdir(cwd) == 0);
+	if (!exited_with(st, 0))
+		IT_FAIL("start: %s, output:\n%s", it_status_str(st), out);
+	first = read_pidfile(s->pid_path);
+	IT_ASSERT(first > 0);
+	watch_pid(first);
+	s->pid = first;
+	s->nlisteners = 1;	/* the file above has "long" only */
+	IT_ASSERT(srv_wait_ready(s, SRV_READY_TIMEOUT_MS) == 0);
+	srv_log_mark(s);
+	IT_ASSERT(kill(first, SIGUSR2) == 0);
+	IT_ASSERT(srv_log_wait(s, 15000, NULL, 0, "upgrade: the new master \\(pid [0-9]+\\) "
+	    "serves") == 0);
+	IT_ASSERT(wait_gone(first, GONE_TIMEOUT_MS) == 0);
+	second = read_pidfile(s->pid_path);
+	IT_ASSERT(second > 0 && second != first);
+	watch_pid(second);
+	s->pid = second;
+	IT_ASSERT(proc_is_sockserv(second));
+	IT_ASSERT(access("/sockserv.pid", F_OK) == -1);
+	snprintf(link, sizeof(link), "/proc/%ld/cwd", (long)second);
+	n = readlink(link, where, sizeof(where) - 1);
+	IT_ASSERT(n > 0);
+	where[n] = '\0';
+	IT_ASSERT(strcmp(where, "/") == 0);
+	fd = connect_to(s, "long");
+	echo_once(fd, "served by the upgraded daemon");
+	close(fd);
+	IT_ASSERT(kill(second, SIGTERM) == 0);
+	IT_ASSERT(wait_gone(second, GONE_TIMEOUT_MS) == 0);
+	IT_ASSERT(access(s->pid_path, F_OK) == -1);
+	s->pid = -1;
+	check_sanitizer_logs(s->dir);
+}
+
 static const struct it_test daemon_tests[] = {
 	{ "test_start_returns_once_listening_and_stop_removes_everything",
 	    test_start_returns_once_listening_and_stop_removes_everything, 0 },
@@ -1864,6 +1979,8 @@ static const struct it_test daemon_tests[] = {
 	    test_root_workers_are_allowed_with_a_warning, 0 },
 	{ "test_make_install_lays_out_the_files_and_uninstall_removes_them",
 	    test_make_install_lays_out_the_files_and_uninstall_removes_them, 120 },
+	{ "test_upgrade_of_a_daemon_started_with_relative_paths",
+	    test_upgrade_of_a_daemon_started_with_relative_paths, 0 },
 	{ "test_init_script_start_status_reload_restart_stop",
 	    test_init_script_start_status_reload_restart_stop, 120 },
 	{ "test_init_script_works_without_lsb_functions",
