@@ -1226,6 +1226,33 @@ srv_stat_json(struct srv *s)
 	return root;
 }
 
+uint64_t
+it_json_u64(const struct mj *v, const char *key)
+{
+	uint64_t x;
+
+	if (mj_uint(v, key, &x) == -1)
+		IT_FAIL("no integer \"%s\" in the JSON", key);
+	return x;
+}
+
+void
+srv_cfg_replace(struct srv *s, const char *from, const char *to)
+{
+	char text[16384], out[16384 + 256], *p;
+	FILE *f = fopen(s->cfg_path, "r");
+	size_t n;
+
+	IT_ASSERT(f != NULL);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	IT_ASSERT((p = strstr(text, from)) != NULL);
+	IT_ASSERT(n + strlen(to) < sizeof(out) + strlen(from));
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(p - text), text, to, p + strlen(from));
+	IT_ASSERT(it_write_file(s->cfg_path, out) == 0);
+}
+
 /* at the end of a test: a sanitizer report in any server log is a failure */
 static void
 check_sanitizer_reports(void)

@@ -336,6 +336,10 @@ char **srv_log_grep(struct srv *s, int *n, const char *refmt, ...)
 /* `sockserv-stat -c CFG --json` of s, parsed (mj_free it); the test fails on anything else */
 struct mj;
 struct mj *srv_stat_json(struct srv *s);
+/* the unsigned integer member key of JSON object v; the test fails if there is none */
+uint64_t it_json_u64(const struct mj *v, const char *key);
+/* replace the first from in s's config file with to (before a reload); the test fails without one */
+void srv_cfg_replace(struct srv *s, const char *from, const char *to);
 
 /* the same on any file, from byte offset from */
 int it_file_wait(const char *path, off_t from, int timeout_ms, char *buf,

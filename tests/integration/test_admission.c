@@ -29,20 +29,10 @@
 	} while (0)
 
 static uint64_t
-ju(const struct mj *v, const char *key)
-{
-	uint64_t x;
-
-	if (mj_uint(v, key, &x) == -1)
-		IT_FAIL("no integer \"%s\" in the JSON", key);
-	return x;
-}
-
-static uint64_t
 closed_as(struct srv *s, const char *reason)
 {
 	struct mj *root = srv_stat_json(s);
-	uint64_t n = ju(mj_get(mj_get(root, "totals"), "closed"), reason);
+	uint64_t n = it_json_u64(mj_get(mj_get(root, "totals"), "closed"), reason);
 
 	mj_free(root);
 	return n;
@@ -78,8 +68,8 @@ expect_invariant(struct srv *s)
 		struct mj *root = srv_stat_json(s);
 		const struct mj *t = mj_get(root, "totals"), *c = mj_get(t, "closed");
 
-		acc = ju(t, "accepted");
-		conns = ju(t, "connections");
+		acc = it_json_u64(t, "accepted");
+		conns = it_json_u64(t, "connections");
 		closed = 0;
 		for (size_t k = 0; c != NULL && k < c->n; k++)
 			closed += c->items[k].u;
@@ -377,10 +367,10 @@ test_top_ips_lists_the_addresses_holding_the_most(void)
 	top = mj_get(root, "top_ips");
 	IT_ASSERT(top != NULL && top->n == 2);
 	IT_ASSERT(strcmp(mj_str(mj_at(top, 0), "address"), "127.0.0.2") == 0);
-	IT_ASSERT_INT(ju(mj_at(top, 0), "connections"), ==, 3);
+	IT_ASSERT_INT(it_json_u64(mj_at(top, 0), "connections"), ==, 3);
 	IT_ASSERT(strcmp(mj_str(mj_at(top, 1), "address"), "127.0.0.3") == 0);
-	IT_ASSERT_INT(ju(mj_at(top, 1), "connections"), ==, 1);
-	IT_ASSERT_INT(ju(root, "ip_table_size"), ==, 65536);
+	IT_ASSERT_INT(it_json_u64(mj_at(top, 1), "connections"), ==, 1);
+	IT_ASSERT_INT(it_json_u64(root, "ip_table_size"), ==, 65536);
 	mj_free(root);
 
 	/* the counts follow the closes */
@@ -422,10 +412,10 @@ test_full_table_admits_and_counts_the_overflow(void)
 	root = mj_parse(out, err, sizeof(err));
 	IT_ASSERT(root != NULL);
 	SAY("%d addresses, table of %d: %llu counted, %llu admitted uncounted", NADDR, TABLE,
-	    (unsigned long long)ju(root, "addresses"), (unsigned long long)ju(root, "overflow"));
-	IT_ASSERT_INT(ju(root, "ip_table_size"), ==, TABLE);
-	IT_ASSERT_INT(ju(root, "addresses"), ==, TABLE);
-	IT_ASSERT_INT(ju(root, "overflow"), ==, NADDR - TABLE);
+	    (unsigned long long)it_json_u64(root, "addresses"), (unsigned long long)it_json_u64(root, "overflow"));
+	IT_ASSERT_INT(it_json_u64(root, "ip_table_size"), ==, TABLE);
+	IT_ASSERT_INT(it_json_u64(root, "addresses"), ==, TABLE);
+	IT_ASSERT_INT(it_json_u64(root, "overflow"), ==, NADDR - TABLE);
 	mj_free(root);
 	IT_ASSERT(srv_log_wait(s, 3000, NULL, 0, "ip table full: admitted [0-9]+ connections "
 	    "uncounted") == 0);
@@ -440,25 +430,6 @@ test_full_table_admits_and_counts_the_overflow(void)
 	srv_stop(s, SIGTERM, 5000);
 }
 
-/* replace "ip_table_size = N;" in the server's config */
-static void
-set_table_size(struct srv *s, int n)
-{
-	char text[16384], *p, *end, rest[16384];
-	FILE *f = fopen(s->cfg_path, "r");
-	size_t len;
-
-	IT_ASSERT(f != NULL);
-	len = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[len] = '\0';
-	p = strstr(text, "ip_table_size = ");
-	IT_ASSERT(p != NULL && (end = strchr(p, ';')) != NULL);
-	snprintf(rest, sizeof(rest), "%s", end + 1);
-	snprintf(p, sizeof(text) - (size_t)(p - text), "ip_table_size = %d;%s", n, rest);
-	IT_ASSERT(it_write_file(s->cfg_path, text) == 0);
-}
-
 static void
 test_reload_keeps_the_table_and_its_counts(void)
 {
@@ -470,7 +441,7 @@ test_reload_keeps_the_table_and_its_counts(void)
 
 	IT_ASSERT(a >= 0 && b >= 0);
 	IT_ASSERT(admitted(a, "", 200) == 1 && admitted(b, "", 200) == 1);
-	set_table_size(s, 128);
+	srv_cfg_replace(s, "ip_table_size = 64;", "ip_table_size = 128;");
 	IT_ASSERT(kill(s->pid, SIGHUP) == 0);
 	IT_ASSERT(srv_log_wait(s, 5000, NULL, 0, "limits.ip_table_size changes need a "
 	    "restart; keeping 64 entries") == 0);

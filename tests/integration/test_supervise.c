@@ -41,16 +41,6 @@ exited_with(int st, int code)
 }
 
 static uint64_t
-ju(const struct mj *v, const char *key)
-{
-	uint64_t x;
-
-	if (mj_uint(v, key, &x) == -1)
-		IT_FAIL("no integer \"%s\" in the JSON", key);
-	return x;
-}
-
-static uint64_t
 closed_sum(const struct mj *v)
 {
 	const struct mj *c = mj_get(v, "closed");
@@ -66,7 +56,7 @@ closed_sum(const struct mj *v)
 static uint64_t
 closed_as(const struct mj *v, const char *reason)
 {
-	return ju(mj_get(v, "closed"), reason);
+	return it_json_u64(mj_get(v, "closed"), reason);
 }
 
 static const struct mj *
@@ -105,7 +95,7 @@ worker_pid(struct srv *s, int slot)
 
 	if (w == NULL)
 		IT_FAIL("no worker %d in sockserv-stat --json", slot);
-	pid = (pid_t)ju(w, "pid");
+	pid = (pid_t)it_json_u64(w, "pid");
 	mj_free(root);
 	return pid;
 }
@@ -118,11 +108,11 @@ conns_by_pid(const struct mj *root, pid_t *pids, uint64_t *conns, int max)
 	uint64_t sum = 0;
 
 	for (size_t i = 0; ws != NULL && i < ws->n; i++) {
-		uint64_t c = ju(&ws->items[i], "connections");
+		uint64_t c = it_json_u64(&ws->items[i], "connections");
 
 		sum += c;
 		if (pids != NULL && (int)i < max) {
-			pids[i] = (pid_t)ju(&ws->items[i], "pid");
+			pids[i] = (pid_t)it_json_u64(&ws->items[i], "pid");
 			conns[i] = c;
 		}
 	}
@@ -167,9 +157,9 @@ wait_new_worker(struct srv *s, int slot, pid_t old, int64_t t0, int within_ms, i
 		const struct mj *w = jworker(root, slot);
 		pid_t pid = -1;
 
-		if (w != NULL && (pid_t)ju(w, "pid") != old && mj_str(w, "state") != NULL &&
+		if (w != NULL && (pid_t)it_json_u64(w, "pid") != old && mj_str(w, "state") != NULL &&
 		    strcmp(mj_str(w, "state"), "running") == 0)
-			pid = (pid_t)ju(w, "pid");
+			pid = (pid_t)it_json_u64(w, "pid");
 		mj_free(root);
 		if (pid > 0) {
 			*after = started - t0;
@@ -291,7 +281,7 @@ test_connection_counts_follow_open_and_close(void)
 	enum { NOPEN = 100, NCLOSE = 40 };
 	struct srv *s = start_two_workers(NULL);
 	struct mj *root = srv_stat_json(s);
-	uint64_t acc0 = ju(totals(root), "accepted"), closed0 = closed_sum(totals(root));
+	uint64_t acc0 = it_json_u64(totals(root), "accepted"), closed0 = closed_sum(totals(root));
 	uint64_t peer0 = closed_as(totals(root), "peer"), last, conns[8];
 	int fds[NOPEN], port[NOPEN], nl, i, k;
 	pid_t owner[NOPEN], pids[8];
@@ -342,16 +332,16 @@ test_connection_counts_follow_open_and_close(void)
 		IT_ASSERT_INT(conns[k], ==, held);
 	}
 	/* the totals agree with each other and with what the clients did */
-	IT_ASSERT_INT(ju(totals(root), "accepted"), ==, acc0 + NOPEN);
+	IT_ASSERT_INT(it_json_u64(totals(root), "accepted"), ==, acc0 + NOPEN);
 	IT_ASSERT_INT(closed_sum(totals(root)), ==, closed0 + NCLOSE);
 	IT_ASSERT_INT(closed_as(totals(root), "peer"), ==, peer0 + NCLOSE);
-	IT_ASSERT_INT(ju(totals(root), "accepted"), ==,
-	    closed_sum(totals(root)) + ju(totals(root), "connections"));
+	IT_ASSERT_INT(it_json_u64(totals(root), "accepted"), ==,
+	    closed_sum(totals(root)) + it_json_u64(totals(root), "connections"));
 	for (k = 0; k < 2; k++) {
 		const struct mj *w = jworker(root, k);
 
 		IT_ASSERT(w != NULL);
-		IT_ASSERT_INT(ju(w, "accepted"), ==, closed_sum(w) + ju(w, "connections"));
+		IT_ASSERT_INT(it_json_u64(w, "accepted"), ==, closed_sum(w) + it_json_u64(w, "connections"));
 	}
 	mj_free(root);
 	for (i = NCLOSE; i < NOPEN; i++)
@@ -574,11 +564,11 @@ test_killed_worker_respawns_and_only_its_connections_fail(void)
 	root = srv_stat_json(s);
 	w = jworker(root, 0);
 	IT_ASSERT(w != NULL);
-	IT_ASSERT_INT(ju(w, "restarts"), ==, 1);
-	IT_ASSERT_INT(ju(w, "pid"), ==, fresh);
+	IT_ASSERT_INT(it_json_u64(w, "restarts"), ==, 1);
+	IT_ASSERT_INT(it_json_u64(w, "pid"), ==, fresh);
 	/* what the dead worker held was counted closed for "error" when it was reaped */
 	IT_ASSERT_INT(closed_as(w, "error"), >=, on_victim);
-	IT_ASSERT_INT(ju(jworker(root, 1), "restarts"), ==, 0);
+	IT_ASSERT_INT(it_json_u64(jworker(root, 1), "restarts"), ==, 0);
 	mj_free(root);
 	for (i = 0; i < NHELD; i++)
 		close(held[i]);
@@ -683,8 +673,8 @@ test_worker_killed_in_a_loop_triggers_backoff(void)
 	fd = open_echoed(s);
 	close(fd);
 	root = srv_stat_json(s);
-	IT_ASSERT_INT(ju(jworker(root, 0), "restarts"), ==, KILLS);
-	IT_ASSERT_INT(ju(totals(root), "restarts"), ==, KILLS);
+	IT_ASSERT_INT(it_json_u64(jworker(root, 0), "restarts"), ==, KILLS);
+	IT_ASSERT_INT(it_json_u64(totals(root), "restarts"), ==, KILLS);
 	mj_free(root);
 }
 
@@ -1069,7 +1059,7 @@ test_server_full_refusal_is_counted_in_the_totals(void)
 	struct srv *s = srv_start(&o);
 	struct mj *root = srv_stat_json(s);
 	const struct mj *t = totals(root);
-	uint64_t mout0 = ju(t, "messages_out"), bout0 = ju(t, "bytes_out");
+	uint64_t mout0 = it_json_u64(t, "messages_out"), bout0 = it_json_u64(t, "bytes_out");
 	uint64_t full0 = closed_as(t, "server_full"), last;
 	struct it_frame f;
 	int a, c, i;
@@ -1097,8 +1087,8 @@ test_server_full_refusal_is_counted_in_the_totals(void)
 	}
 	IT_ASSERT_INT(closed_as(t, "server_full"), ==, full0 + 1);
 	/* the echo of "hello", then the ERROR frame */
-	IT_ASSERT_INT(ju(t, "messages_out"), ==, mout0 + 2);
-	IT_ASSERT_INT(ju(t, "bytes_out"), ==, bout0 + FRAME_HDR_LEN + 5 + FRAME_HDR_LEN + f.len);
+	IT_ASSERT_INT(it_json_u64(t, "messages_out"), ==, mout0 + 2);
+	IT_ASSERT_INT(it_json_u64(t, "bytes_out"), ==, bout0 + FRAME_HDR_LEN + 5 + FRAME_HDR_LEN + f.len);
 	it_frame_free(&f);
 	mj_free(root);
 	close(a);
@@ -1111,9 +1101,9 @@ test_totals_match_client_traffic_and_survive_kills(void)
 	struct srv *s = start_two_workers(NULL);
 	struct mj *root = srv_stat_json(s);
 	const struct mj *t = totals(root);
-	uint64_t acc0 = ju(t, "accepted"), closed0 = closed_sum(t), min0 = ju(t, "messages_in");
-	uint64_t mout0 = ju(t, "messages_out"), bin0 = ju(t, "bytes_in");
-	uint64_t bout0 = ju(t, "bytes_out"), bytes = 0, last;
+	uint64_t acc0 = it_json_u64(t, "accepted"), closed0 = closed_sum(t), min0 = it_json_u64(t, "messages_in");
+	uint64_t mout0 = it_json_u64(t, "messages_out"), bin0 = it_json_u64(t, "bytes_in");
+	uint64_t bout0 = it_json_u64(t, "bytes_out"), bytes = 0, last;
 	char payload[256];
 	int64_t after;
 	int i, j;
@@ -1139,13 +1129,13 @@ test_totals_match_client_traffic_and_survive_kills(void)
 
 	root = srv_stat_json(s);
 	t = totals(root);
-	IT_ASSERT_INT(ju(t, "accepted"), ==, acc0 + NCONN);
+	IT_ASSERT_INT(it_json_u64(t, "accepted"), ==, acc0 + NCONN);
 	IT_ASSERT_INT(closed_sum(t), ==, closed0 + NCONN);
-	IT_ASSERT_INT(ju(t, "messages_in"), ==, min0 + NCONN * NMSG);
-	IT_ASSERT_INT(ju(t, "messages_out"), ==, mout0 + NCONN * NMSG);
-	IT_ASSERT_INT(ju(t, "bytes_in"), ==, bin0 + bytes);
-	IT_ASSERT_INT(ju(t, "bytes_out"), ==, bout0 + bytes);
-	IT_ASSERT_INT(ju(t, "restarts"), ==, 0);
+	IT_ASSERT_INT(it_json_u64(t, "messages_in"), ==, min0 + NCONN * NMSG);
+	IT_ASSERT_INT(it_json_u64(t, "messages_out"), ==, mout0 + NCONN * NMSG);
+	IT_ASSERT_INT(it_json_u64(t, "bytes_in"), ==, bin0 + bytes);
+	IT_ASSERT_INT(it_json_u64(t, "bytes_out"), ==, bout0 + bytes);
+	IT_ASSERT_INT(it_json_u64(t, "restarts"), ==, 0);
 	mj_free(root);
 
 	/* three kills: worker 1 twice, worker 0 once */
@@ -1161,14 +1151,14 @@ test_totals_match_client_traffic_and_survive_kills(void)
 
 	root = srv_stat_json(s);
 	t = totals(root);
-	IT_ASSERT_INT(ju(t, "restarts"), ==, 3);
-	IT_ASSERT_INT(ju(jworker(root, 0), "restarts"), ==, 1);
-	IT_ASSERT_INT(ju(jworker(root, 1), "restarts"), ==, 2);
+	IT_ASSERT_INT(it_json_u64(t, "restarts"), ==, 3);
+	IT_ASSERT_INT(it_json_u64(jworker(root, 0), "restarts"), ==, 1);
+	IT_ASSERT_INT(it_json_u64(jworker(root, 1), "restarts"), ==, 2);
 	/* lifetime totals keep what the dead processes counted */
-	IT_ASSERT_INT(ju(t, "messages_in"), ==, min0 + NCONN * NMSG);
-	IT_ASSERT_INT(ju(t, "bytes_in"), ==, bin0 + bytes);
-	IT_ASSERT_INT(ju(t, "bytes_out"), ==, bout0 + bytes);
-	IT_ASSERT_INT(ju(t, "accepted"), ==, acc0 + NCONN);
+	IT_ASSERT_INT(it_json_u64(t, "messages_in"), ==, min0 + NCONN * NMSG);
+	IT_ASSERT_INT(it_json_u64(t, "bytes_in"), ==, bin0 + bytes);
+	IT_ASSERT_INT(it_json_u64(t, "bytes_out"), ==, bout0 + bytes);
+	IT_ASSERT_INT(it_json_u64(t, "accepted"), ==, acc0 + NCONN);
 	/* nothing was open, so nothing was lost as "error" */
 	IT_ASSERT_INT(closed_as(t, "error"), ==, 0);
 	/* ... while the new processes start from zero */
@@ -1176,8 +1166,8 @@ test_totals_match_client_traffic_and_survive_kills(void)
 		const struct mj *tw = mj_get(jworker(root, i), "this_worker");
 
 		IT_ASSERT(tw != NULL);
-		IT_ASSERT_INT(ju(tw, "messages_in"), ==, 0);
-		IT_ASSERT_INT(ju(tw, "accepted"), ==, 0);
+		IT_ASSERT_INT(it_json_u64(tw, "messages_in"), ==, 0);
+		IT_ASSERT_INT(it_json_u64(tw, "accepted"), ==, 0);
 	}
 	mj_free(root);
 }
@@ -1238,17 +1228,17 @@ test_stat_prometheus_has_the_metrics(void)
 	/* the same numbers as the JSON */
 	for (int k = 0; k < 2; k++) {
 		snprintf(series, sizeof(series), "sockserv_accepted_total{worker=\"%d\"}", k);
-		IT_ASSERT(prom_value(out, series) == (double)ju(jworker(root, k), "accepted"));
+		IT_ASSERT(prom_value(out, series) == (double)it_json_u64(jworker(root, k), "accepted"));
 		acc += prom_value(out, series);
 		snprintf(series, sizeof(series),
 		    "sockserv_closed_total{worker=\"%d\",reason=\"peer\"}", k);
 		IT_ASSERT(prom_value(out, series) == (double)closed_as(jworker(root, k), "peer"));
 	}
-	IT_ASSERT(acc == (double)ju(totals(root), "accepted"));
+	IT_ASSERT(acc == (double)it_json_u64(totals(root), "accepted"));
 	IT_ASSERT(prom_value(out, "sockserv_messages_in_total{worker=\"0\"}") +
 	    prom_value(out, "sockserv_messages_in_total{worker=\"1\"}") ==
-	    (double)ju(totals(root), "messages_in"));
-	IT_ASSERT(ju(totals(root), "messages_in") >= 1);
+	    (double)it_json_u64(totals(root), "messages_in"));
+	IT_ASSERT(it_json_u64(totals(root), "messages_in") >= 1);
 	mj_free(root);
 }
 
@@ -1284,7 +1274,7 @@ test_stat_works_while_master_is_stopped(void)
 
 	IT_ASSERT(kill(s->pid, SIGSTOP) == 0);
 	root = srv_stat_json(s);
-	IT_ASSERT_INT(ju(root, "master_pid"), ==, s->pid);
+	IT_ASSERT_INT(it_json_u64(root, "master_pid"), ==, s->pid);
 	IT_ASSERT(jworker(root, 0) != NULL && jworker(root, 1) != NULL);
 	IT_ASSERT_STR_HAS(mj_str(jworker(root, 1), "state"), "running");
 	mj_free(root);

@@ -218,23 +218,6 @@ test_tcp_options_read_back_on_the_servers_accepted_socket(void)
 	close(ref);
 }
 
-/* replace the first from in the server's config file with to */
-static void
-cfg_replace(struct srv *s, const char *from, const char *to)
-{
-	char text[16384], out[16384 + 256], *p;
-	FILE *f = fopen(s->cfg_path, "r");
-	size_t n;
-
-	IT_ASSERT(f != NULL);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	IT_ASSERT((p = strstr(text, from)) != NULL);
-	snprintf(out, sizeof(out), "%.*s%s%s", (int)(p - text), text, to, p + strlen(from));
-	IT_ASSERT(it_write_file(s->cfg_path, out) == 0);
-}
-
 static void
 test_reload_applies_new_tcp_options_to_new_connections(void)
 {
@@ -254,7 +237,7 @@ test_reload_applies_new_tcp_options_to_new_connections(void)
 	IT_ASSERT_INT(getopt_int(fd, SOL_SOCKET, SO_RCVBUF), ==, 2 * 16384);
 	close(fd);
 
-	cfg_replace(s, "tcp_keepalive = { idle = 7; }; rcvbuf = 16384;",
+	srv_cfg_replace(s, "tcp_keepalive = { idle = 7; }; rcvbuf = 16384;",
 	    "tcp_keepalive = { idle = 9; }; tcp_user_timeout = 4; sndbuf = 32768;");
 	srv_log_mark(s);
 	IT_ASSERT(kill(s->pid, SIGHUP) == 0);
