@@ -201,10 +201,22 @@ child_phase(struct bench_child *ch)
 		/* a mode that opens its connections as it runs is ready at once */
 		if (!ch->ops->ramps || ch->settled >= ch->n ||
 		    ch->now - ch->t_start > (uint64_t)(ch->o->ramp_timeout * 1e9)) {
+			uint64_t last_ready;
+
 			child_send_record(ch, BREC_READY, &ch->r, sizeof(ch->r), NULL, 0);
 			ch->phase = BPH_WAIT_GO;
 			ch->limit = ch->now +
 			    (uint64_t)((BENCH_RECORD_LIMIT_S + CHILD_SLACK_S) * 1e9);
+			/*
+			 * 'g' comes once the slowest sibling is ready, which the
+			 * parent waits for up to the ramp limit + 10 s: a process
+			 * ready early waits as long before it takes the parent
+			 * for gone (a parent really gone is seen at once, EOF)
+			 */
+			last_ready = ch->t_start + (uint64_t)((ch->o->ramp_timeout + 10 +
+			    BENCH_RECORD_LIMIT_S + CHILD_SLACK_S) * 1e9);
+			if (last_ready > ch->limit)
+				ch->limit = last_ready;
 		}
 		break;
 	case BPH_DRAIN:
