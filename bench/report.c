@@ -73,6 +73,9 @@ bench_report_sum(struct bench_report *rep, const struct bench_children *kids,
 		t->open_at_end += r->open_at_end;
 		t->heartbeats += r->heartbeats;
 		t->error_frames += r->error_frames;
+		t->ramp_paused += r->ramp_paused;
+		if (r->max_hb_lag_s > t->max_hb_lag_s)
+			t->max_hb_lag_s = r->max_hb_lag_s;
 		if (r->elapsed_s > t->elapsed_s)
 			t->elapsed_s = r->elapsed_s;
 		if (r->lat.max >= t->lat.max && r->lat.count > 0)
