@@ -227,6 +227,9 @@ idle_table(struct bench_report *rep, const struct bench_opts *o)
 	printf("  %-16s %.2f s = %.0f conns/s\n", "ramp-up", rep->ramp_wall_s,
 	    bs_rate(r->connected, rep->ramp_wall_s));
 	bench_report_lat("first PONG", &r->lat);
+	if (o->interval > 0)
+		printf("  %-16s latest sent %.3f s late; ramp paused %" PRIu64 " rounds to keep up\n",
+		    "heartbeat lag", r->max_hb_lag_s, r->ramp_paused);
 	printf("  %-16s %" PRIu64 " after %.1f s, %" PRIu64 " heartbeats sent, %" PRIu64
 	    " PONGs\n", "open at end", r->open_at_end, rep->run_s, r->heartbeats, r->msgs);
 	if (rep->s0.ok && rep->s1.ok)
