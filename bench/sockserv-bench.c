@@ -53,8 +53,12 @@ run_interval(struct bench_children *kids, const struct bench_opts *o, double t0,
 	bool until_all_closed = o->ops->until_all_closed != NULL && o->ops->until_all_closed(o);
 	double t_end = t_go + o->seconds;
 	double next_progress = t_go + 1, last_t = t_go;
-	uint64_t last_msgs = 0;
+	struct bench_progress at_go;
+	uint64_t last_msgs;
 
+	/* the first line's rate counts from go, not from the messages of the ramp */
+	bench_children_progress_sum(kids, &at_go);
+	last_msgs = at_go.msgs;
 	for (;;) {
 		double now = bench_mono_s();
 		struct bench_progress s;
