@@ -68,8 +68,9 @@ MAXCONN=$((WORKERS * (NOFILE - 64 - WORKERS - 16)))
 TIMEOUT=$((HB * 3))
 BACKLOG=4096
 
-# ~7 kB per connection was measured at 1 M (both ends' kernel sockets, both
-# programs' user space); refuse a run the machine cannot hold with margin
+# ~10 kB per connection was measured at 50 000 and 200 000 (Slab: both ends'
+# kernel sockets; user space is ~0.2 kB more): refuse a run the machine
+# cannot hold with MIN_AVAIL_MB to spare
 AVAIL_MB=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
 NEED_MB=$((COUNT * 10 / 1024 + MIN_AVAIL_MB))
 [ "$AVAIL_MB" -ge "$NEED_MB" ] ||
