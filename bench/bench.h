@@ -41,7 +41,7 @@
 #define BENCH_RECORD_LIMIT_S	30.0	/* parent: most time to wait for a child's record */
 #define BENCH_RBUF_SIZE		(64 * 1024)
 #define BENCH_PER_SOURCE	4000	/* -S auto: connections per source address at most */
-#define BENCH_MAX_SOURCES	65000	/* 127.0.0.1 .. 127.0.253.233, all on lo's 127/8 */
+#define BENCH_MAX_SOURCES	65000	/* 127.0.0.1 .. 127.0.253.232, all on lo's 127/8 */
 #define BENCH_MAX_PROCS		256	/* -P: client processes at most */
 #define BENCH_AUTO		(-1)	/* -S auto, -P auto before they are resolved */
 
