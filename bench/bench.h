@@ -110,6 +110,7 @@ struct bench_result {
 	uint64_t server_closed;	/* the server ended a connection (idle: wrongly, unless silent) */
 	uint64_t open_at_end;
 	uint64_t heartbeats;	/* idle: PINGs sent */
+	uint64_t hb_run;	/* idle: PINGs sent in the measured interval */
 	uint64_t error_frames;	/* ERROR frames received */
 	double elapsed_s;	/* go .. last counted message */
 	double max_lat_end;	/* churn: CLOCK_REALTIME when the slowest connection ended */

@@ -72,6 +72,7 @@ bench_report_sum(struct bench_report *rep, const struct bench_children *kids,
 		t->server_closed += r->server_closed;
 		t->open_at_end += r->open_at_end;
 		t->heartbeats += r->heartbeats;
+		t->hb_run += r->hb_run;
 		t->error_frames += r->error_frames;
 		t->ramp_paused += r->ramp_paused;
 		if (r->max_hb_lag_s > t->max_hb_lag_s)
