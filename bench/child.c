@@ -92,7 +92,6 @@ child_ramp(struct bench_child *ch)
 		struct bconn *c = &ch->c[ch->next_connect++];
 
 		budget--;
-
 		ch->inflight++;
 		if (bconn_start(ch, c) == -1)
 			bconn_connect_failed(ch, c);
