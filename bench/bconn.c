@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -182,6 +183,17 @@ bconn_connect_failed(struct bench_child *ch, struct bconn *c)
 	bconn_close(ch, c);
 }
 
+/* keep the first failure of its kind: the per-process report says what and when */
+void
+bench_note_fail(struct bench_child *ch, struct bench_fail *f, const char *what, int err)
+{
+	if (f->what[0] != '\0')
+		return;
+	f->at_s = (double)(ch->now - ch->t_start) / 1e9;
+	f->err = err;
+	snprintf(f->what, sizeof(f->what), "%s", what);
+}
+
 /* start a connect; -1 (connection left BCONN_DONE) when it failed at once */
 int
 bconn_start(struct bench_child *ch, struct bconn *c)
@@ -197,6 +209,7 @@ bconn_start(struct bench_child *ch, struct bconn *c)
 	c->t0 = ch->now;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
+		bench_note_fail(ch, &ch->r.first_fail, "socket", errno);
 		c->fd = -1;
 		c->st = BCONN_DONE;
 		return -1;
@@ -211,6 +224,7 @@ bconn_start(struct bench_child *ch, struct bconn *c)
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));
 		src.sin_addr.s_addr = htonl(0x7f000001u + c->id % (uint32_t)o->sources);
 		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) == -1) {
+			bench_note_fail(ch, &ch->r.first_fail, "bind", errno);
 			close(fd);
 			c->fd = -1;
 			c->st = BCONN_DONE;
@@ -220,6 +234,7 @@ bconn_start(struct bench_child *ch, struct bconn *c)
 	c->fd = fd;
 	c->st = BCONN_CONNECTING;
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 && errno != EINPROGRESS) {
+		bench_note_fail(ch, &ch->r.first_fail, "connect", errno);
 		close(fd);
 		c->fd = -1;
 		c->st = BCONN_DONE;
@@ -286,6 +301,7 @@ bconn_readable(struct bench_child *ch, struct bconn *c)
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
+		bench_note_fail(ch, &ch->r.first_close, n == 0 ? "EOF" : "read", n == 0 ? 0 : errno);
 		ch->ops->eof(ch, c);
 		return;
 	}
@@ -317,6 +333,7 @@ bconn_event(struct bench_child *ch, struct bconn *c, uint32_t ev)
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
 			err = errno;
 		if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) {
+			bench_note_fail(ch, &ch->r.first_fail, "connect (async)", err);
 			bconn_connect_failed(ch, c);
 			if (ch->ops->ended != NULL)
 				ch->ops->ended(ch, c);
@@ -328,6 +345,7 @@ bconn_event(struct bench_child *ch, struct bconn *c, uint32_t ev)
 	if (c->st != BCONN_OPEN)
 		return;
 	if ((ev & EPOLLOUT) && bconn_flush(ch, c) == -1) {
+		bench_note_fail(ch, &ch->r.first_close, "write", errno);
 		bconn_server_closed(ch, c);
 		return;
 	}

@@ -37,10 +37,13 @@
 #include "proto.h"
 
 #define BENCH_EXIT_USAGE	2
-#define BENCH_RAMP_LIMIT_S	60.0	/* idle/echo: most time to open every connection */
 #define BENCH_DRAIN_LIMIT_S	5.0	/* after stop: most time to collect echoes in flight */
 #define BENCH_RECORD_LIMIT_S	30.0	/* parent: most time to wait for a child's record */
 #define BENCH_RBUF_SIZE		(64 * 1024)
+#define BENCH_PER_SOURCE	4000	/* -S auto: connections per source address at most */
+#define BENCH_MAX_SOURCES	65000	/* 127.0.0.1 .. 127.0.253.232, all on lo's 127/8 */
+#define BENCH_MAX_PROCS		256	/* -P: client processes at most */
+#define BENCH_AUTO		(-1)	/* -S auto, -P auto before they are resolved */
 
 struct bench_mode;
 
@@ -57,8 +60,12 @@ struct bench_opts {
 	long size;
 	double seconds;
 	double interval;	/* idle heartbeat period; 0 = silent after the first */
-	long sources;		/* 0: let the kernel pick the source address */
-	long procs;
+	long sources;		/* 0: let the kernel pick the source address; -S auto:
+				 * BENCH_PER_SOURCE connections per address at most */
+	long procs;		/* -P auto: from the descriptor limit (bench_fd_limit_check) */
+	double ramp_timeout;	/* echo/idle: most time to open every connection
+				 * (--ramp-timeout; default bs_ramp_timeout_default()) */
+	const char *stats_path;	/* --stats: the server's statistics file, NULL = none */
 	bool json;
 	int server_pid;		/* 0: no server sampling */
 	double timeout;		/* idle: the server's heartbeat_timeout, 0 = unknown */
@@ -69,14 +76,24 @@ struct bench_opts {
 
 /* live counters of one child, for the progress line (written by the child only) */
 struct bench_progress {
+	uint64_t connected;	/* connections established so far */
 	uint64_t open;
 	uint64_t msgs;		/* echo: echoes verified; idle: PONGs; churn: completed */
 	uint64_t failed;	/* connects that failed */
 	uint64_t closed;	/* connections the server closed */
 	uint64_t errors;	/* wrong bytes or unexpected frames */
+	uint64_t hb_lag_ms;	/* idle: the latest heartbeat sent this late */
+	uint64_t paused;	/* rounds the ramp opened nothing to keep up */
 } __attribute__((aligned(64)));
 
 enum bench_rec { BREC_READY = 1, BREC_DONE = 2 };
+
+/* what went wrong first, where and when (seconds from the process's start) */
+struct bench_fail {
+	double at_s;
+	int32_t err;		/* errno, 0 when there is none (EOF, ERROR frame) */
+	char what[28];		/* "socket", "bind", "connect", "EOF", "ERROR frame", ... */
+};
 
 struct bench_rec_hdr {
 	uint32_t type;		/* enum bench_rec */
@@ -93,9 +110,14 @@ struct bench_result {
 	uint64_t server_closed;	/* the server ended a connection (idle: wrongly, unless silent) */
 	uint64_t open_at_end;
 	uint64_t heartbeats;	/* idle: PINGs sent */
+	uint64_t hb_run;	/* idle: PINGs sent in the measured interval */
 	uint64_t error_frames;	/* ERROR frames received */
 	double elapsed_s;	/* go .. last counted message */
 	double max_lat_end;	/* churn: CLOCK_REALTIME when the slowest connection ended */
+	double max_hb_lag_s;	/* idle: the latest any heartbeat was sent */
+	uint64_t ramp_paused;	/* ramp rounds that opened nothing to keep up with replies */
+	/* the first thing that went wrong, for the per-process failure report */
+	struct bench_fail first_fail, first_close;
 	uint64_t nlate;
 	struct bs_hist lat;	/* ns: echo round trip, churn connect-to-echo */
 };
@@ -146,6 +168,8 @@ struct bench_child {
 	uint64_t real_off;	/* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 	uint64_t t_start, t_go, t_stop, t_last;
 	uint64_t limit;		/* fallback deadline of the current phase */
+	uint64_t hb_lag;	/* ns: how late the oldest due heartbeat was this round */
+	int nevents;		/* events of this round's epoll_wait */
 	uint32_t next_connect;	/* echo/idle: next connection to open */
 	uint32_t inflight;	/* connecting, or waiting for the first PONG */
 	uint32_t open;
@@ -173,12 +197,18 @@ struct bench_srv_sample {
 	int nprocs;
 	uint64_t ticks;		/* utime + stime of the tree, + the root's reaped children */
 	uint64_t rss_kb;	/* RssAnon of the tree */
+	bool msgs_ok;		/* --stats: msgs_in was read */
+	uint64_t msgs_in;	/* --stats: messages the server received, every worker, lifetime */
+	struct bs_kmem k;	/* the kernel's memory, whole machine */
 	double at;		/* monotonic seconds */
 };
 
 /* the parent's view of one client process */
 struct bench_kid {
 	pid_t pid;		/* negated once gone (still to be reaped) */
+	pid_t pid0;		/* as forked, for the failure report */
+	uint32_t n;		/* its connections */
+	const char *lost;	/* why the parent gave up on it, NULL while it reports */
 	int chan;
 	bool ready, done;
 	struct bench_result r;
@@ -292,7 +322,7 @@ void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 
 /* options.c */
 void bench_opts_parse(struct bench_opts *o, int argc, char **argv);
-void bench_fd_limit_check(const struct bench_opts *o);
+void bench_fd_limit_check(struct bench_opts *o);
 
 /* channel.c */
 int bench_channel_pair(int sv[2]);
@@ -300,7 +330,8 @@ int bench_channel_write(int fd, const void *p, size_t n);
 int bench_channel_read(int fd, void *p, size_t n, double deadline);
 
 /* procsample.c */
-void bench_sample_server(int root, struct bench_srv_sample *s);
+void bench_sample_server(int root, const char *stats_path, struct bench_srv_sample *s);
+void bench_sample_kernel(struct bs_kmem *k);
 
 /* children.c (parent) */
 void bench_children_spawn(struct bench_children *kids, const struct bench_opts *o);
@@ -311,6 +342,7 @@ void bench_children_progress_line(const struct bench_children *kids, const struc
 void bench_children_wait(struct bench_children *kids, const struct bench_opts *o,
     uint32_t type, double limit, double t0, const char *phase, bool tty);
 void bench_children_reap(struct bench_children *kids);
+void bench_children_failures(const struct bench_children *kids);
 
 /* child.c */
 void bench_child_main(struct bench_child *ch) __attribute__((noreturn));
@@ -323,6 +355,7 @@ int bconn_write(struct bench_child *ch, struct bconn *c, const uint8_t *p, size_
 void bconn_event(struct bench_child *ch, struct bconn *c, uint32_t ev);
 void bconn_server_closed(struct bench_child *ch, struct bconn *c);
 void bconn_connect_failed(struct bench_child *ch, struct bconn *c);
+void bench_note_fail(struct bench_child *ch, struct bench_fail *f, const char *what, int err);
 void bench_stage_message(struct bench_child *ch, struct bconn *c, uint8_t type);
 int bench_stage_flush(struct bench_child *ch, struct bconn *c);
 

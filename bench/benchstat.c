@@ -291,14 +291,14 @@ bs_parse_proc_stat(const char *text, struct bs_procstat *ps)
 }
 
 int
-bs_parse_rss_anon(const char *text, uint64_t *kb)
+bs_parse_kb_line(const char *text, const char *key, uint64_t *kb)
 {
-	static const char key[] = "RssAnon:";
+	size_t klen = strlen(key);
 	const char *p = text;
 
 	for (;;) {
-		if (strncmp(p, key, sizeof(key) - 1) == 0) {
-			p += sizeof(key) - 1;
+		if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
+			p += klen + 1;
 			while (*p == ' ' || *p == '\t')
 				p++;
 			if (field_u64(&p, kb) == -1)
@@ -311,6 +311,118 @@ bs_parse_rss_anon(const char *text, uint64_t *kb)
 			return -1;
 		p++;
 	}
+}
+
+int
+bs_parse_rss_anon(const char *text, uint64_t *kb)
+{
+	return bs_parse_kb_line(text, "RssAnon", kb);
+}
+
+/*
+ * "TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 3": the line is found by its
+ * prefix and each value by its name, so a kernel that adds a field keeps
+ * working
+ */
+int
+bs_parse_sockstat_tcp(const char *text, uint64_t *inuse, uint64_t *mem_pages)
+{
+	static const char line[] = "TCP:";
+	const char *p = text, *end;
+	bool got_inuse = false, got_mem = false;
+
+	while (strncmp(p, line, sizeof(line) - 1) != 0) {
+		if ((p = strchr(p, '\n')) == NULL)
+			return -1;
+		p++;
+	}
+	end = strchr(p, '\n');
+	if (end == NULL)
+		end = p + strlen(p);
+	p += sizeof(line) - 1;
+	while (p < end) {
+		const char *name;
+		size_t nlen;
+		uint64_t v;
+
+		while (p < end && *p == ' ')
+			p++;
+		name = p;
+		while (p < end && *p != ' ')
+			p++;
+		nlen = (size_t)(p - name);
+		while (p < end && *p == ' ')
+			p++;
+		if (p >= end || field_u64(&p, &v) == -1 || p > end)
+			return -1;
+		if (nlen == 5 && strncmp(name, "inuse", 5) == 0) {
+			*inuse = v;
+			got_inuse = true;
+		} else if (nlen == 3 && strncmp(name, "mem", 3) == 0) {
+			*mem_pages = v;
+			got_mem = true;
+		}
+	}
+	return got_inuse && got_mem ? 0 : -1;
+}
+
+double
+bs_kernel_bytes_per_conn(const struct bs_kmem *a, const struct bs_kmem *b, long page_size,
+    uint64_t conns)
+{
+	double slab, tcp;
+
+	if (conns == 0)
+		return 0;
+	slab = ((double)b->slab_kb - (double)a->slab_kb) * 1024.0;
+	tcp = ((double)b->tcp_mem_pages - (double)a->tcp_mem_pages) * (double)page_size;
+	return (slab + tcp) / (double)conns;
+}
+
+long
+bs_auto_sources(uint64_t conns, uint64_t per_addr)
+{
+	if (per_addr == 0)
+		return -1;
+	if (conns == 0)
+		return 1;
+	return (long)((conns + per_addr - 1) / per_addr);
+}
+
+long
+bs_auto_procs(uint64_t conns, uint64_t fd_limit, uint64_t reserve)
+{
+	uint64_t per;
+
+	if (fd_limit <= reserve)
+		return -1;
+	/* a tenth of the room left free: epoll, the channel, a late socket in TIME_WAIT */
+	per = (fd_limit - reserve) * 9 / 10;
+	if (per == 0)
+		return -1;
+	if (conns == 0)
+		return 1;
+	return (long)((conns + per - 1) / per);
+}
+
+double
+bs_ramp_timeout_default(uint64_t conns)
+{
+	double t = (double)conns / BS_RAMP_FLOOR_RATE;
+
+	return t > BS_RAMP_MIN_S ? t : BS_RAMP_MIN_S;
+}
+
+uint32_t
+bs_ramp_budget(const struct bs_ramp_state *s)
+{
+	/* a full batch of events means more are waiting: replies to read come first */
+	if (s->events >= s->batch)
+		return 0;
+	/* a heartbeat already late: this process is behind, opening more makes it worse */
+	if (s->hb_lag_ns > s->lag_limit_ns)
+		return 0;
+	return s->inflight < s->max_inflight ? s->max_inflight - s->inflight : 0;
 }
 
 /* record the first rule broken; always false so callers can return it */

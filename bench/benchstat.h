@@ -96,6 +96,68 @@ struct bs_procstat {
 int bs_parse_proc_stat(const char *text, struct bs_procstat *ps);
 /* the RssAnon line of /proc/PID/status, in kB; -1 when absent or malformed */
 int bs_parse_rss_anon(const char *text, uint64_t *kb);
+/* the "KEY: N kB" line of /proc/PID/status or /proc/meminfo; -1 when absent or malformed */
+int bs_parse_kb_line(const char *text, const char *key, uint64_t *kb);
+/* inuse and mem (pages) of the "TCP:" line of /proc/net/sockstat; -1 when absent */
+int bs_parse_sockstat_tcp(const char *text, uint64_t *inuse, uint64_t *mem_pages);
+
+/* the kernel's memory at one moment, from /proc/meminfo and /proc/net/sockstat */
+struct bs_kmem {
+	bool ok;
+	uint64_t slab_kb;	/* Slab: every kernel object cache (sockets, inodes, files) */
+	uint64_t sunreclaim_kb;	/* SUnreclaim: the part that cannot be shrunk */
+	uint64_t tcp_inuse;	/* TCP sockets, both ends of a loopback connection */
+	uint64_t tcp_mem_pages;	/* pages charged to TCP buffers (the tcp_mem sysctl's unit) */
+};
+
+/*
+ * Kernel bytes per connection between two readings: the Slab growth plus
+ * the pages charged to TCP buffers, divided by conns.  Both ends of a
+ * loopback connection are on the machine, so this is client + server
+ * socket; it may be negative when other work freed memory meanwhile.
+ */
+double bs_kernel_bytes_per_conn(const struct bs_kmem *a, const struct bs_kmem *b,
+    long page_size, uint64_t conns);
+
+/*
+ * -S auto: source addresses for at most per_addr connections each (the
+ * kernel's search for a free port slows down sharply beyond ~5 000 per
+ * address toward one server port).  -1 when per_addr is 0.
+ */
+long bs_auto_sources(uint64_t conns, uint64_t per_addr);
+/*
+ * -P auto: client processes for conns connections when each may hold
+ * fd_limit descriptors, reserve of them for other uses, and a tenth of the
+ * rest kept free.  -1 when the limit leaves no room.
+ */
+long bs_auto_procs(uint64_t conns, uint64_t fd_limit, uint64_t reserve);
+
+/*
+ * The default ramp limit: the time to open conns connections at
+ * BS_RAMP_FLOOR_RATE per second (well below what one loaded 2-CPU machine
+ * does), never under BS_RAMP_MIN_S.
+ */
+#define BS_RAMP_MIN_S		60.0
+#define BS_RAMP_FLOOR_RATE	2000.0
+double bs_ramp_timeout_default(uint64_t conns);
+
+/* what a client process knows at the end of a loop round while ramping */
+struct bs_ramp_state {
+	uint64_t hb_lag_ns;	/* how late the oldest due heartbeat was this round */
+	uint64_t lag_limit_ns;	/* more than this: the process is behind */
+	int events;		/* events epoll_wait returned this round */
+	int batch;		/* the most it can return */
+	uint32_t inflight;	/* connects (and first PINGs) not settled */
+	uint32_t max_inflight;
+};
+
+/*
+ * How many connections a client process may start this round: none while
+ * replies wait to be read (a full batch of events) or a heartbeat is later
+ * than the limit, so a process that cannot keep up slows its ramp instead
+ * of missing heartbeats; otherwise up to max_inflight in flight.
+ */
+uint32_t bs_ramp_budget(const struct bs_ramp_state *s);
 
 /*
  * What a run's success is judged on: the counters of every client process

@@ -34,11 +34,49 @@ child_send_record(struct bench_child *ch, uint32_t type, const void *p, size_t l
 		_exit(1);	/* the parent is gone: nobody to report to */
 }
 
-/* echo/idle: open more connections, at most MAX_INFLIGHT at once */
+/*
+ * How late a heartbeat may be before the process counts as behind: a
+ * twentieth of the period, within 0.1..1 s (the server allows the period
+ * plus its own margin, and the ramp must never eat that margin).
+ */
+static uint64_t
+child_lag_limit(const struct bench_child *ch)
+{
+	double s = ch->o->interval / 20;
+
+	if (ch->o->interval <= 0)
+		return UINT64_MAX;
+	if (s < 0.1)
+		s = 0.1;
+	if (s > 1)
+		s = 1;
+	return (uint64_t)(s * 1e9);
+}
+
+/* how late the oldest due heartbeat is now (idle; 0 when none is due) */
+static uint64_t
+child_hb_lag(const struct bench_child *ch)
+{
+	const struct bconn *c;
+
+	if (ch->hbq_len == 0)
+		return 0;
+	c = &ch->c[ch->hbq[ch->hbq_head]];
+	return c->st == BCONN_OPEN && c->next_hb < ch->now ? ch->now - c->next_hb : 0;
+}
+
+/*
+ * echo/idle: open more connections, at most MAX_INFLIGHT at once, and none
+ * this round when the process is behind with its replies or heartbeats
+ * (bs_ramp_budget): the ramp slows down, the heartbeats stay on time.
+ */
 static void
 child_ramp(struct bench_child *ch)
 {
-	uint32_t allowed = ch->n;
+	struct bs_ramp_state rs = { .hb_lag_ns = ch->hb_lag, .lag_limit_ns = child_lag_limit(ch),
+	    .events = ch->nevents, .batch = EV_BATCH, .inflight = ch->inflight,
+	    .max_inflight = MAX_INFLIGHT };
+	uint32_t allowed = ch->n, budget = bs_ramp_budget(&rs);
 
 	if (ch->o->rate > 0) {
 		/* this process's share of the rate, spread evenly over time */
@@ -48,9 +86,12 @@ child_ramp(struct bench_child *ch)
 		if (may < (double)ch->n)
 			allowed = (uint32_t)may;
 	}
-	while (ch->next_connect < allowed && ch->inflight < MAX_INFLIGHT) {
+	if (budget == 0 && ch->next_connect < allowed && ch->inflight < MAX_INFLIGHT)
+		ch->r.ramp_paused++;
+	while (ch->next_connect < allowed && budget > 0) {
 		struct bconn *c = &ch->c[ch->next_connect++];
 
+		budget--;
 		ch->inflight++;
 		if (bconn_start(ch, c) == -1)
 			bconn_connect_failed(ch, c);
@@ -138,7 +179,10 @@ child_progress(struct bench_child *ch)
 {
 	struct bench_progress *p = ch->prog;
 
+	__atomic_store_n(&p->connected, ch->r.connected, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->open, ch->open, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->hb_lag_ms, ch->hb_lag / 1000000, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->paused, ch->r.ramp_paused, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->msgs, ch->r.msgs, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->failed, ch->r.connect_failed, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->closed, ch->r.server_closed, __ATOMIC_RELAXED);
@@ -155,11 +199,23 @@ child_phase(struct bench_child *ch)
 			child_ramp(ch);
 		/* a mode that opens its connections as it runs is ready at once */
 		if (!ch->ops->ramps || ch->settled >= ch->n ||
-		    ch->now - ch->t_start > (uint64_t)(BENCH_RAMP_LIMIT_S * 1e9)) {
+		    ch->now - ch->t_start > (uint64_t)(ch->o->ramp_timeout * 1e9)) {
+			uint64_t last_ready;
+
 			child_send_record(ch, BREC_READY, &ch->r, sizeof(ch->r), NULL, 0);
 			ch->phase = BPH_WAIT_GO;
 			ch->limit = ch->now +
 			    (uint64_t)((BENCH_RECORD_LIMIT_S + CHILD_SLACK_S) * 1e9);
+			/*
+			 * 'g' comes once the slowest sibling is ready, which the
+			 * parent waits for up to the ramp limit + 10 s: a process
+			 * ready early waits as long before it takes the parent
+			 * for gone (a parent really gone is seen at once, EOF)
+			 */
+			last_ready = ch->t_start + (uint64_t)((ch->o->ramp_timeout + 10 +
+			    BENCH_RECORD_LIMIT_S + CHILD_SLACK_S) * 1e9);
+			if (last_ready > ch->limit)
+				ch->limit = last_ready;
 		}
 		break;
 	case BPH_DRAIN:
@@ -205,7 +261,7 @@ child_init(struct bench_child *ch)
 	ch->now = ch->t_start = ch->event_at = bench_mono_ns();
 	ch->real_off = (uint64_t)(bench_real_s() * 1e9) - ch->now;
 	ch->phase = BPH_RAMP;
-	ch->limit = ch->now + (uint64_t)((BENCH_RAMP_LIMIT_S + CHILD_SLACK_S) * 1e9);
+	ch->limit = ch->now + (uint64_t)((o->ramp_timeout + CHILD_SLACK_S) * 1e9);
 }
 
 void
@@ -229,9 +285,14 @@ bench_child_main(struct bench_child *ch)
 				bconn_event(ch, &ch->c[evs[i].data.u64], evs[i].events);
 		}
 		ch->event_at = ch->now;
-		child_phase(ch);
+		ch->nevents = n > 0 ? n : 0;
+		/* replies were read above; due heartbeats go before any new connection */
+		ch->hb_lag = child_hb_lag(ch);
+		if ((double)ch->hb_lag / 1e9 > ch->r.max_hb_lag_s)
+			ch->r.max_hb_lag_s = (double)ch->hb_lag / 1e9;
 		if (ch->ops->tick != NULL)
 			ch->ops->tick(ch);
+		child_phase(ch);
 		child_progress(ch);
 		if (ch->now >= ch->limit) {
 			if (ch->phase == BPH_RUN) {

@@ -17,14 +17,17 @@
 
 #include "bench.h"
 
-#define MAX_KIDS 256	/* -P's upper bound */
+#define MAX_KIDS BENCH_MAX_PROCS
 
 void
 bench_children_command(struct bench_children *kids, char cmd)
 {
 	for (long i = 0; i < kids->n; i++)
-		if (kids->kid[i].pid > 0 && bench_channel_write(kids->kid[i].chan, &cmd, 1) == -1)
+		if (kids->kid[i].pid > 0 && bench_channel_write(kids->kid[i].chan, &cmd, 1) == -1) {
 			kids->kid[i].pid = -kids->kid[i].pid;	/* gone; reaped later */
+			if (kids->kid[i].lost == NULL && !kids->kid[i].done)
+				kids->kid[i].lost = "exited early (its channel closed)";
+		}
 }
 
 void
@@ -34,7 +37,13 @@ bench_children_progress_sum(const struct bench_children *kids, struct bench_prog
 	for (long i = 0; i < kids->n; i++) {
 		struct bench_progress *p = &kids->prog[i];
 
+		uint64_t lag = __atomic_load_n(&p->hb_lag_ms, __ATOMIC_RELAXED);
+
+		sum->connected += __atomic_load_n(&p->connected, __ATOMIC_RELAXED);
 		sum->open += __atomic_load_n(&p->open, __ATOMIC_RELAXED);
+		sum->paused += __atomic_load_n(&p->paused, __ATOMIC_RELAXED);
+		if (lag > sum->hb_lag_ms)
+			sum->hb_lag_ms = lag;	/* the worst process, not a sum */
 		sum->msgs += __atomic_load_n(&p->msgs, __ATOMIC_RELAXED);
 		sum->failed += __atomic_load_n(&p->failed, __ATOMIC_RELAXED);
 		sum->closed += __atomic_load_n(&p->closed, __ATOMIC_RELAXED);
@@ -42,20 +51,80 @@ bench_children_progress_sum(const struct bench_children *kids, struct bench_prog
 	}
 }
 
+/*
+ * One line a second on a terminal.  While ramping: connections made and
+ * the connect rate over the last second; then messages and their rate.
+ * The heartbeat lag is the worst process's, and "paused" counts the loop
+ * rounds in which a process opened nothing to keep up (bs_ramp_budget).
+ */
 void
 bench_children_progress_line(const struct bench_children *kids, const struct bench_opts *o,
     double t0, const char *phase, uint64_t *last_msgs, double *last_t)
 {
 	struct bench_progress s;
 	double now = bench_mono_s(), dt = now - *last_t;
+	bool ramp = strcmp(phase, "ramp") == 0;
+	uint64_t cur;
 
 	bench_children_progress_sum(kids, &s);
-	fprintf(stderr, "%6.1fs %-5s %-5s open %7" PRIu64 "  msgs %10" PRIu64 " (%9.0f/s)"
-	    "  failed %" PRIu64 "  closed %" PRIu64 "  errors %" PRIu64 "\n",
-	    now - t0, o->ops->name, phase, s.open, s.msgs,
-	    dt > 0 ? (double)(s.msgs - *last_msgs) / dt : 0, s.failed, s.closed, s.errors);
-	*last_msgs = s.msgs;
+	cur = ramp ? s.connected : s.msgs;
+	fprintf(stderr, "%6.1fs %-5s %-5s %s %8" PRIu64 " (%7.0f/s)  open %7" PRIu64
+	    "  closed by server %" PRIu64 "  failed %" PRIu64 "  errors %" PRIu64,
+	    now - t0, o->ops->name, phase, ramp ? "connected" : "msgs", cur,
+	    dt > 0 && cur >= *last_msgs ? (double)(cur - *last_msgs) / dt : 0, s.open,
+	    s.closed, s.failed, s.errors);
+	if (o->mode == BS_IDLE && o->interval > 0)
+		fprintf(stderr, "  hb lag %" PRIu64 " ms", s.hb_lag_ms);
+	if (ramp && s.paused > 0)
+		fprintf(stderr, "  paused %" PRIu64, s.paused);
+	fprintf(stderr, "\n");
+	*last_msgs = cur;
 	*last_t = now;
+}
+
+static void
+print_fail(const char *label, const struct bench_fail *f)
+{
+	if (f->what[0] == '\0')
+		return;
+	fprintf(stderr, "    first %s after %.1f s: %.*s%s%s\n", label, f->at_s,
+	    (int)sizeof(f->what), f->what, f->err ? ": " : "", f->err ? strerror(f->err) : "");
+}
+
+/*
+ * After a failed run: every client process that did not do its share,
+ * which one (index, pid, connections), what it counted and the first
+ * failure of each kind it saw, or why the parent gave up on it.
+ */
+void
+bench_children_failures(const struct bench_children *kids)
+{
+	for (long i = 0; i < kids->n; i++) {
+		const struct bench_kid *kd = &kids->kid[i];
+		const struct bench_progress *p = &kids->prog[i];
+		const struct bench_result *r = &kd->r;
+
+		if (kd->done && kd->lost == NULL && r->connect_failed == 0 &&
+		    r->server_closed == 0 && r->verify_errors == 0 && r->connected >= kd->n)
+			continue;
+		fprintf(stderr, "sockserv-bench: client process %ld (pid %d, %u connections): ",
+		    i, (int)kd->pid0, kd->n);
+		if (kd->lost != NULL)
+			fprintf(stderr, "%s; at the last look %" PRIu64 " connected, %" PRIu64
+			    " open, %" PRIu64 " failed, %" PRIu64 " closed by the server, heartbeat "
+			    "lag %" PRIu64 " ms\n", kd->lost, p->connected, p->open, p->failed,
+			    p->closed, p->hb_lag_ms);
+		else
+			fprintf(stderr, "%" PRIu64 " connected, %" PRIu64 " failed, %" PRIu64
+			    " closed by the server, %" PRIu64 " wrong frames, latest heartbeat "
+			    "%.2f s late, ramp paused %" PRIu64 " rounds\n", r->connected,
+			    r->connect_failed, r->server_closed, r->verify_errors, r->max_hb_lag_s,
+			    r->ramp_paused);
+		if (kd->done || kd->ready) {
+			print_fail("connect failure", &r->first_fail);
+			print_fail("close by the server", &r->first_close);
+		}
+	}
 }
 
 /* read one record of kid k, whose channel is readable */
@@ -70,6 +139,7 @@ children_read_record(struct bench_children *kids, long k)
 	    h.len < sizeof(struct bench_result) ||
 	    bench_channel_read(kd->chan, &kd->r, sizeof(kd->r), rd) == -1) {
 		fprintf(stderr, "sockserv-bench: client process %ld stopped reporting\n", k);
+		kd->lost = "stopped reporting (killed)";
 		kill(kd->pid, SIGKILL);
 		kd->pid = -kd->pid;
 		return;
@@ -193,7 +263,8 @@ bench_children_spawn(struct bench_children *kids, const struct bench_opts *o)
 			bench_child_main(&ch);
 		}
 		close(sv[1]);
-		kids->kid[i].pid = pid;
+		kids->kid[i].pid = kids->kid[i].pid0 = pid;
+		kids->kid[i].n = n;
 		kids->kid[i].chan = sv[0];
 		first += n;
 	}

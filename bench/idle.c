@@ -6,9 +6,11 @@
  * heartbeat_timeout) the report has the histogram of close time - due
  * time, "due" being the client's last byte sent plus the timeout.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -58,11 +60,14 @@ idle_send_heartbeat(struct bench_child *ch, struct bconn *c)
 		rc = bconn_write(ch, c, ping, sizeof(ping));
 	}
 	if (rc == -1) {
+		bench_note_fail(ch, &ch->r.first_close, "write", errno);
 		bconn_server_closed(ch, c);
 		return;
 	}
 	c->t0 = ch->now;
 	ch->r.heartbeats++;
+	if (ch->phase == BPH_RUN)
+		ch->r.hb_run++;
 	if (ch->o->interval > 0) {
 		c->next_hb = ch->now + (uint64_t)(ch->o->interval * 1e9);
 		idle_hb_push(ch, (uint32_t)(c - ch->c));
@@ -113,6 +118,7 @@ idle_frames(struct bench_child *ch, struct bconn *c, const uint8_t *p, size_t n)
 		case FRAME_ERROR:
 			/* the server is closing it: this is the close time */
 			ch->r.error_frames++;
+			bench_note_fail(ch, &ch->r.first_close, "ERROR frame", 0);
 			return -1;
 		default:
 			/* a frame of another (or undefined) type is wrong, the stream goes on */
@@ -174,11 +180,14 @@ idle_until_all_closed(const struct bench_opts *o)
 	return o->interval == 0;
 }
 
-/* the server's CPU per heartbeat: what an idle connection costs it */
+/*
+ * the server's CPU per heartbeat: what an idle connection costs it; the CPU
+ * is the measured interval's, so are the heartbeats (not the ramp's too)
+ */
 static uint64_t
 idle_cpu_msgs(const struct bench_result *r)
 {
-	return r->heartbeats;
+	return r->hb_run;
 }
 
 static void
@@ -189,6 +198,32 @@ idle_table_title(const struct bench_opts *o)
 		printf("%g s", o->interval);
 }
 
+/* the kernel's share: Slab and TCP buffer pages, before any connection -> all open */
+static double
+idle_kernel_per_conn(const struct bench_report *rep)
+{
+	return bs_kernel_bytes_per_conn(&rep->s0.k, &rep->s1.k, sysconf(_SC_PAGESIZE),
+	    rep->r.connected);
+}
+
+static void
+idle_table_kernel(const struct bench_report *rep)
+{
+	const struct bs_kmem *a = &rep->s0.k, *b = &rep->s1.k, *e = &rep->s2.k;
+
+	if (!a->ok || !b->ok || rep->r.connected == 0)
+		return;
+	printf("  %-16s Slab %" PRIu64 " -> %" PRIu64 " kB (SUnreclaim %" PRIu64 " -> %" PRIu64
+	    " kB), TCP %" PRIu64 " -> %" PRIu64 " sockets, %" PRIu64 " -> %" PRIu64
+	    " buffer pages\n", "kernel", a->slab_kb, b->slab_kb, a->sunreclaim_kb,
+	    b->sunreclaim_kb, a->tcp_inuse, b->tcp_inuse, a->tcp_mem_pages, b->tcp_mem_pages);
+	printf("  %-16s %.0f bytes/connection (both ends: client and server socket)",
+	    "", idle_kernel_per_conn(rep));
+	if (e->ok)
+		printf("; at the end %" PRIu64 " TCP buffer pages", e->tcp_mem_pages);
+	printf("\n");
+}
+
 static void
 idle_table(struct bench_report *rep, const struct bench_opts *o)
 {
@@ -197,12 +232,16 @@ idle_table(struct bench_report *rep, const struct bench_opts *o)
 	printf("  %-16s %.2f s = %.0f conns/s\n", "ramp-up", rep->ramp_wall_s,
 	    bs_rate(r->connected, rep->ramp_wall_s));
 	bench_report_lat("first PONG", &r->lat);
+	if (o->interval > 0)
+		printf("  %-16s latest sent %.3f s late; ramp paused %" PRIu64 " rounds to keep up\n",
+		    "heartbeat lag", r->max_hb_lag_s, r->ramp_paused);
 	printf("  %-16s %" PRIu64 " after %.1f s, %" PRIu64 " heartbeats sent, %" PRIu64
 	    " PONGs\n", "open at end", r->open_at_end, rep->run_s, r->heartbeats, r->msgs);
 	if (rep->s0.ok && rep->s1.ok)
 		printf("  %-16s %" PRIu64 " kB -> %" PRIu64 " kB = %.1f bytes/connection\n",
 		    "server RssAnon", rep->s0.rss_kb, rep->s1.rss_kb,
 		    bs_bytes_per_conn(rep->s0.rss_kb, rep->s1.rss_kb, r->connected));
+	idle_table_kernel(rep);
 	if (idle_times_closes(o) && rep->nlate > 0) {
 		uint64_t bins[NLATE_EDGES + 1];
 
@@ -234,9 +273,21 @@ idle_json(struct bench_report *rep, const struct bench_opts *o)
 	const struct bench_result *r = &rep->r;
 
 	printf(", \"ramp_s\": %.3f, \"connect_rate\": %.1f, \"hold_s\": %.3f"
-	    ", \"open_at_end\": %" PRIu64 ", \"heartbeats\": %" PRIu64,
-	    rep->ramp_wall_s, bs_rate(r->connected, rep->ramp_wall_s), rep->run_s,
-	    r->open_at_end, r->heartbeats);
+	    ", \"open_at_end\": %" PRIu64 ", \"heartbeats\": %" PRIu64
+	    ", \"heartbeats_run\": %" PRIu64 ", \"ramp_timeout\": %.1f, \"max_hb_lag_s\": %.3f"
+	    ", \"ramp_paused\": %" PRIu64, rep->ramp_wall_s,
+	    bs_rate(r->connected, rep->ramp_wall_s), rep->run_s, r->open_at_end, r->heartbeats,
+	    r->hb_run, o->ramp_timeout, r->max_hb_lag_s, r->ramp_paused);
+	if (rep->s0.k.ok && rep->s1.k.ok)
+		printf(", \"kernel_bytes_per_conn\": %.1f, \"slab_before_kb\": %" PRIu64
+		    ", \"slab_after_kb\": %" PRIu64 ", \"sunreclaim_before_kb\": %" PRIu64
+		    ", \"sunreclaim_after_kb\": %" PRIu64 ", \"tcp_mem_pages_before\": %" PRIu64
+		    ", \"tcp_mem_pages_after\": %" PRIu64 ", \"tcp_inuse_after\": %" PRIu64,
+		    idle_kernel_per_conn(rep), rep->s0.k.slab_kb, rep->s1.k.slab_kb,
+		    rep->s0.k.sunreclaim_kb, rep->s1.k.sunreclaim_kb, rep->s0.k.tcp_mem_pages,
+		    rep->s1.k.tcp_mem_pages, rep->s1.k.tcp_inuse);
+	if (rep->s2.k.ok)
+		printf(", \"tcp_mem_pages_end\": %" PRIu64, rep->s2.k.tcp_mem_pages);
 	bench_report_json_hist(&r->lat, "first_pong_us");
 	if (rep->s0.ok && rep->s1.ok)
 		printf(", \"rss_before_kb\": %" PRIu64 ", \"rss_after_kb\": %" PRIu64

@@ -28,9 +28,9 @@ synopsis(FILE *f)
 	fprintf(f,
 	    "usage: sockserv-bench echo|idle|churn [-h host] -p port [--raw] [-c conns]\n"
 	    "       [-d depth] [-s bytes] [-t seconds] [-i heartbeat_seconds]\n"
-	    "       [-S source_addrs] [-P processes] [--json] [--server PID]\n"
-	    "       [--timeout seconds] [--rate conns_per_second]\n"
-	    "       [--msg-rate msgs_per_second]\n");
+	    "       [-S source_addrs|auto] [-P processes|auto] [--json] [--server PID]\n"
+	    "       [--stats stats_path] [--timeout seconds] [--rate conns_per_second]\n"
+	    "       [--msg-rate msgs_per_second] [--ramp-timeout seconds]\n");
 }
 
 static void __attribute__((format(printf, 1, 2), noreturn))
@@ -76,7 +76,8 @@ secs_arg(const char *opt, const char *s, double lo, double hi)
 void
 bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 {
-	enum { OPT_RAW = 1000, OPT_JSON, OPT_SERVER, OPT_TIMEOUT, OPT_RATE, OPT_MSG_RATE, OPT_HELP };
+	enum { OPT_RAW = 1000, OPT_JSON, OPT_SERVER, OPT_TIMEOUT, OPT_RATE, OPT_MSG_RATE, OPT_HELP,
+		OPT_RAMP_TIMEOUT, OPT_STATS };
 	static const struct option longopts[] = {
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -85,6 +86,8 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "msg-rate", required_argument, NULL, OPT_MSG_RATE },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "ramp-timeout", required_argument, NULL, OPT_RAMP_TIMEOUT },
+		{ "stats", required_argument, NULL, OPT_STATS },
 		{ NULL, 0, NULL, 0 }
 	};
 	size_t m;
@@ -122,8 +125,18 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		case 's': o->size = num_arg("-s", optarg, 0, 1024 * 1024); break;
 		case 't': o->seconds = secs_arg("-t", optarg, 0.001, 86400); break;
 		case 'i': o->interval = secs_arg("-i", optarg, 0, 86400); break;
-		case 'S': o->sources = num_arg("-S", optarg, 1, 254); break;
-		case 'P': o->procs = num_arg("-P", optarg, 1, 256); break;
+		case 'S':
+			o->sources = strcmp(optarg, "auto") == 0 ? BENCH_AUTO :
+			    num_arg("-S", optarg, 1, BENCH_MAX_SOURCES);
+			break;
+		case 'P':
+			o->procs = strcmp(optarg, "auto") == 0 ? BENCH_AUTO :
+			    num_arg("-P", optarg, 1, BENCH_MAX_PROCS);
+			break;
+		case OPT_RAMP_TIMEOUT:
+			o->ramp_timeout = secs_arg("--ramp-timeout", optarg, 1, 86400);
+			break;
+		case OPT_STATS: o->stats_path = optarg; break;
 		case OPT_RAW: o->raw = true; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_SERVER: o->server_pid = (int)num_arg("--server", optarg, 1, INT32_MAX); break;
@@ -148,6 +161,13 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		usage_error("-S spreads over 127.0.0.1..N: the host must be a loopback address");
 	if (o->conns < 0)
 		o->conns = o->ops->default_conns;
+	if (o->ramp_timeout == 0)
+		o->ramp_timeout = bs_ramp_timeout_default((uint64_t)o->conns);
+	if (o->sources == BENCH_AUTO)
+		o->sources = bs_auto_sources((uint64_t)o->conns, BENCH_PER_SOURCE);
+	if (o->sources > BENCH_MAX_SOURCES)
+		usage_error("-S auto: %ld connections need %ld source addresses, more than %d",
+		    o->conns, o->sources, BENCH_MAX_SOURCES);
 	if (o->raw && o->size == 0 && o->ops->sends_payload)
 		usage_error("-s: --raw needs at least 1 byte per message");
 	if (o->msg_rate > 0 && o->mode != BS_ECHO)
@@ -156,17 +176,40 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		o->procs = o->conns;
 }
 
-/* every client process needs its share of sockets plus a few descriptors */
+/* -P auto: enough processes that each stays well inside the descriptor limit */
+static void
+resolve_auto_procs(struct bench_opts *o, const struct rlimit *rl)
+{
+	uint64_t lim = rl->rlim_cur == RLIM_INFINITY ? 1048576 : (uint64_t)rl->rlim_cur;
+	long p = bs_auto_procs((uint64_t)o->conns, lim, FD_RESERVE);
+
+	if (p < 1 || p > BENCH_MAX_PROCS)
+		bench_die("-P auto: %ld connections under a descriptor limit of %llu need more "
+		    "than %d processes", o->conns, (unsigned long long)lim, BENCH_MAX_PROCS);
+	o->procs = p > o->conns ? o->conns : p;
+}
+
+/*
+ * every client process needs its share of sockets plus a few descriptors;
+ * the soft limit is raised to the hard one first, and -P auto is resolved
+ * against it
+ */
 void
-bench_fd_limit_check(const struct bench_opts *o)
+bench_fd_limit_check(struct bench_opts *o)
 {
 	struct rlimit rl;
-	long per = (o->conns + o->procs - 1) / o->procs;
+	long per;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (o->procs == BENCH_AUTO) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			bench_die("getrlimit: %s", strerror(errno));
+		resolve_auto_procs(o, &rl);
+	}
+	per = (o->conns + o->procs - 1) / o->procs;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    (rlim_t)(per + FD_RESERVE) > rl.rlim_cur)
 		bench_die("%ld connections per process exceed the descriptor limit %llu: use -P %ld or more",

@@ -1,15 +1,21 @@
 /*
  * procsample: the server's process tree in /proc, sampled by the parent at
  * the phase boundaries so that CPU per message and memory per connection
- * cover exactly the measured interval.
+ * cover exactly the measured interval; with --stats the messages the server
+ * counted (its statistics file, read-only as sockserv-stat reads it); and
+ * the kernel's memory (/proc/meminfo, /proc/net/sockstat) at the same
+ * moments, for the kernel's share of a connection.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "render.h"
+#include "stats.h"
 
 #define MAX_PROCS 8192	/* entries of /proc looked at: far more than a test machine runs */
 
@@ -34,8 +40,53 @@ read_text(const char *path, char *buf, size_t len)
  * of workers that died and were reaped between two samples, so a restart
  * in the window loses nothing.
  */
+/* the messages every worker of the server has received, lifetime; -1 when unreadable */
+static int
+sample_stats(const char *path, uint64_t *msgs)
+{
+	struct render_snapshot *snap = malloc(sizeof(*snap));
+	struct stats_seg seg;
+	char err[1200];
+	int rc = -1;
+
+	if (snap == NULL)
+		return -1;
+	if (stats_open(&seg, path, err, sizeof(err)) == 0) {
+		if (render_snapshot_take(snap, &seg) == 0) {
+			*msgs = 0;
+			for (uint32_t i = 0; i < snap->nslots; i++) {
+				struct stats_counters life;
+
+				stats_slot_lifetime(&snap->slot[i], &life);
+				*msgs += life.messages_in;
+			}
+			rc = 0;
+		}
+		stats_close(&seg);
+	}
+	free(snap);
+	return rc;
+}
+
 void
-bench_sample_server(int root, struct bench_srv_sample *s)
+bench_sample_kernel(struct bs_kmem *k)
+{
+	/* static: /proc/meminfo is a few kB and this is called four times a run */
+	static char buf[16384];
+
+	memset(k, 0, sizeof(*k));
+	if (read_text("/proc/meminfo", buf, sizeof(buf)) == -1 ||
+	    bs_parse_kb_line(buf, "Slab", &k->slab_kb) == -1 ||
+	    bs_parse_kb_line(buf, "SUnreclaim", &k->sunreclaim_kb) == -1)
+		return;
+	if (read_text("/proc/net/sockstat", buf, sizeof(buf)) == -1 ||
+	    bs_parse_sockstat_tcp(buf, &k->tcp_inuse, &k->tcp_mem_pages) == -1)
+		return;
+	k->ok = true;
+}
+
+void
+bench_sample_server(int root, const char *stats_path, struct bench_srv_sample *s)
 {
 	/* static: two 8192-entry tables are too big for a stack frame */
 	static struct bs_procstat ps[MAX_PROCS];
@@ -47,6 +98,9 @@ bench_sample_server(int root, struct bench_srv_sample *s)
 	DIR *d;
 
 	memset(s, 0, sizeof(*s));
+	bench_sample_kernel(&s->k);
+	if (stats_path != NULL)
+		s->msgs_ok = sample_stats(stats_path, &s->msgs_in) == 0;
 	s->at = bench_mono_s();
 	if (root <= 0 || (d = opendir("/proc")) == NULL)
 		return;

@@ -72,7 +72,11 @@ bench_report_sum(struct bench_report *rep, const struct bench_children *kids,
 		t->server_closed += r->server_closed;
 		t->open_at_end += r->open_at_end;
 		t->heartbeats += r->heartbeats;
+		t->hb_run += r->hb_run;
 		t->error_frames += r->error_frames;
+		t->ramp_paused += r->ramp_paused;
+		if (r->max_hb_lag_s > t->max_hb_lag_s)
+			t->max_hb_lag_s = r->max_hb_lag_s;
 		if (r->elapsed_s > t->elapsed_s)
 			t->elapsed_s = r->elapsed_s;
 		if (r->lat.max >= t->lat.max && r->lat.count > 0)
@@ -129,6 +133,13 @@ bench_report_json_hist(const struct bs_hist *h, const char *unit_key)
 	    ns_to_us(h->max), unit_key, bs_hist_mean(h) / 1000.0);
 }
 
+/* --stats: the messages the server counted over the measured interval */
+static uint64_t
+server_msgs(const struct bench_report *rep)
+{
+	return rep->s2.msgs_in > rep->s1.msgs_in ? rep->s2.msgs_in - rep->s1.msgs_in : 0;
+}
+
 static void
 report_json(struct bench_report *rep, const struct bench_opts *o)
 {
@@ -153,6 +164,9 @@ report_json(struct bench_report *rep, const struct bench_opts *o)
 		printf(", \"server_pid\": %d, \"server_procs\": %d, \"server_cpu_s\": %.3f, "
 		    "\"server_cpu_pct\": %.2f, \"server_cpu_us_per_msg\": %.4f",
 		    o->server_pid, d.nprocs, d.cpu_s, d.cpu_pct, d.cpu_us_per_msg);
+	if (rep->s1.msgs_ok && rep->s2.msgs_ok)
+		printf(", \"server_msgs_in\": %" PRIu64 ", \"server_msgs_in_per_s\": %.1f",
+		    server_msgs(rep), bs_rate(server_msgs(rep), rep->s2.at - rep->s1.at));
 	printf("}\n");
 }
 
@@ -188,6 +202,10 @@ report_table(struct bench_report *rep, const struct bench_opts *o)
 		printf("  %-16s pid %d (%d processes): %.2f s CPU = %.1f %% of a core, "
 		    "%.3f us per %s\n", "server", o->server_pid, d.nprocs, d.cpu_s, d.cpu_pct,
 		    d.cpu_us_per_msg, o->ops->cpu_unit);
+	if (rep->s1.msgs_ok && rep->s2.msgs_ok)
+		printf("  %-16s %" PRIu64 " messages received = %.1f/s (its statistics)\n",
+		    "server counted", server_msgs(rep),
+		    bs_rate(server_msgs(rep), rep->s2.at - rep->s1.at));
 	if (rep->ok)
 		printf("  %-16s ok\n", "result");
 	else

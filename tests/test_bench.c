@@ -1,5 +1,6 @@
 /*
- * bench tests: the report arithmetic of sockserv-bench (benchstat), the
+ * bench tests: the report arithmetic of sockserv-bench (benchstat), its
+ * automatic sizing (-S auto, -P auto, the ramp limit, the ramp's pacing), the
  * rule behind its exit status, and the channel between its processes.  The histogram's error bound is checked
  * against exact percentiles of the same random samples; the random test
  * prints its seed and BENCH_SEED=<n> replays it.
@@ -540,6 +541,137 @@ test_paced_sends_are_due_evenly_from_the_start(void)
 	CU_ASSERT_EQUAL(bs_paced_at_ns(0, 1, 1), UINT64_MAX);
 }
 
+/* -S auto: at most 4 000 per address (the port search slows beyond ~5 000) */
+static void
+test_auto_sources_keep_each_address_under_its_share(void)
+{
+	CU_ASSERT_EQUAL(bs_auto_sources(1, 4000), 1);
+	CU_ASSERT_EQUAL(bs_auto_sources(4000, 4000), 1);
+	CU_ASSERT_EQUAL(bs_auto_sources(4001, 4000), 2);
+	CU_ASSERT_EQUAL(bs_auto_sources(100000, 4000), 25);
+	CU_ASSERT_EQUAL(bs_auto_sources(1000000, 4000), 250);
+	CU_ASSERT_EQUAL(bs_auto_sources(1000001, 4000), 251);
+	CU_ASSERT_EQUAL(bs_auto_sources(0, 4000), 1);
+	CU_ASSERT_EQUAL(bs_auto_sources(10, 0), -1);
+	/* whatever the count, no address gets more than its share */
+	for (uint64_t n = 1; n < 2000000; n = n * 3 + 7) {
+		long k = bs_auto_sources(n, 4000);
+
+		CU_ASSERT((n + (uint64_t)k - 1) / (uint64_t)k <= 4000);
+		CU_ASSERT(k == 1 || (n + (uint64_t)k - 2) / (uint64_t)(k - 1) > 4000);
+	}
+}
+
+/* -P auto: each process within 90 % of what the limit leaves after the reserve */
+static void
+test_auto_procs_leave_headroom_under_the_descriptor_limit(void)
+{
+	/* 20 000 here, 32 reserved: (19968 * 9 / 10) = 17971 per process */
+	CU_ASSERT_EQUAL(bs_auto_procs(1000000, 20000, 32), 56);
+	CU_ASSERT_EQUAL(bs_auto_procs(17971, 20000, 32), 1);
+	CU_ASSERT_EQUAL(bs_auto_procs(17972, 20000, 32), 2);
+	CU_ASSERT_EQUAL(bs_auto_procs(100, 1024, 32), 1);
+	CU_ASSERT_EQUAL(bs_auto_procs(200000, 1024, 32), 225);
+	CU_ASSERT_EQUAL(bs_auto_procs(0, 20000, 32), 1);
+	/* no room at all */
+	CU_ASSERT_EQUAL(bs_auto_procs(10, 32, 32), -1);
+	CU_ASSERT_EQUAL(bs_auto_procs(10, 16, 32), -1);
+	for (uint64_t n = 1; n < 3000000; n = n * 5 + 3) {
+		long p = bs_auto_procs(n, 20000, 32);
+
+		CU_ASSERT((n + (uint64_t)p - 1) / (uint64_t)p + 32 < 20000);
+	}
+}
+
+/* the ramp limit grows with the count: 1 000 000 gets 500 s, not 60 */
+static void
+test_ramp_timeout_default_scales_with_the_count(void)
+{
+	CU_ASSERT(NEAR(bs_ramp_timeout_default(1), 60));
+	CU_ASSERT(NEAR(bs_ramp_timeout_default(100000), 60));
+	CU_ASSERT(NEAR(bs_ramp_timeout_default(120000), 60));
+	CU_ASSERT(NEAR(bs_ramp_timeout_default(200000), 100));
+	CU_ASSERT(NEAR(bs_ramp_timeout_default(1000000), 500));
+	CU_ASSERT(bs_ramp_timeout_default(2000000) > bs_ramp_timeout_default(1000000));
+}
+
+/* the ramp opens nothing while replies wait or a heartbeat is late */
+static void
+test_ramp_budget_yields_to_replies_and_heartbeats(void)
+{
+	struct bs_ramp_state s = { .hb_lag_ns = 0, .lag_limit_ns = 1000000000, .events = 10,
+	    .batch = 1024, .inflight = 6, .max_inflight = 256 };
+
+	CU_ASSERT_EQUAL(bs_ramp_budget(&s), 250);
+	s.inflight = 256;
+	CU_ASSERT_EQUAL(bs_ramp_budget(&s), 0);
+	s.inflight = 300;	/* never wraps */
+	CU_ASSERT_EQUAL(bs_ramp_budget(&s), 0);
+	s.inflight = 0;
+	/* a heartbeat late by exactly the limit is still on time; one ns more is not */
+	s.hb_lag_ns = 1000000000;
+	CU_ASSERT_EQUAL(bs_ramp_budget(&s), 256);
+	s.hb_lag_ns = 1000000001;
+	CU_ASSERT_EQUAL(bs_ramp_budget(&s), 0);
+	/* a full batch of events: more are waiting to be read */
+	s.hb_lag_ns = 0;
+	s.events = 1024;
+	CU_ASSERT_EQUAL(bs_ramp_budget(&s), 0);
+	s.events = 1023;
+	CU_ASSERT_EQUAL(bs_ramp_budget(&s), 256);
+}
+
+static void
+test_meminfo_and_sockstat_are_parsed(void)
+{
+	static const char meminfo[] =
+	    "MemTotal:       24683736 kB\n"
+	    "MemFree:        23555020 kB\n"
+	    "Slab:             120456 kB\n"
+	    "SReclaimable:      86492 kB\n"
+	    "SUnreclaim:        33964 kB\n"
+	    "KernelStack:        5296 kB\n";
+	static const char sockstat[] =
+	    "sockets: used 2000016\n"
+	    "TCP: inuse 2000001 orphan 0 tw 3 alloc 2000004 mem 4242\n"
+	    "UDP: inuse 0 mem 0\n";
+	uint64_t kb = 0, inuse = 0, mem = 0;
+
+	CU_ASSERT_EQUAL(bs_parse_kb_line(meminfo, "Slab", &kb), 0);
+	CU_ASSERT_EQUAL(kb, 120456);
+	CU_ASSERT_EQUAL(bs_parse_kb_line(meminfo, "SUnreclaim", &kb), 0);
+	CU_ASSERT_EQUAL(kb, 33964);
+	/* a key is a whole name: "Slab" is not the start of "SlabXYZ" */
+	CU_ASSERT_EQUAL(bs_parse_kb_line("SlabXYZ: 5 kB\n", "Slab", &kb), -1);
+	CU_ASSERT_EQUAL(bs_parse_kb_line(meminfo, "Missing", &kb), -1);
+	CU_ASSERT_EQUAL(bs_parse_kb_line("Slab: x kB\n", "Slab", &kb), -1);
+	CU_ASSERT_EQUAL(bs_parse_sockstat_tcp(sockstat, &inuse, &mem), 0);
+	CU_ASSERT_EQUAL(inuse, 2000001);
+	CU_ASSERT_EQUAL(mem, 4242);
+	/* the UDP line's mem is not TCP's */
+	CU_ASSERT_EQUAL(bs_parse_sockstat_tcp("UDP: inuse 0 mem 7\n", &inuse, &mem), -1);
+	CU_ASSERT_EQUAL(bs_parse_sockstat_tcp("TCP: inuse 5 orphan 0\n", &inuse, &mem), -1);
+	CU_ASSERT_EQUAL(bs_parse_sockstat_tcp("TCP: inuse 5 mem\n", &inuse, &mem), -1);
+	/* a field the kernel adds later is skipped, and the last line may lack its newline */
+	CU_ASSERT_EQUAL(bs_parse_sockstat_tcp("TCP: inuse 9 new 1 mem 2", &inuse, &mem), 0);
+	CU_ASSERT_EQUAL(inuse, 9);
+	CU_ASSERT_EQUAL(mem, 2);
+}
+
+static void
+test_kernel_bytes_per_connection(void)
+{
+	struct bs_kmem a = { .ok = true, .slab_kb = 100000, .tcp_mem_pages = 10 };
+	struct bs_kmem b = { .ok = true, .slab_kb = 100000 + 8000, .tcp_mem_pages = 10 + 500 };
+
+	/* (8000 kB + 500 pages of 4 kB) over 1000 connections */
+	CU_ASSERT(NEAR(bs_kernel_bytes_per_conn(&a, &b, 4096, 1000),
+	    (8000.0 * 1024 + 500.0 * 4096) / 1000));
+	CU_ASSERT(NEAR(bs_kernel_bytes_per_conn(&a, &b, 4096, 0), 0));
+	/* memory freed by others meanwhile shows as it is, not as a huge unsigned number */
+	CU_ASSERT(bs_kernel_bytes_per_conn(&b, &a, 4096, 1000) < 0);
+}
+
 #define ADD(f) CU_add_test(s, #f, f)
 
 void
@@ -558,6 +690,12 @@ test_bench_register(void)
 	ADD(test_percentile_of_samples_by_nearest_rank);
 	ADD(test_bin_counts_put_edges_in_the_upper_bin);
 	ADD(test_rates_and_cpu_arithmetic);
+	ADD(test_auto_sources_keep_each_address_under_its_share);
+	ADD(test_auto_procs_leave_headroom_under_the_descriptor_limit);
+	ADD(test_ramp_timeout_default_scales_with_the_count);
+	ADD(test_ramp_budget_yields_to_replies_and_heartbeats);
+	ADD(test_meminfo_and_sockstat_are_parsed);
+	ADD(test_kernel_bytes_per_connection);
 	ADD(test_paced_sends_are_due_evenly_from_the_start);
 	ADD(test_proc_stat_parses_names_with_spaces_and_parens);
 	ADD(test_proc_stat_rejects_malformed_text);
