@@ -249,8 +249,11 @@ int
 listener_matches(int fd, const struct listener_conf *lc)
 {
 	struct sockaddr_storage want, got;
-	socklen_t wl, gl = sizeof(got);
+	socklen_t wl = 0, gl = sizeof(got);
 	struct stat st;
+
+	memset(&want, 0, sizeof(want));
+	memset(&got, 0, sizeof(got));
 
 	/* a descriptor handed to us by whoever started us: every property checked */
 	if (fd < 0 || fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
