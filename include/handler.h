@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "reason.h"
 
@@ -44,6 +45,12 @@ int conn_send(struct conn *c, const void *data, size_t len);
 /* end the connection after its pending output was flushed (best effort) */
 void conn_close(struct conn *c, enum close_reason reason);
 const char *conn_listener_name(const struct conn *c);
+/*
+ * The client's address and port into *ss (AF_INET or AF_INET6); returns
+ * its length.  Behind a proxy_protocol listener, the address the PROXY
+ * header carried.
+ */
+socklen_t conn_peer(const struct conn *c, struct sockaddr_storage *ss);
 /* "ADDR:PORT" of the peer ("[v6]:PORT" for IPv6) into buf */
 const char *conn_peer_str(const struct conn *c, char *buf, size_t len);
 void *conn_udata(const struct conn *c);

@@ -269,23 +269,30 @@ conn_listener_name(const struct conn *c)
 	return c->l->conf->name;
 }
 
+socklen_t
+conn_peer(const struct conn *c, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (c->peer_v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(c->peer_port);
+		memcpy(&s6->sin6_addr, c->peer_addr, 16);
+		return sizeof(*s6);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(c->peer_port);
+	memcpy(&s4->sin_addr, c->peer_addr, 4);
+	return sizeof(*s4);
+}
+
 const char *
 conn_peer_str(const struct conn *c, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 
-	memset(&ss, 0, sizeof(ss));
-	if (c->peer_v6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(c->peer_port);
-		memcpy(&s6->sin6_addr, c->peer_addr, 16);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(c->peer_port);
-		memcpy(&s4->sin_addr, c->peer_addr, 4);
-	}
+	conn_peer(c, &ss);
 	return listener_addr_str((struct sockaddr *)&ss, buf, len);
 }
 

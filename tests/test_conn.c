@@ -1071,6 +1071,16 @@ test_proxy_header_opens_with_the_address_it_carries(void)
 	CU_ASSERT_EQUAL(write_all(&f, fd, buf, n), n);
 	CU_ASSERT_FATAL(drive(&f, n_opened, &one));
 	CU_ASSERT_STRING_EQUAL(conn_peer_str(opened[0], peer, sizeof(peer)), "203.0.113.9:4242");
+	/* the same as a sockaddr, for handlers that want the numbers */
+	{
+		struct sockaddr_storage ss;
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+		CU_ASSERT_EQUAL(conn_peer(opened[0], &ss), sizeof(struct sockaddr_in));
+		CU_ASSERT_EQUAL(s4->sin_family, AF_INET);
+		CU_ASSERT_EQUAL(ntohs(s4->sin_port), 4242);
+		CU_ASSERT_EQUAL(ntohl(s4->sin_addr.s_addr), 0xcb007109u);	/* 203.0.113.9 */
+	}
 	CU_ASSERT_EQUAL(read_upto(&f, fd, buf, FRAME_HDR_LEN + 3, &eof), FRAME_HDR_LEN + 3);
 	CU_ASSERT(buf[3] == FRAME_DATA && memcmp(buf + FRAME_HDR_LEN, "abc", 3) == 0);
 	close(fd);
