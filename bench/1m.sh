@@ -33,6 +33,7 @@
 # KEEP=1 keeps the work directory (configuration, logs, JSON).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
 
 BUILD=${BUILD:-build}
 COUNT=${COUNT:-1000000}
@@ -157,13 +158,6 @@ else
 fi
 
 # ---- the server -----------------------------------------------------------
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-}
 PORT=$(free_port)
 CFG=$work/sockserv.cfg
 cat >"$CFG" <<EOF

@@ -14,6 +14,7 @@
 # BENCH_SERVER_CPU / BENCH_LOAD_CPU (default 0 / 1).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
 
 BUILD=${BUILD:-build}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
@@ -56,14 +57,6 @@ trap 'exit 130' INT TERM HUP
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# a port nothing listens on (below the ephemeral range, so no client takes it meanwhile)
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-}
 
 # the number after "key": in a one-line JSON object
 jget() { sed -n "s/.*\"$1\": \\([^,}]*\\).*/\\1/p" <<<"$2" | tr -d '"'; }
